@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Create (or reuse) the benchmark-only virtualenv holding Ray.
+# Ray is used ONLY as a comparison baseline; it is never a dependency of strato.
+# Safe to run repeatedly: it does nothing when the venv already has the right versions.
+set -euo pipefail
+
+RAY_VERSION="${RAY_VERSION:-2.60.0}"
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+VENV="$HERE/.ray-venv"
+PY="${PYTHON:-python3}"
+
+if [ ! -x "$VENV/bin/python" ]; then
+    echo "[setup_ray_env] creating $VENV"
+    "$PY" -m venv "$VENV"
+fi
+
+have_ray="$("$VENV/bin/python" -c 'import ray; print(ray.__version__)' 2>/dev/null || true)"
+have_np="$("$VENV/bin/python" -c 'import numpy; print(numpy.__version__)' 2>/dev/null || true)"
+
+if [ "$have_ray" = "$RAY_VERSION" ] && [ -n "$have_np" ]; then
+    echo "[setup_ray_env] ray $have_ray and numpy $have_np already installed in $VENV"
+    exit 0
+fi
+
+echo "[setup_ray_env] installing ray==$RAY_VERSION and numpy into $VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet "ray==$RAY_VERSION" numpy
+"$VENV/bin/python" -c 'import ray, numpy; print("[setup_ray_env] ok: ray", ray.__version__, "numpy", numpy.__version__)'

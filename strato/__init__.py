@@ -1,0 +1,40 @@
+"""Strato: scale Python from a notebook, with Ray's programming model.
+
+`import strato as ray` runs Ray Core code. The public surface is re-exported
+here name by name (tests/unit/test_public_api.py pins it).
+"""
+from strato import exceptions
+from strato.api import (
+    available_resources,
+    cancel,
+    cluster_resources,
+    get,
+    get_runtime_context,
+    init,
+    is_initialized,
+    nodes,
+    put,
+    remote,
+    shutdown,
+    wait,
+)
+from strato.runtime.core_worker.object_ref import ObjectRef
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ObjectRef",
+    "available_resources",
+    "cancel",
+    "cluster_resources",
+    "exceptions",
+    "get",
+    "get_runtime_context",
+    "init",
+    "is_initialized",
+    "nodes",
+    "put",
+    "remote",
+    "shutdown",
+    "wait",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from strato.cli import main
+
+sys.exit(main())

@@ -1,0 +1,294 @@
+"""The public API (Ray Core's names) and the one global: this process's core worker.
+
+In a driver, `init()` sets it (starting an embedded cluster when given no
+address); in a worker process, the worker's main sets it, so tasks can call
+`strato.get` and `.remote()` themselves.
+"""
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+import threading
+
+from strato import exceptions
+from strato.runtime import node as node_mod
+from strato.runtime.config import SystemConfig
+from strato.runtime.core_worker.object_ref import ObjectRef
+from strato.runtime.ids import random_id
+from strato.runtime.protocol import gcs_pb2
+
+_worker = None          # CoreWorker of this process
+_embedded = None        # dict from node.start_head when init() started the cluster
+_lock = threading.RLock()
+
+
+class ClusterContext(dict):
+    """What `init()` returns: address information, also readable as a dict."""
+
+    @property
+    def address_info(self) -> dict:
+        return dict(self)
+
+    @property
+    def address(self) -> str:
+        return self["address"]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        shutdown()
+
+
+def _set_worker(cw) -> None:
+    global _worker
+    _worker = cw
+
+
+def _auto_init():
+    if _worker is None:
+        init()
+    return _worker
+
+
+def _require_worker(what: str):
+    if _worker is None:
+        raise RuntimeError(f"strato.{what}() needs a cluster: call strato.init() first "
+                           f"(or %cluster connect in a notebook).")
+    return _worker
+
+
+def is_initialized() -> bool:
+    return _worker is not None
+
+
+def _check_number(name, value, allow_none=True):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise TypeError(f"init({name}=...) must be a number >= 0, got {value!r}")
+
+
+def _local_ip_for(host: str) -> str:
+    if host in ("127.0.0.1", "localhost", "::1"):
+        return "127.0.0.1"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((host, 9))
+            return s.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources: dict | None = None,
+         object_store_memory=None, namespace: str | None = None, ignore_reinit_error: bool = False,
+         include_dashboard=None, log_to_driver: bool = True, runtime_env=None, _token: str | None = None,
+         _temp_dir: str | None = None, _system_config: dict | None = None, _node_ip_address: str | None = None,
+         **kwargs) -> ClusterContext:
+    """Start an embedded cluster (no address) or connect to one ("host:port" or "auto")."""
+    global _worker, _embedded
+    if kwargs:
+        raise TypeError(f"init() got unexpected keyword argument(s) {sorted(kwargs)}. Valid ones: address, "
+                        f"num_cpus, num_gpus, resources, object_store_memory, namespace, ignore_reinit_error, "
+                        f"_token, _temp_dir, _system_config.")
+    with _lock:
+        if _worker is not None:
+            if ignore_reinit_error:
+                return ClusterContext(address=_worker.gcs_address, node_id=_worker.node_id.hex(),
+                                      session_dir=_worker.session_dir)
+            raise RuntimeError("strato.init() was already called. Call strato.shutdown() first, or pass "
+                               "ignore_reinit_error=True.")
+        for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
+                            ("object_store_memory", object_store_memory)):
+            _check_number(name, value)
+        if resources is not None:
+            if not isinstance(resources, dict) or not all(
+                    isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+                    for k, v in resources.items()):
+                raise TypeError(f"init(resources=...) must be a dict of name -> number >= 0, got {resources!r}")
+            if "CPU" in resources or "GPU" in resources:
+                raise ValueError("Use init(num_cpus=..., num_gpus=...) instead of resources={'CPU': ...}.")
+        if runtime_env:
+            raise ValueError("runtime_env is not supported yet: install packages in the cluster's environment.")
+        if namespace is not None and not isinstance(namespace, str):
+            raise TypeError(f"init(namespace=...) must be a string, got {namespace!r}")
+        config = SystemConfig.from_dict(_system_config)
+        if address is None:
+            address = os.environ.get("STRATO_ADDRESS") or None
+        if address is None:
+            if _token is not None:
+                raise ValueError("_token is only for connecting to a running cluster (address=...).")
+            _embedded = node_mod.start_head(temp_root=_temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
+                                            resources=resources, config=config, detached=False)
+            gcs_address, token = _embedded["address"], _embedded["token"]
+            raylet_address, node_id = _embedded["raylet_address"], _embedded["node_id"]
+            session_dir = _embedded["session_dir"]
+        else:
+            if any(v is not None for v in (num_cpus, num_gpus, resources)):
+                raise ValueError("num_cpus, num_gpus and resources describe a new cluster; when connecting to "
+                                 "a running one (address=...), set them with `strato start` instead.")
+            if address == "auto":
+                current = node_mod.current_cluster(_temp_dir)
+                if current is None:
+                    raise exceptions.ClusterConnectionError(
+                        "address='auto' found no running cluster started on this machine. Start one with "
+                        "`strato start --head`, or pass its address.")
+                address = current["address"]
+            if not isinstance(address, str) or ":" not in address:
+                raise ValueError(f"address must be 'host:port' or 'auto', got {address!r}")
+            token = _token or node_mod.lookup_token(_temp_dir, address)
+            if token is None:
+                raise exceptions.AuthenticationError(
+                    f"No token for the cluster at {address}: pass _token=... (the contents of the 'token' file "
+                    f"in the head node's session folder).")
+            gcs_address, raylet_address, node_id, session_dir = address, "", b"", ""
+        from strato.runtime.core_worker.core_worker import CoreWorker
+        cw = CoreWorker(mode="driver", worker_id=random_id(16), node_id=node_id,
+                        node_ip=_node_ip_address or _local_ip_for(gcs_address.rsplit(":", 1)[0]), job_id=b"",
+                        gcs_address=gcs_address, raylet_address=raylet_address, token=token, config=config,
+                        namespace=namespace or "", session_dir=session_dir)
+        try:
+            cw.start()
+        except BaseException:
+            cw._closed = True
+            cw.io.stop()
+            _stop_embedded()
+            raise
+        _worker = cw
+        return ClusterContext(address=gcs_address, node_id=cw.node_id.hex(), session_dir=session_dir,
+                              job_id=cw.job_id.hex())
+
+
+def _stop_embedded() -> None:
+    global _embedded
+    cluster, _embedded = _embedded, None
+    if cluster is not None:
+        cluster["raylet"].stop()
+        cluster["gcs"].stop()
+
+
+def shutdown() -> None:
+    """Disconnect; an embedded cluster's processes are stopped too."""
+    global _worker
+    with _lock:
+        cw, _worker = _worker, None
+        if cw is not None and cw.mode == "driver":
+            cw.shutdown()
+        _stop_embedded()
+
+
+atexit.register(shutdown)
+
+
+# ------------------------------------------------------------ objects
+def _as_ref_list(object_refs, what: str):
+    if isinstance(object_refs, ObjectRef):
+        return [object_refs], True
+    if isinstance(object_refs, (list, tuple)) and all(isinstance(r, ObjectRef) for r in object_refs):
+        return list(object_refs), False
+    bad = object_refs if not isinstance(object_refs, (list, tuple)) else next(
+        r for r in object_refs if not isinstance(r, ObjectRef))
+    raise ValueError(f"strato.{what}() takes an ObjectRef or a list of ObjectRefs, got {type(bad).__name__} "
+                     f"({bad!r:.60}). Pass the refs that .remote() or strato.put() returned.")
+
+
+def _check_timeout(timeout):
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+
+
+def get(object_refs, *, timeout: float | None = None):
+    """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
+    refs, single = _as_ref_list(object_refs, "get")
+    _check_timeout(timeout)
+    values = _require_worker("get").get(refs, timeout)
+    return values[0] if single else values
+
+
+def put(value) -> ObjectRef:
+    return _auto_init().put(value)
+
+
+def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True):
+    """Return (ready, not_ready): the first `num_returns` ready refs, in the order given."""
+    if isinstance(object_refs, ObjectRef):
+        raise TypeError("strato.wait() takes a list of ObjectRefs, not a single ref: wait([ref]).")
+    refs, _ = _as_ref_list(list(object_refs), "wait")
+    _check_timeout(timeout)
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
+        raise ValueError(f"num_returns must be an int >= 1, got {num_returns!r}")
+    if num_returns > len(refs):
+        raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of refs ({len(refs)}).")
+    if len(set(refs)) != len(refs):
+        raise ValueError("strato.wait() got the same ObjectRef twice; pass each ref once.")
+    found = _require_worker("wait").wait_objects(refs, num_returns, timeout, raise_timeout=False)
+    ready = [r for r in refs if r._id in found][:num_returns]
+    ready_ids = {r._id for r in ready}
+    return ready, [r for r in refs if r._id not in ready_ids]
+
+
+def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
+    """Cancel the task that makes `object_ref`; its `get` then raises TaskCancelledError."""
+    if not isinstance(object_ref, ObjectRef):
+        raise TypeError(f"strato.cancel() takes an ObjectRef returned by .remote(), got {type(object_ref).__name__}")
+    _require_worker("cancel").cancel(object_ref, force)
+
+
+# ------------------------------------------------------------ cluster
+def _all_nodes():
+    cw = _require_worker("nodes")
+    return cw.run_sync(cw.gcs.call("GetAllNodes", gcs_pb2.Empty())).nodes
+
+
+def nodes() -> list[dict]:
+    out = []
+    for n in _all_nodes():
+        out.append({"NodeID": n.node_id.hex(), "Alive": n.alive, "NodeManagerAddress": n.address,
+                    "NodeManagerPort": n.raylet_port, "NodeName": n.node_name, "IsHead": n.is_head,
+                    "Resources": dict(n.resources_total) if n.alive else {},
+                    "alive": n.alive, "StartTime": n.start_time, "DeathReason": n.death_reason})
+    return out
+
+
+def cluster_resources() -> dict:
+    total: dict = {}
+    for n in _all_nodes():
+        if n.alive:
+            for k, v in n.resources_total.items():
+                total[k] = total.get(k, 0.0) + v
+    return total
+
+
+def available_resources() -> dict:
+    avail: dict = {}
+    for n in _all_nodes():
+        if n.alive:
+            for k, v in n.resources_available.items():
+                if v > 0:
+                    avail[k] = avail.get(k, 0.0) + v
+    return avail
+
+
+def get_runtime_context():
+    from strato.runtime_context import RuntimeContext
+    return RuntimeContext(_require_worker("get_runtime_context"))
+
+
+# ------------------------------------------------------------ remote
+def remote(*args, **kwargs):
+    """@strato.remote or @strato.remote(num_cpus=..., ...) on a function."""
+    from strato.remote_function import RemoteFunction
+
+    def make(target, options):
+        if isinstance(target, type):
+            raise NotImplementedError("@strato.remote on classes (actors) is not available yet.")
+        if not callable(target):
+            raise TypeError(f"@strato.remote decorates a function, got {type(target).__name__}")
+        return RemoteFunction(target, options)
+
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return make(args[0], {})
+    if args:
+        raise TypeError("@strato.remote takes keyword options only, e.g. @strato.remote(num_cpus=2).")
+    return lambda target: make(target, kwargs)

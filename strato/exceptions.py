@@ -1,0 +1,196 @@
+"""Strato's errors: one rooted hierarchy, with Ray's class names as aliases.
+
+Two branches hang off `StratoError` (alias `RayError`):
+
+* the user's code failed -- `TaskError` (alias `RayTaskError`). What `get`
+  raises is an instance of both `TaskError` and the user's own exception
+  class, with the remote traceback in its message and as `__cause__`;
+* the system failed -- a worker or node died, a call timed out, the token
+  was wrong, an object could not be serialized.
+
+Every message says what to check or do next.
+"""
+from __future__ import annotations
+
+import builtins
+
+
+class StratoError(Exception):
+    """Root of every error Strato raises."""
+
+    def __reduce__(self):
+        return (_rebuild_plain, (type(self), self.args, self.__dict__.copy()))
+
+
+def _rebuild_plain(cls, args, state):
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class RemoteTraceback(Exception):
+    """Carries a remote traceback's text; set as `__cause__` of a `TaskError`."""
+
+    def __init__(self, tb: str):
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self):
+        return self.tb
+
+
+class TaskError(StratoError):
+    """A task or actor method raised. `cause` is the user's exception.
+
+    The instance `get` raises also derives from the user's exception class,
+    so `except ValueError:` catches a remote `ValueError`.
+    """
+
+    def __init__(self, function_name: str = "", traceback_str: str = "", cause: BaseException | None = None,
+                 pid: int | None = None, ip: str | None = None):
+        self.function_name = function_name
+        self.traceback_str = traceback_str
+        self.cause = cause
+        self.pid = pid
+        self.ip = ip
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        where = f" (pid={self.pid}, ip={self.ip})" if self.pid else ""
+        return f"{self.function_name}(){where} raised:\n\n{self.traceback_str.rstrip()}"
+
+    def __str__(self):
+        return self._message()
+
+    def as_instanceof_cause(self) -> "TaskError":
+        """This error as an instance of both TaskError and the cause's class."""
+        cause_cls = type(self.cause) if self.cause is not None else None
+        if cause_cls is None or issubclass(cause_cls, TaskError) or not _subclassable(cause_cls):
+            return self
+        dual = _dual_class(cause_cls)
+        err = Exception.__new__(dual)
+        err.args = getattr(self.cause, "args", ())
+        err.__dict__.update(getattr(self.cause, "__dict__", {}))
+        err.function_name, err.traceback_str, err.cause = self.function_name, self.traceback_str, self.cause
+        err.pid, err.ip = self.pid, self.ip
+        err.__cause__ = RemoteTraceback(self.traceback_str)
+        return err
+
+    def __reduce__(self):
+        return (TaskError, (self.function_name, self.traceback_str, self.cause, self.pid, self.ip))
+
+
+_DUAL_CACHE: dict[type, type] = {}
+
+
+def _subclassable(cls: type) -> bool:
+    try:
+        type("probe", (TaskError, cls), {})
+        return True
+    except TypeError:
+        return False
+
+
+def _dual_class(cause_cls: type) -> type:
+    dual = _DUAL_CACHE.get(cause_cls)
+    if dual is None:
+        def __str__(self):
+            return TaskError._message(self)
+
+        def __reduce__(self):
+            return (TaskError, (self.function_name, self.traceback_str, self.cause, self.pid, self.ip))
+
+        dual = type(f"TaskError({cause_cls.__name__})", (TaskError, cause_cls),
+                    {"__str__": __str__, "__reduce__": __reduce__, "__module__": __name__,
+                     "__init__": lambda self, *a, **k: None})
+        _DUAL_CACHE[cause_cls] = dual
+    return dual
+
+
+class SystemError_(StratoError):
+    """The runtime failed, not the user's code."""
+
+
+class WorkerCrashedError(StratoError):
+    """The worker process running a task died before finishing it."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(message or (
+            "The worker running this task died unexpectedly (its process exited or was killed). "
+            "Check the worker logs in the session folder; set max_retries to retry such tasks."))
+
+
+class TaskCancelledError(StratoError):
+    """The task was cancelled with strato.cancel()."""
+
+    def __init__(self, task_id: str | None = None, message: str = ""):
+        self.task_id = task_id
+        super().__init__(message or f"Task {task_id} was cancelled (strato.cancel was called on it).")
+
+
+class GetTimeoutError(StratoError, builtins.TimeoutError):
+    """strato.get timed out before every object was ready."""
+
+
+class ObjectLostError(StratoError):
+    """An object's every copy was lost."""
+
+
+class OwnerDiedError(ObjectLostError):
+    """The process that owned an object died, so the object is gone."""
+
+
+class ReferenceCountingAssertionError(ObjectLostError):
+    """An object was freed while a reference to it still existed."""
+
+
+class ObjectStoreFullError(StratoError):
+    """The object store and the spill space are both full."""
+
+
+class NodeDiedError(StratoError):
+    """A node of the cluster died."""
+
+
+class ActorError(StratoError):
+    """An actor cannot run the call."""
+
+
+class ActorDiedError(ActorError):
+    """The actor is dead and will not restart."""
+
+
+class ActorUnavailableError(ActorError):
+    """The actor is temporarily unreachable (restarting)."""
+
+
+class SerializationError(StratoError, builtins.TypeError):
+    """A value could not be serialized for the cluster."""
+
+
+class AuthenticationError(StratoError, builtins.ConnectionError):
+    """A call carried no cluster token or the wrong one."""
+
+
+class ClusterConnectionError(StratoError, builtins.ConnectionError):
+    """No cluster could be reached at the given address."""
+
+
+class InfeasibleTaskWarning(UserWarning):
+    """No node of the cluster can ever satisfy a task's resource request."""
+
+
+# Ray's names for the same classes.
+RayError = StratoError
+RayTaskError = TaskError
+RaySystemError = SystemError_
+RayActorError = ActorError
+
+__all__ = [
+    "StratoError", "TaskError", "RemoteTraceback", "WorkerCrashedError", "TaskCancelledError",
+    "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
+    "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
+    "SerializationError", "AuthenticationError", "ClusterConnectionError", "InfeasibleTaskWarning",
+    "RayError", "RayTaskError", "RaySystemError", "RayActorError", "SystemError_",
+]

@@ -1,0 +1,550 @@
+"""The core worker: the library in every driver and worker process.
+
+    user thread                          event-loop thread (asyncio, uvloop)
+    -----------                          -----------------------------------
+    f.remote() -> serialize args,        resolve argument refs (owned: wait for
+      make return refs, post  ------->     the result; borrowed: ask the owner)
+    strato.get() -> wait on the          lease a worker per scheduling class
+      memory store (threading)   <----     (submitter.py), push tasks in frames,
+    strato.put() -> memory store           store results, retry on worker death
+                                         framed server: tasks pushed to this
+                                           worker, object requests of borrowers
+
+The process that calls `.remote()` or `put` owns the result: its value
+(memory_store.py), its reference count (reference_table.py) and its task's
+lifecycle (task_state.py). `get` of a ref owned elsewhere asks the owner.
+In a worker process the main thread runs tasks (worker/executor.py); the
+loop runs on a background thread in drivers and workers alike, so a blocking
+`get` never stalls the network side.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import logging
+import os
+import sys
+import threading
+import time
+import warnings
+
+import cloudpickle
+
+from strato import exceptions
+from strato.runtime import ids, serialization, transport
+from strato.runtime.config import SystemConfig
+from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
+from strato.runtime.core_worker.object_ref import ObjectRef
+from strato.runtime.core_worker.reference_table import ReferenceTable
+from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter
+from strato.runtime.core_worker.task_state import TaskState
+from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.runtime.rpc import GcsClient, RayletClient
+
+logger = logging.getLogger(__name__)
+
+FN_NAMESPACE = "fn"
+
+
+class EventLoopThread:
+    """An asyncio loop (uvloop when installed) on a daemon thread."""
+
+    def __init__(self, name: str):
+        try:
+            import uvloop
+            self.loop = uvloop.new_event_loop()
+        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+            self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    @property
+    def ident(self):
+        return self._thread.ident
+
+    def run(self, coro, timeout: float | None = None):
+        """Run a coroutine on the loop from another thread and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self):
+        if self.loop.is_closed():
+            return
+
+        async def _cancel_all():
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self.run(_cancel_all(), timeout=5)
+        except Exception:
+            pass
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+class CoreWorker:
+    def __init__(self, *, mode: str, worker_id: bytes, node_id: bytes, node_ip: str, job_id: bytes,
+                 gcs_address: str, raylet_address: str, token: str, config: SystemConfig,
+                 namespace: str = "", session_dir: str = ""):
+        self.mode = mode                      # "driver" or "worker"
+        self.worker_id = worker_id
+        self.node_id = node_id
+        self.node_ip = node_ip
+        self.job_id = job_id
+        self.namespace = namespace
+        self.session_dir = session_dir
+        self.gcs_address = gcs_address
+        self.raylet_address = raylet_address
+        self.token = token
+        self.config = config
+        self.io = EventLoopThread(f"strato-{mode}-io")
+        self.loop = self.io.loop
+        self.address = ""                     # host:port of this process's framed server
+        self._lock = threading.RLock()
+        self.store = MemoryStore(self._lock)
+        self.refs: ReferenceTable | None = None
+        self.ids = ids.IdGenerator()
+        self._inbox: collections.deque = collections.deque()
+        self._inbox_scheduled = False
+        self._exported: set[bytes] = set()
+        self._functions: dict[bytes, object] = {}
+        self._conns: dict[str, asyncio.Future] = {}
+        self._fetching: set[bytes] = set()
+        self._events: list = []
+        self._events_dropped = 0
+        self._server = None
+        self._closed = False
+        self.executor = None                  # set in worker processes (worker/executor.py)
+        self.current_task_id: bytes | None = None
+        self.current_task_name = ""
+        self._blocked_depth = 0
+        self.gcs: GcsClient | None = None
+        self.raylet: RayletClient | None = None
+        self.submitter: TaskSubmitter | None = None
+        self._warned_infeasible: set = set()
+
+    # ------------------------------------------------------------------ life
+    def start(self):
+        self.io.run(self._start(), timeout=30)
+
+    async def _start(self):
+        self._server = await transport.serve(
+            self.node_ip, 0, self.token, {"worker_id": self.worker_id}, self._on_message, self._on_close)
+        port = self._server.sockets[0].getsockname()[1]
+        self.address = f"{self.node_ip}:{port}"
+        self.refs = ReferenceTable(self.address)
+        self.gcs = GcsClient(self.gcs_address, self.token)
+        if self.mode == "driver":
+            await self._join_cluster()
+        self.raylet = RayletClient(self.raylet_address, self.token)
+        self.submitter = TaskSubmitter(self)
+        self.loop.create_task(self._flush_events_forever())
+
+    async def _join_cluster(self):
+        """Driver: check the token, find this machine's raylet, register the job."""
+        from strato.runtime.rpc import wait_ready
+        await wait_ready(self.gcs, "GetClusterInfo", gcs_pb2.Empty(), 10)
+        if not self.raylet_address:
+            nodes = (await self.gcs.call("GetAllNodes", gcs_pb2.Empty())).nodes
+            alive = [n for n in nodes if n.alive]
+            local = [n for n in alive if n.address == self.node_ip] or [n for n in alive if n.is_head]
+            if not local:
+                raise exceptions.ClusterConnectionError(
+                    f"The cluster at {self.gcs_address} has no live node on this machine ({self.node_ip}); "
+                    f"start one with `strato start --address {self.gcs_address}`.")
+            node = local[0]
+            self.raylet_address = f"{node.address}:{node.raylet_port}"
+            self.node_id = node.node_id
+        reply = await self.gcs.call("AddJob", gcs_pb2.AddJobRequest(job=gcs_pb2.JobInfo(
+            driver_address=self.address, driver_pid=os.getpid(), namespace=self.namespace,
+            entrypoint=" ".join(sys.argv)[:500])))
+        self.job_id = reply.job_id
+
+    def shutdown(self):
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.io.run(self._shutdown(), timeout=10)
+        except Exception as exc:
+            logger.debug("core worker shutdown: %s", exc)
+        self.io.stop()
+
+    async def _shutdown(self):
+        try:
+            await self.submitter.return_all_leases()
+        except Exception:
+            pass
+        if self.mode == "driver" and self.job_id:
+            try:
+                await self.gcs.call("MarkJobFinished", gcs_pb2.MarkJobFinishedRequest(job_id=self.job_id), timeout=2)
+            except Exception:
+                pass
+        try:
+            await asyncio.wait_for(self._flush_events(), 2)
+        except Exception:
+            pass
+        if self._server is not None:
+            self._server.close()
+        for fut in list(self._conns.values()):
+            if fut.done() and not fut.cancelled() and fut.exception() is None:
+                fut.result().close()
+        for client in (self.gcs, self.raylet):
+            if client is not None:
+                await client.close()
+        self.submitter.close()
+
+    # -------------------------------------------------------- thread hand-off
+    def post(self, fn, *args) -> None:
+        """Run fn(*args) on the loop thread, soon; batches wake-ups from other threads."""
+        self._inbox.append((fn, args))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            self.loop.call_soon_threadsafe(self._drain_inbox)
+
+    def _drain_inbox(self):
+        self._inbox_scheduled = False
+        inbox = self._inbox
+        while inbox:
+            fn, args = inbox.popleft()
+            try:
+                fn(*args)
+            except Exception:
+                logger.exception("error in core worker callback %s", fn)
+
+    def run_sync(self, coro, timeout: float | None = None):
+        if threading.get_ident() == self.io.ident:
+            raise RuntimeError("run_sync called from the event-loop thread")
+        return self.io.run(coro, timeout)
+
+    # ------------------------------------------------------------ references
+    def add_local_ref(self, oid: bytes, owner_address: str) -> None:
+        with self._lock:
+            self.refs.add_local(oid, owner_address)
+
+    def remove_local_ref(self, oid: bytes) -> None:
+        if self._closed:
+            return
+        with self._lock:
+            freed = self.refs.remove_local(oid)
+            if freed:
+                self.store.delete(freed)
+
+    def release_submitted(self, oids) -> None:
+        with self._lock:
+            freed = self.refs.remove_submitted(oids)
+            if freed:
+                self.store.delete(freed)
+
+    def store_result(self, oid: bytes, obj: StoredObject) -> None:
+        """Keep a value only if someone still refers to it."""
+        with self._lock:
+            if oid not in self.refs:
+                return
+        self.store.put(oid, obj)
+
+    # ----------------------------------------------------------- functions
+    def export_function(self, fn, pickled: bytes | None = None) -> bytes:
+        """Export a function or class through the GCS KV once; returns its id."""
+        if pickled is None:
+            try:
+                pickled = cloudpickle.dumps(fn, protocol=5)
+            except Exception as exc:
+                raise exceptions.SerializationError(
+                    f"Could not serialize {getattr(fn, '__qualname__', fn)!r}: {type(exc).__name__}: {exc}. "
+                    f"A remote function must not capture open files, locks or sockets from its "
+                    f"surroundings; create them inside the function.") from exc
+        fid = hashlib.sha1(pickled).digest()[:16]
+        if fid in self._exported:
+            return fid
+        record = cloudpickle.dumps({"pickled": pickled, "name": getattr(fn, "__qualname__", str(fn)),
+                                    "sys_path": [p for p in sys.path if p]})
+        req = gcs_pb2.KVPutRequest(namespace=FN_NAMESPACE, key=fid, value=record, overwrite=False)
+        self.run_sync(self.gcs.call("KVPut", req))
+        self._exported.add(fid)
+        return fid
+
+    def load_function(self, fid: bytes):
+        fn = self._functions.get(fid)
+        if fn is None:
+            reply = self.run_sync(self.gcs.call("KVGet", gcs_pb2.KVGetRequest(namespace=FN_NAMESPACE, key=fid)))
+            if not reply.found:
+                raise exceptions.StratoError(f"function {fid.hex()} was never exported to this cluster")
+            record = cloudpickle.loads(reply.value)
+            for path in record["sys_path"]:
+                if path not in sys.path:
+                    sys.path.append(path)
+            fn = cloudpickle.loads(record["pickled"])
+            self._functions[fid] = fn
+            self._exported.add(fid)
+        return fn
+
+    # ------------------------------------------------------------- submit
+    def submit_task(self, fid: bytes, name: str, args: tuple, kwargs: dict, *, num_returns: int,
+                    resources: dict, max_retries: int, retry_exceptions, strategy: str = "DEFAULT",
+                    affinity: tuple | None = None) -> list[ObjectRef]:
+        data, contained = serialization.serialize((args, kwargs), f"arguments of {name}()")
+        deps = [a._id for a in args if isinstance(a, ObjectRef)]
+        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        task_id = self.ids.task_id()
+        return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
+        entry = TaskEntry(task_id, fid, name, data, deps, return_ids, num_returns, resources,
+                          max_retries, retry_exceptions, self.current_task_id, strategy, affinity)
+        # Keep the argument refs (owned or borrowed) alive while the task is pending.
+        entry.arg_refs = [r for r in contained]
+        with self._lock:
+            if contained:
+                dep_set = set(deps)
+                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
+            self.refs.add_submitted(deps)
+            for oid in return_ids:
+                self.refs.add_owned(oid)
+            refs = [ObjectRef(oid, self.address, self) for oid in return_ids]
+        self.post(self.submitter.submit, entry)
+        return refs
+
+    def put(self, value) -> ObjectRef:
+        if isinstance(value, ObjectRef):
+            raise TypeError("Calling put on an ObjectRef is not allowed: it is already in the cluster. "
+                            "Pass the ref itself, or put([ref]) to nest it in a new object.")
+        data, contained = serialization.serialize(value, "value passed to put")
+        oid = ids.object_id(self.ids.task_id(), 0)
+        with self._lock:
+            if contained:
+                self.refs.mark_escaped([r._id for r in contained])
+            self.refs.add_owned(oid)
+            ref = ObjectRef(oid, self.address, self)
+        self.store.put(oid, StoredObject(data))
+        return ref
+
+    # ---------------------------------------------------------------- get
+    def get(self, refs: list[ObjectRef], timeout: float | None):
+        objs = self.wait_objects(refs, len(refs), timeout, raise_timeout=True)
+        out = []
+        for ref in refs:
+            obj = objs[ref._id]
+            value = serialization.deserialize(obj.data, self)
+            if obj.is_error:
+                if isinstance(value, exceptions.TaskError):
+                    raise value.as_instanceof_cause()
+                raise value
+            out.append(value)
+        return out
+
+    def wait_objects(self, refs: list[ObjectRef], num_ready: int, timeout: float | None,
+                     raise_timeout: bool) -> dict[bytes, StoredObject]:
+        """Block until `num_ready` of `refs` are available here; returns those that are."""
+        found: dict[bytes, StoredObject] = {}
+        missing: dict[bytes, ObjectRef] = {}
+        for ref in refs:
+            obj = self.store.get(ref._id)
+            if obj is not None:
+                found[ref._id] = obj
+            else:
+                missing[ref._id] = ref
+        if len(found) >= num_ready or not missing:
+            return found
+        cond = threading.Condition(threading.Lock())
+        arrived: dict[bytes, StoredObject] = {}
+
+        def on_arrival(oid, obj):
+            with cond:
+                arrived[oid] = obj
+                cond.notify()
+
+        registered = []
+        for oid, ref in missing.items():
+            obj = self.store.get_or_wait(oid, on_arrival)
+            if obj is not None:
+                arrived[oid] = obj
+            else:
+                registered.append(oid)
+                if not self.refs.owned(oid):
+                    self.post(self._fetch_borrowed, oid, ref._owner)
+        need = num_ready - len(found)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        blocked = self._notify_blocked(True) if (self.mode == "worker" and self.current_task_id) else False
+        try:
+            with cond:
+                while len(arrived) < need:
+                    remaining = None if deadline is None else deadline - time.monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    cond.wait(remaining)
+        finally:
+            for oid in registered:
+                self.store.remove_waiter(oid, on_arrival)
+            if blocked:
+                self._notify_blocked(False)
+        found.update(arrived)
+        if len(found) < num_ready and raise_timeout:
+            raise exceptions.GetTimeoutError(
+                f"Get timed out: {len(refs) - len(found)} of {len(refs)} object(s) not ready after {timeout} s. "
+                f"Raise the timeout, or use strato.wait() to collect the ready ones.")
+        return found
+
+    def _notify_blocked(self, blocked: bool) -> bool:
+        req = raylet_pb2.NotifyWorkerBlockedRequest(worker_id=self.worker_id, blocked=blocked)
+        try:
+            self.run_sync(self.raylet.call("NotifyWorkerBlocked", req), timeout=10)
+        except Exception as exc:
+            logger.warning("could not tell the raylet this worker is %s: %s",
+                           "blocked" if blocked else "unblocked", exc)
+        return True
+
+    def on_ready(self, ref: ObjectRef, fut) -> None:
+        """Complete a concurrent.futures.Future with ref's value or error."""
+        def deliver(oid, obj):
+            if fut.done():
+                return
+            try:
+                value = serialization.deserialize(obj.data, self)
+            except Exception as exc:
+                fut.set_exception(exc)
+                return
+            if obj.is_error:
+                fut.set_exception(value.as_instanceof_cause() if isinstance(value, exceptions.TaskError) else value)
+            else:
+                fut.set_result(value)
+
+        # The future keeps the ref alive until it completes.
+        fut.add_done_callback(lambda _f, _ref=ref: None)
+        obj = self.store.get_or_wait(ref._id, deliver)
+        if obj is not None:
+            deliver(ref._id, obj)
+        elif not self.refs.owned(ref._id):
+            self.post(self._fetch_borrowed, ref._id, ref._owner)
+
+    # ----------------------------------------------------- borrowed objects
+    def _fetch_borrowed(self, oid: bytes, owner: str) -> None:
+        if oid in self._fetching or oid in self.store:
+            return
+        self._fetching.add(oid)
+        self.loop.create_task(self._fetch(oid, owner))
+
+    async def _fetch(self, oid: bytes, owner: str):
+        try:
+            conn = await self.connect(owner)
+            data, is_error = await conn.request("get_object", oid)
+            obj = StoredObject(data, is_error)
+        except (ConnectionError, OSError, PermissionError) as exc:
+            err = exceptions.OwnerDiedError(
+                f"Object {oid.hex()} is lost: its owner at {owner} is unreachable ({exc}). The process that "
+                f"created it (with .remote() or put) has exited; keep the creating process alive while the "
+                f"object is in use.")
+            obj = StoredObject(serialization.serialize(err)[0], True)
+        finally:
+            self._fetching.discard(oid)
+        self.store_result(oid, obj)
+
+    async def connect(self, address: str) -> transport.Connection:
+        """A cached framed connection to another core worker."""
+        fut = self._conns.get(address)
+        if fut is None or (fut.done() and (fut.cancelled() or fut.exception() is not None or fut.result().closed)):
+            fut = self.loop.create_future()
+            self._conns[address] = fut
+            host, port = address.rsplit(":", 1)
+            try:
+                conn = await transport.connect(host, int(port), self.token, {"worker_id": self.worker_id},
+                                               self._on_message, self._on_close)
+                fut.set_result(conn)
+            except BaseException as exc:
+                fut.set_exception(exc)
+                fut.exception()
+                self._conns.pop(address, None)
+                raise
+        return await asyncio.shield(fut)
+
+    # ---------------------------------------------------- framed messages
+    def _on_message(self, conn: transport.Connection, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "task_done":
+            self.submitter.on_task_done(conn, msg)
+        elif kind == "get_object":
+            self._serve_object(conn, msg[1], msg[2])
+        elif kind in ("push_task", "cancel_task"):
+            if self.executor is None:
+                logger.error("%s received by a driver; ignored", kind)
+            else:
+                self.executor.on_message(conn, msg)
+        else:
+            logger.error("unknown message kind %r", kind)
+
+    def _on_close(self, conn: transport.Connection, exc) -> None:
+        if self.submitter is not None:
+            self.submitter.on_connection_lost(conn)
+        if self.executor is not None:
+            self.executor.on_connection_lost(conn)
+
+    def _serve_object(self, conn, req_id: int, oid: bytes) -> None:
+        def reply(_oid, obj):
+            if threading.get_ident() == self.io.ident:
+                conn.reply(req_id, (obj.data, obj.is_error))
+            else:
+                self.loop.call_soon_threadsafe(conn.reply, req_id, (obj.data, obj.is_error))
+
+        with self._lock:
+            known = oid in self.refs
+            obj = self.store.get_or_wait(oid, reply) if known else None
+        if obj is not None:
+            reply(oid, obj)
+        elif not known:
+            err = exceptions.ObjectLostError(
+                f"Object {oid.hex()} was already freed by its owner {self.address}: no reference to it "
+                f"remained there.")
+            conn.reply(req_id, (serialization.serialize(err)[0], True))
+
+    # --------------------------------------------------------- task events
+    def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "") -> None:
+        if len(self._events) >= self.config.task_events_buffer:
+            self._events_dropped += 1
+            return
+        self._events.append((task_id, name, state, time.time(), attempt, error))
+
+    async def _flush_events_forever(self):
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                await self._flush_events()
+            except Exception as exc:
+                logger.debug("task events flush failed: %s", exc)
+
+    async def _flush_events(self):
+        if not self._events and not self._events_dropped:
+            return
+        events, self._events = self._events, []
+        dropped, self._events_dropped = self._events_dropped, 0
+        req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
+            gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
+                              node_id=self.node_id, worker_id=self.worker_id,
+                              parent_task_id=self.current_task_id or b"")
+            for (t, n, s, ts, a, e) in events])
+        await self.gcs.call("AddTaskEvents", req, timeout=5)
+
+    # ------------------------------------------------------------ cancel
+    def cancel(self, ref: ObjectRef, force: bool) -> None:
+        if not self.refs.owned(ref._id):
+            raise ValueError(f"Only the owner of {ref} (the process that called .remote()) can cancel it; "
+                             f"this process only borrows it.")
+        self.post(self.submitter.cancel, ids.task_of(ref._id), force)
+
+    def warn_infeasible(self, key, message: str) -> None:
+        if key in self._warned_infeasible:
+            return
+        self._warned_infeasible.add(key)
+        warnings.warn(message, exceptions.InfeasibleTaskWarning, stacklevel=2)
+        print(f"strato: warning: {message}", file=sys.stderr)
+
+
+def task_state_of(core_worker: CoreWorker, task_id: bytes) -> TaskState | None:
+    entry = core_worker.submitter.tasks.get(task_id)
+    return entry.state if entry else None

@@ -1,0 +1,387 @@
+"""The owner's task submitter: argument resolution, worker leases, pushing.
+
+Runs on the core worker's event-loop thread only.
+
+    submit(entry) -> resolve top-level argument refs (PENDING_ARGS)
+                  -> queue per scheduling class (PENDING_LEASE)
+                  -> push to a leased worker (SUBMITTED), several in flight
+                     per worker when the function is fast
+                  -> task_done from the worker: store returns (FINISHED/FAILED)
+                     or queue again for a retry
+
+A scheduling class is (function, resource shape, strategy). For each class
+with queued tasks the owner asks the raylet for worker leases (following
+spill-back replies to other nodes), keeps a lease while tasks of its class
+keep coming, and returns it once the queue has been empty for
+`lease_linger_s`. A lost connection to a worker fails or retries everything
+in flight on it.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import time
+
+from strato import exceptions
+from strato.runtime import serialization
+from strato.runtime.core_worker.memory_store import StoredObject
+from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
+from strato.runtime.protocol import raylet_pb2
+from strato.runtime.rpc import RayletClient
+
+logger = logging.getLogger(__name__)
+
+MAX_PENDING_LEASE_REQUESTS = 2
+FAST_TASK_S = 0.002           # functions faster than this get several tasks in flight per worker
+MAX_IN_FLIGHT = 16
+
+
+class TaskEntry:
+    __slots__ = ("task_id", "fid", "name", "args", "deps", "return_ids", "num_returns", "resources",
+                 "retries_left", "retry_exceptions", "parent_task_id", "strategy", "affinity", "state",
+                 "attempt", "inlined", "lease", "cancel_requested", "force_cancel", "arg_refs", "key",
+                 "submit_time")
+
+    def __init__(self, task_id, fid, name, args, deps, return_ids, num_returns, resources, max_retries,
+                 retry_exceptions, parent_task_id, strategy, affinity):
+        self.task_id = task_id
+        self.fid = fid
+        self.name = name
+        self.args = args
+        self.deps = deps
+        self.return_ids = return_ids
+        self.num_returns = num_returns
+        self.resources = resources
+        self.retries_left = max_retries
+        self.retry_exceptions = retry_exceptions
+        self.parent_task_id = parent_task_id
+        self.strategy = strategy
+        self.affinity = affinity
+        self.state = TaskState.PENDING_ARGS
+        self.attempt = 0
+        self.inlined = None
+        self.lease = None
+        self.cancel_requested = False
+        self.force_cancel = False
+        self.arg_refs = None
+        self.key = (fid, tuple(sorted(resources.items())), strategy, affinity)
+        self.submit_time = time.time()
+
+    def set_state(self, new: TaskState) -> None:
+        check_transition(self.state, new)
+        self.state = new
+
+    def wire(self, owner_address: str, job_id: bytes) -> tuple:
+        return (self.task_id, self.attempt, job_id, self.fid, self.name, self.args, self.inlined,
+                self.num_returns, owner_address, self.parent_task_id)
+
+
+class Lease:
+    __slots__ = ("lease_id", "worker_id", "address", "conn", "raylet", "in_flight", "key", "linger")
+
+    def __init__(self, lease_id, worker_id, address, conn, raylet, key):
+        self.lease_id = lease_id
+        self.worker_id = worker_id
+        self.address = address
+        self.conn = conn
+        self.raylet = raylet
+        self.in_flight: dict[bytes, TaskEntry] = {}
+        self.key = key
+        self.linger = None
+
+
+class ClassQueue:
+    __slots__ = ("key", "tasks", "leases", "pending_requests", "avg_s")
+
+    def __init__(self, key):
+        self.key = key
+        self.tasks: collections.deque[TaskEntry] = collections.deque()
+        self.leases: list[Lease] = []
+        self.pending_requests = 0
+        self.avg_s: float | None = None
+
+    def window(self) -> int:
+        if self.avg_s is None or self.avg_s > FAST_TASK_S:
+            return 1
+        return MAX_IN_FLIGHT
+
+
+class TaskSubmitter:
+    def __init__(self, cw):
+        self.cw = cw
+        self.tasks: dict[bytes, TaskEntry] = {}
+        self.queues: dict[tuple, ClassQueue] = {}
+        self._leases_by_conn: dict[int, list[Lease]] = collections.defaultdict(list)
+        self._raylets: dict[str, RayletClient] = {}
+        self._closed = False
+
+    # ------------------------------------------------------------ submit
+    def submit(self, entry: TaskEntry) -> None:
+        self.tasks[entry.task_id] = entry
+        self.cw.record_event(entry.task_id, entry.name, "PENDING_ARGS")
+        if not entry.deps:
+            entry.inlined = {}
+            self._enqueue(entry)
+            return
+        entry.inlined = {}
+        waiting = set(entry.deps)
+        for oid in list(waiting):
+            obj = self.cw.store.get(oid)
+            if obj is not None:
+                self._dep_ready(entry, waiting, oid, obj)
+        if not waiting:
+            return
+        for oid in list(waiting):
+            def arrived(_oid, obj, _entry=entry, _waiting=waiting):
+                self.cw.loop.call_soon_threadsafe(self._dep_ready, _entry, _waiting, _oid, obj)
+            obj = self.cw.store.get_or_wait(oid, arrived)
+            if obj is not None:
+                self._dep_ready(entry, waiting, oid, obj)
+            elif not self.cw.refs.owned(oid):
+                owner = next(r._owner for r in entry.arg_refs if r._id == oid)
+                self.cw._fetch_borrowed(oid, owner)
+
+    def _dep_ready(self, entry: TaskEntry, waiting: set, oid: bytes, obj: StoredObject) -> None:
+        if oid not in waiting or entry.state is not TaskState.PENDING_ARGS:
+            return
+        waiting.discard(oid)
+        if obj.is_error:
+            waiting.clear()
+            self._finish(entry, [(obj.data, True)] * len(entry.return_ids), TaskState.FAILED)
+            return
+        entry.inlined[oid] = obj.data
+        if not waiting:
+            self._enqueue(entry)
+
+    def _enqueue(self, entry: TaskEntry) -> None:
+        entry.set_state(TaskState.PENDING_LEASE)
+        q = self.queues.get(entry.key)
+        if q is None:
+            q = self.queues[entry.key] = ClassQueue(entry.key)
+        q.tasks.append(entry)
+        self._dispatch(q)
+
+    # ---------------------------------------------------------- dispatch
+    def _dispatch(self, q: ClassQueue) -> None:
+        window = q.window()
+        while q.tasks and q.leases:
+            lease = min(q.leases, key=lambda l: len(l.in_flight))
+            if len(lease.in_flight) >= window:
+                break
+            entry = q.tasks.popleft()
+            self._push(lease, entry)
+        if q.tasks and q.pending_requests < min(len(q.tasks), MAX_PENDING_LEASE_REQUESTS):
+            q.pending_requests += 1
+            self.cw.loop.create_task(self._request_lease(q, q.tasks[0]))
+        for lease in q.leases:
+            if not lease.in_flight and not q.tasks and lease.linger is None:
+                lease.linger = self.cw.loop.call_later(self.cw.config.lease_linger_s, self._linger_over, q, lease)
+
+    def _push(self, lease: Lease, entry: TaskEntry) -> None:
+        if lease.linger is not None:
+            lease.linger.cancel()
+            lease.linger = None
+        entry.set_state(TaskState.SUBMITTED)
+        entry.lease = lease
+        lease.in_flight[entry.task_id] = entry
+        lease.conn.send(("push_task", entry.wire(self.cw.address, self.cw.job_id)))
+
+    def _linger_over(self, q: ClassQueue, lease: Lease) -> None:
+        lease.linger = None
+        if lease.in_flight or q.tasks or lease not in q.leases:
+            return
+        self._drop_lease(q, lease)
+        self.cw.loop.create_task(self._return_lease(lease))
+
+    def _drop_lease(self, q: ClassQueue, lease: Lease) -> None:
+        if lease in q.leases:
+            q.leases.remove(lease)
+        by_conn = self._leases_by_conn.get(id(lease.conn))
+        if by_conn and lease in by_conn:
+            by_conn.remove(lease)
+        if not q.leases and not q.tasks and not q.pending_requests:
+            self.queues.pop(q.key, None)
+
+    async def _return_lease(self, lease: Lease, disconnect: bool = False) -> None:
+        try:
+            await lease.raylet.call("ReturnWorker", raylet_pb2.ReturnWorkerRequest(
+                lease_id=lease.lease_id, worker_id=lease.worker_id, disconnect=disconnect), timeout=10)
+        except Exception as exc:
+            logger.debug("returning lease failed: %s", exc)
+
+    def _raylet(self, address: str) -> RayletClient:
+        client = self._raylets.get(address)
+        if client is None:
+            client = self._raylets[address] = RayletClient(address, self.cw.token)
+        return client
+
+    async def _request_lease(self, q: ClassQueue, sample: TaskEntry) -> None:
+        cw = self.cw
+        raylet = cw.raylet
+        affinity = sample.affinity
+        req = raylet_pb2.RequestWorkerLeaseRequest(
+            request_id=os.urandom(8), resources=sample.resources, owner_worker_id=cw.worker_id,
+            owner_pid=os.getpid(), owner_host=cw.node_ip, strategy=sample.strategy,
+            affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
+            name=sample.name)
+        try:
+            while q.tasks and not self._closed:
+                try:
+                    reply = await raylet.call("RequestWorkerLease", req, timeout=None)
+                except exceptions.StratoError as exc:
+                    if self._closed:
+                        return
+                    logger.warning("lease request to %s failed: %s", raylet.address, exc)
+                    if raylet is cw.raylet:
+                        await asyncio.sleep(0.5)
+                    raylet = cw.raylet
+                    req.grant_or_reject = False
+                    continue
+                status = reply.status
+                if status == raylet_pb2.RequestWorkerLeaseReply.GRANTED:
+                    await self._lease_granted(q, reply, raylet)
+                    return
+                if status == raylet_pb2.RequestWorkerLeaseReply.SPILLBACK:
+                    raylet = self._raylet(f"{reply.spill_host}:{reply.spill_port}")
+                    req.grant_or_reject = True
+                    continue
+                if status == raylet_pb2.RequestWorkerLeaseReply.INFEASIBLE:
+                    cw.warn_infeasible(q.key[1:], reply.message)
+                    await asyncio.sleep(1.0)
+                else:  # REJECTED: the spill-back target filled up meanwhile
+                    await asyncio.sleep(0.01)
+                raylet = cw.raylet
+                req.grant_or_reject = False
+        finally:
+            q.pending_requests -= 1
+            if q.tasks and not self._closed:
+                self._dispatch(q)
+            elif not q.leases and not q.tasks and not q.pending_requests:
+                self.queues.pop(q.key, None)
+
+    async def _lease_granted(self, q: ClassQueue, reply, raylet: RayletClient) -> None:
+        w = reply.worker
+        address = f"{w.host}:{w.port}"
+        try:
+            conn = await self.cw.connect(address)
+        except (ConnectionError, OSError) as exc:
+            logger.warning("could not connect to leased worker %s: %s", address, exc)
+            lease = Lease(reply.lease_id, w.worker_id, address, None, raylet, q.key)
+            await self._return_lease(lease, disconnect=True)
+            return
+        lease = Lease(reply.lease_id, w.worker_id, address, conn, raylet, q.key)
+        if not q.tasks or self._closed:
+            await self._return_lease(lease)
+            return
+        q.leases.append(lease)
+        self._leases_by_conn[id(conn)].append(lease)
+
+    # ------------------------------------------------------------ results
+    def on_task_done(self, conn, msg: tuple) -> None:
+        _, task_id, attempt, status, results, exec_s = msg
+        entry = self.tasks.get(task_id)
+        if entry is None or entry.attempt != attempt or entry.state is not TaskState.SUBMITTED:
+            return
+        lease = entry.lease
+        entry.lease = None
+        q = self.queues.get(entry.key)
+        if lease is not None:
+            lease.in_flight.pop(task_id, None)
+        if q is not None:
+            q.avg_s = exec_s if q.avg_s is None else 0.8 * q.avg_s + 0.2 * exec_s
+        if status == "ok":
+            self._finish(entry, results, TaskState.FINISHED)
+        elif status == "cancelled":
+            self._finish(entry, results, TaskState.CANCELLED)
+        else:
+            exc_type = None
+            if isinstance(entry.retry_exceptions, (list, tuple)):
+                try:
+                    err = serialization.deserialize(results[0][0], self.cw)
+                    exc_type = type(err.cause) if isinstance(err, exceptions.TaskError) else type(err)
+                except Exception:
+                    exc_type = None
+            if not entry.cancel_requested and retry_decision(
+                    Failure.APPLICATION, entry.retries_left, entry.retry_exceptions, exc_type):
+                self._retry(entry)
+            else:
+                self._finish(entry, results, TaskState.FAILED)
+        if q is not None:
+            self._dispatch(q)
+
+    def _retry(self, entry: TaskEntry) -> None:
+        if entry.retries_left > 0:
+            entry.retries_left -= 1
+        entry.attempt += 1
+        self.cw.record_event(entry.task_id, entry.name, "RETRY", entry.attempt)
+        self._enqueue(entry)
+
+    def _finish(self, entry: TaskEntry, results: list, state: TaskState) -> None:
+        entry.set_state(state)
+        self.tasks.pop(entry.task_id, None)
+        self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt)
+        for oid, (data, is_error) in zip(entry.return_ids, results):
+            self.cw.store_result(oid, StoredObject(data, is_error))
+        if entry.deps:
+            self.cw.release_submitted(entry.deps)
+        entry.arg_refs = None
+
+    def _fail_with(self, entry: TaskEntry, err: BaseException, state: TaskState = TaskState.FAILED) -> None:
+        blob = serialization.serialize(err)[0]
+        self._finish(entry, [(blob, True)] * len(entry.return_ids), state)
+
+    def on_connection_lost(self, conn) -> None:
+        leases = self._leases_by_conn.pop(id(conn), [])
+        for lease in leases:
+            q = self.queues.get(lease.key)
+            if q is not None and lease in q.leases:
+                q.leases.remove(lease)
+            if lease.linger is not None:
+                lease.linger.cancel()
+            in_flight, lease.in_flight = list(lease.in_flight.values()), {}
+            for entry in in_flight:
+                entry.lease = None
+                if entry.cancel_requested:
+                    self._fail_with(entry, exceptions.TaskCancelledError(entry.task_id.hex()),
+                                    TaskState.CANCELLED)
+                elif retry_decision(Failure.WORKER_DIED, entry.retries_left, entry.retry_exceptions, None):
+                    self._retry(entry)
+                else:
+                    self._fail_with(entry, exceptions.WorkerCrashedError(
+                        f"The worker running task {entry.name}() (worker {lease.worker_id.hex()[:12]} at "
+                        f"{lease.address}) died before the task finished. The process exited or was killed "
+                        f"-- look for an os._exit, a segfault or the kernel's OOM killer in the worker's log "
+                        f"in the session folder. Set max_retries on the task to retry it."))
+            if q is not None:
+                self._dispatch(q)
+
+    # ------------------------------------------------------------ cancel
+    def cancel(self, task_id: bytes, force: bool) -> None:
+        entry = self.tasks.get(task_id)
+        if entry is None:
+            return
+        entry.cancel_requested = True
+        err = exceptions.TaskCancelledError(task_id.hex())
+        if entry.state is TaskState.PENDING_ARGS:
+            self._fail_with(entry, err, TaskState.CANCELLED)
+        elif entry.state is TaskState.PENDING_LEASE:
+            q = self.queues.get(entry.key)
+            if q is not None and entry in q.tasks:
+                q.tasks.remove(entry)
+            self._fail_with(entry, err, TaskState.CANCELLED)
+        elif entry.state is TaskState.SUBMITTED and entry.lease is not None:
+            entry.force_cancel = force
+            entry.lease.conn.send(("cancel_task", task_id, force))
+
+    # ------------------------------------------------------------ shutdown
+    async def return_all_leases(self) -> None:
+        self._closed = True
+        leases = [lease for q in self.queues.values() for lease in q.leases]
+        await asyncio.gather(*(self._return_lease(lease) for lease in leases), return_exceptions=True)
+
+    def close(self) -> None:
+        self._closed = True
+        for client in self._raylets.values():
+            self.cw.loop.create_task(client.close())

@@ -1,0 +1,5 @@
+import sys
+
+from strato.runtime.gcs.server import main
+
+sys.exit(main())

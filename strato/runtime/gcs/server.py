@@ -1,0 +1,206 @@
+"""The GCS: the cluster's control store, one process on the head node.
+
+    raylets --RegisterNode/Heartbeat--> node table + HealthTracker --> NodeChange pubsub
+    drivers --AddJob/MarkJobFinished--> job table
+    drivers, workers --KVPut/KVGet--> KV (function and class exports)
+    core workers --AddTaskEvents--> bounded task-event buffer (state API, widgets)
+
+Tables live behind storage.StoreClient (in memory for now). A node silent
+for `health_check_timeout_s` is marked dead and the change is published to
+every subscriber; its raylet, if it comes back, is told it is dead and exits.
+"""
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import os
+import signal
+import sys
+import time
+
+from strato.runtime.config import SystemConfig
+from strato.runtime.gcs.node_health import HealthTracker
+from strato.runtime.gcs.storage import InMemoryStoreClient, StoreClient
+from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc
+from strato.runtime.rpc import make_server
+
+logger = logging.getLogger("strato.gcs")
+VERSION = "0.1.0"
+
+
+class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
+    def __init__(self, store: StoreClient, config: SystemConfig, session_dir: str):
+        self.store = store
+        self.config = config
+        self.session_dir = session_dir
+        self.health = HealthTracker(config.health_check_timeout_s)
+        self.nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
+        self.subscribers: list[asyncio.Queue] = []
+        self.events: collections.deque = collections.deque(maxlen=config.task_events_buffer)
+        self.events_dropped = 0
+        self.job_counter = 0
+        self.start_time = time.time()
+
+    # ---------------------------------------------------------- nodes
+    def _save_node(self, node: gcs_pb2.NodeInfo) -> None:
+        self.nodes[node.node_id] = node
+        self.store.put("nodes", node.node_id, node.SerializeToString())
+
+    def _publish(self, node: gcs_pb2.NodeInfo) -> None:
+        for q in list(self.subscribers):
+            q.put_nowait(gcs_pb2.NodeChange(node=node))
+
+    def _mark_dead(self, node_id: bytes, reason: str) -> None:
+        node = self.nodes.get(node_id)
+        if node is None or not node.alive:
+            return
+        node.alive = False
+        node.death_time = time.time()
+        node.death_reason = reason
+        node.resources_available.clear()
+        self._save_node(node)
+        self.health.forget(node_id)
+        logger.warning("node %s marked dead: %s", node_id.hex()[:12], reason)
+        self._publish(node)
+
+    async def check_health_forever(self) -> None:
+        period = min(self.config.health_check_period_s, self.config.health_check_timeout_s / 2)
+        while True:
+            await asyncio.sleep(period)
+            for node_id in self.health.expired(time.monotonic()):
+                self._mark_dead(node_id, f"no heartbeat for {self.config.health_check_timeout_s} s")
+
+    async def GetClusterInfo(self, request, context):
+        return gcs_pb2.ClusterInfo(session_dir=self.session_dir, start_time=self.start_time, version=VERSION)
+
+    async def RegisterNode(self, request, context):
+        node = request.node
+        node.alive = True
+        self._save_node(node)
+        self.health.seen(node.node_id, time.monotonic())
+        logger.info("node %s registered at %s:%d", node.node_id.hex()[:12], node.address, node.raylet_port)
+        self._publish(node)
+        return gcs_pb2.RegisterNodeReply(health_check_period_s=self.config.health_check_period_s,
+                                         health_check_timeout_s=self.config.health_check_timeout_s)
+
+    async def Heartbeat(self, request, context):
+        node = self.nodes.get(request.node_id)
+        if node is None or not node.alive:
+            return gcs_pb2.HeartbeatReply(known=False)
+        self.health.seen(request.node_id, time.monotonic())
+        node.resources_available.clear()
+        node.resources_available.update(request.resources_available)
+        return gcs_pb2.HeartbeatReply(known=True, nodes=list(self.nodes.values()))
+
+    async def UnregisterNode(self, request, context):
+        self._mark_dead(request.node_id, request.reason or "unregistered")
+        return gcs_pb2.Empty()
+
+    async def GetAllNodes(self, request, context):
+        return gcs_pb2.GetAllNodesReply(nodes=list(self.nodes.values()))
+
+    async def SubscribeNodeChanges(self, request, context):
+        q: asyncio.Queue = asyncio.Queue()
+        self.subscribers.append(q)
+        try:
+            for node in list(self.nodes.values()):
+                yield gcs_pb2.NodeChange(node=node)
+            while True:
+                yield await q.get()
+        finally:
+            self.subscribers.remove(q)
+
+    # ----------------------------------------------------------- jobs
+    async def AddJob(self, request, context):
+        self.job_counter += 1
+        job = request.job
+        job.job_id = self.job_counter.to_bytes(4, "big")
+        job.start_time = time.time()
+        self.store.put("jobs", job.job_id, job.SerializeToString())
+        return gcs_pb2.AddJobReply(job_id=job.job_id)
+
+    async def MarkJobFinished(self, request, context):
+        raw = self.store.get("jobs", request.job_id)
+        if raw is not None:
+            job = gcs_pb2.JobInfo.FromString(raw)
+            job.is_dead = True
+            job.end_time = time.time()
+            self.store.put("jobs", job.job_id, job.SerializeToString())
+        return gcs_pb2.Empty()
+
+    async def GetAllJobs(self, request, context):
+        return gcs_pb2.GetAllJobsReply(jobs=[gcs_pb2.JobInfo.FromString(v) for _, v in self.store.items("jobs")])
+
+    # ------------------------------------------------------------- KV
+    async def KVPut(self, request, context):
+        added = self.store.put("kv:" + request.namespace, request.key, request.value, request.overwrite)
+        return gcs_pb2.KVPutReply(added=added)
+
+    async def KVGet(self, request, context):
+        value = self.store.get("kv:" + request.namespace, request.key)
+        return gcs_pb2.KVGetReply(found=value is not None, value=value or b"")
+
+    async def KVDel(self, request, context):
+        return gcs_pb2.KVDelReply(deleted=self.store.delete("kv:" + request.namespace, request.key))
+
+    async def KVKeys(self, request, context):
+        return gcs_pb2.KVKeysReply(keys=self.store.keys("kv:" + request.namespace, request.prefix))
+
+    # ----------------------------------------------------- task events
+    async def AddTaskEvents(self, request, context):
+        free = self.events.maxlen - len(self.events)
+        if len(request.events) > free:
+            self.events_dropped += len(request.events) - free
+        self.events.extend(request.events)
+        self.events_dropped += request.dropped
+        return gcs_pb2.Empty()
+
+    async def GetTaskEvents(self, request, context):
+        events = list(self.events)
+        if request.limit:
+            events = events[-request.limit:]
+        return gcs_pb2.GetTaskEventsReply(events=events, dropped=self.events_dropped)
+
+
+async def _amain(args) -> int:
+    from strato.runtime import node as node_mod
+    token = sys.stdin.readline().strip()
+    config = SystemConfig.from_json(args.config)
+    gcs = GcsServer(InMemoryStoreClient(), config, args.session_dir)
+    server = make_server(token)
+    gcs_pb2_grpc.add_GcsServiceServicer_to_server(gcs, server)
+    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    if port == 0:
+        print(f"ERROR could not listen on {args.host}:{args.port} (port in use?)", flush=True)
+        return 1
+    await server.start()
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if not args.detached:
+        node_mod.watch_parent_pipe(loop, stop.set)
+    loop.create_task(gcs.check_health_forever())
+    print(f"READY {port}", flush=True)
+    await stop.wait()
+    await server.stop(0.2)
+    return 0
+
+
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="strato-gcs")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--session-dir", required=True)
+    p.add_argument("--config", default="")
+    p.add_argument("--detached", action="store_true")
+    args = p.parse_args(argv)
+    from strato.runtime.node import configure_daemon_logging, new_event_loop
+    configure_daemon_logging()
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(_amain(args))
+    finally:
+        loop.close()

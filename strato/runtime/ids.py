@@ -1,0 +1,39 @@
+"""Identifiers: random node/worker/job ids, and cheap unique task/object ids.
+
+A task id is the process's random 8-byte prefix plus an 8-byte counter, so
+making one costs a counter increment. An object id is its task id plus a
+4-byte return index (index 0 and up for returns; puts use their own
+"put task" ids).
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+
+TASK_ID_LEN = 16
+OBJECT_ID_LEN = TASK_ID_LEN + 4
+
+
+def random_id(n: int = 16) -> bytes:
+    return os.urandom(n)
+
+
+class IdGenerator:
+    """Makes process-unique task ids; thread-safe (itertools.count is atomic under the GIL)."""
+
+    def __init__(self):
+        self._prefix = os.urandom(8)
+        self._counter = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def task_id(self) -> bytes:
+        return self._prefix + next(self._counter).to_bytes(8, "big")
+
+
+def object_id(task_id: bytes, index: int) -> bytes:
+    return task_id + index.to_bytes(4, "big")
+
+
+def task_of(object_id_: bytes) -> bytes:
+    return object_id_[:TASK_ID_LEN]

@@ -1,0 +1,280 @@
+"""Starting and supervising a node's processes, and the files a cluster leaves.
+
+    <temp root>/                     default: $TMPDIR/strato-<uid>
+      session_<time>_<pid>/          one per cluster started here
+        token                        the cluster token, mode 0600
+        logs/gcs.log raylet-*.log worker-*.log
+      clusters/<host>_<port>.json    address -> session, for init(address=...)
+      current.json                   the last head started by `strato start --head` (address="auto")
+
+An embedded cluster (`strato.init()` with no address) is a GCS and a raylet
+started as children of the driver with a pipe on their stdin: the token is
+its first line, and when the driver goes away the pipe closes and the
+daemons exit (watch_parent_pipe), taking their workers with them. Detached
+daemons (`strato start`) get the token the same way but ignore the EOF.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+from strato.exceptions import ClusterConnectionError
+from strato.runtime.config import SystemConfig
+
+logger = logging.getLogger(__name__)
+KEEP_SESSIONS = 20
+
+
+def default_temp_root() -> str:
+    return os.path.join(tempfile.gettempdir(), f"strato-{os.getuid()}")
+
+
+def new_session(temp_root: str | None) -> str:
+    root = temp_root or default_temp_root()
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    name = time.strftime("session_%Y-%m-%d_%H-%M-%S") + f"_{os.getpid()}_{secrets.token_hex(2)}"
+    path = os.path.join(root, name)
+    os.makedirs(os.path.join(path, "logs"), mode=0o700)
+    _prune_sessions(root)
+    return path
+
+
+def _prune_sessions(root: str) -> None:
+    sessions = sorted(d for d in os.listdir(root) if d.startswith("session_"))
+    for old in sessions[:-KEEP_SESSIONS]:
+        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
+
+
+def new_token() -> str:
+    return secrets.token_hex(24)
+
+
+def write_token(session_dir: str, token: str) -> str:
+    path = os.path.join(session_dir, "token")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    os.chmod(path, 0o600)
+    return path
+
+
+def register_cluster(temp_root: str | None, address: str, session_dir: str, current: bool) -> None:
+    root = temp_root or default_temp_root()
+    os.makedirs(os.path.join(root, "clusters"), mode=0o700, exist_ok=True)
+    record = json.dumps({"address": address, "session_dir": session_dir})
+    with open(os.path.join(root, "clusters", address.replace(":", "_") + ".json"), "w") as f:
+        f.write(record)
+    if current:
+        with open(os.path.join(root, "current.json"), "w") as f:
+            f.write(record)
+
+
+def current_cluster(temp_root: str | None) -> dict | None:
+    path = os.path.join(temp_root or default_temp_root(), "current.json")
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def forget_current(temp_root: str | None) -> None:
+    try:
+        os.remove(os.path.join(temp_root or default_temp_root(), "current.json"))
+    except OSError:
+        pass
+
+
+def lookup_token(temp_root: str | None, address: str) -> str | None:
+    """The token of a cluster started on this machine, from its session's token file."""
+    root = temp_root or default_temp_root()
+    host, _, port = address.rpartition(":")
+    candidates = [address] + ([f"127.0.0.1:{port}"] if host in ("localhost", "0.0.0.0") else [])
+    for addr in candidates:
+        try:
+            with open(os.path.join(root, "clusters", addr.replace(":", "_") + ".json")) as f:
+                record = json.load(f)
+            with open(os.path.join(record["session_dir"], "token")) as f:
+                return f.read().strip()
+        except (OSError, ValueError, KeyError):
+            continue
+    return None
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+# ------------------------------------------------------------------ daemons
+@dataclasses.dataclass
+class Daemon:
+    name: str
+    proc: subprocess.Popen
+    port: int = 0
+    node_id: bytes = b""
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc.poll() is None:
+            try:
+                if self.proc.stdin:
+                    self.proc.stdin.close()
+            except OSError:
+                pass
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bool) -> subprocess.Popen:
+    log = open(log_path, "ab")
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args, *(["--detached"] if detached else [])],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=detached,
+            close_fds=True)
+    finally:
+        log.close()
+    proc.stdin.write(token.encode() + b"\n")
+    proc.stdin.flush()
+    if detached:
+        proc.stdin.close()
+    return proc
+
+
+def _await_ready(proc: subprocess.Popen, name: str, log_path: str, timeout: float = 30.0) -> list[str]:
+    import selectors
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    line = b""
+    while time.monotonic() < deadline:
+        if sel.select(timeout=max(0.0, deadline - time.monotonic())):
+            line = proc.stdout.readline()
+            break
+    sel.close()
+    text = line.decode().strip()
+    if not text.startswith("READY"):
+        tail = ""
+        try:
+            with open(log_path, errors="replace") as f:
+                tail = "".join(f.readlines()[-15:])
+        except OSError:
+            pass
+        if proc.poll() is None:
+            proc.kill()
+        raise ClusterConnectionError(f"The {name} did not start ({text or 'no answer'}). Its log {log_path} "
+                                     f"ends with:\n{tail}")
+    proc.stdout.close()
+    return text.split()[1:]
+
+
+def start_gcs(session_dir: str, token: str, host: str, port: int, config: SystemConfig,
+              detached: bool) -> Daemon:
+    log = os.path.join(session_dir, "logs", "gcs.log")
+    proc = _spawn("strato.runtime.gcs", ["--host", host, "--port", str(port), "--session-dir", session_dir,
+                                         "--config", config.to_json()], token, log, detached)
+    return Daemon("GCS", proc)
+
+
+def finish_gcs(daemon: Daemon, session_dir: str) -> Daemon:
+    daemon.port = int(_await_ready(daemon.proc, "GCS", os.path.join(session_dir, "logs", "gcs.log"))[0])
+    return daemon
+
+
+def start_raylet(session_dir: str, token: str, gcs_address: str, node_ip: str, *, num_cpus=None, num_gpus=None,
+                 resources: dict | None = None, config: SystemConfig, head: bool, detached: bool,
+                 port: int = 0) -> Daemon:
+    log = os.path.join(session_dir, "logs", f"raylet-{secrets.token_hex(3)}.log")
+    args = ["--gcs", gcs_address, "--node-ip", node_ip, "--port", str(port), "--session-dir", session_dir,
+            "--config", config.to_json(), "--resources", json.dumps(resources or {})]
+    if num_cpus is not None:
+        args += ["--num-cpus", str(num_cpus)]
+    if num_gpus is not None:
+        args += ["--num-gpus", str(num_gpus)]
+    if head:
+        args.append("--head")
+    proc = _spawn("strato.runtime.raylet", args, token, log, detached)
+    daemon = Daemon("raylet", proc)
+    daemon.log = log
+    return daemon
+
+
+def finish_raylet(daemon: Daemon) -> Daemon:
+    port, node_hex = _await_ready(daemon.proc, "raylet", daemon.log)
+    daemon.port, daemon.node_id = int(port), bytes.fromhex(node_hex)
+    return daemon
+
+
+def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0, num_cpus=None, num_gpus=None,
+               resources: dict | None = None, config: SystemConfig, detached: bool,
+               token: str | None = None) -> dict:
+    """Start a GCS and a raylet side by side; returns what a driver needs to connect."""
+    session_dir = new_session(temp_root)
+    token = token or new_token()
+    write_token(session_dir, token)
+    for attempt in range(3):
+        gcs_port = port or free_port(host)
+        gcs = start_gcs(session_dir, token, host, gcs_port, config, detached)
+        raylet = start_raylet(session_dir, token, f"{host}:{gcs_port}", host, num_cpus=num_cpus,
+                              num_gpus=num_gpus, resources=resources, config=config, head=True, detached=detached)
+        try:
+            finish_gcs(gcs, session_dir)
+        except ClusterConnectionError:
+            raylet.stop()
+            if port or attempt == 2:
+                raise
+            continue
+        try:
+            finish_raylet(raylet)
+        except ClusterConnectionError:
+            gcs.stop()
+            raise
+        address = f"{host}:{gcs.port}"
+        register_cluster(temp_root, address, session_dir, current=detached)
+        return {"gcs": gcs, "raylet": raylet, "address": address, "token": token, "session_dir": session_dir,
+                "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id}
+    raise ClusterConnectionError("could not start the GCS")  # pragma: no cover
+
+
+# ----------------------------------------------------- helpers for daemons
+def watch_parent_pipe(loop: asyncio.AbstractEventLoop, on_eof) -> None:
+    """Call on_eof when stdin (a pipe from the starting process) reaches EOF."""
+    def readable():
+        try:
+            data = os.read(0, 4096)
+        except OSError:
+            data = b""
+        if not data:
+            loop.remove_reader(0)
+            on_eof()
+    loop.add_reader(0, readable)
+
+
+def configure_daemon_logging() -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+        loop = uvloop.new_event_loop()
+    except ImportError:  # pragma: no cover
+        loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return loop

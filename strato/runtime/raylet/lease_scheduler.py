@@ -1,0 +1,256 @@
+"""The raylet's lease scheduler: a pure state machine (no sockets, no processes).
+
+Events go in -- a lease request, a worker registering / exiting / blocking,
+a returned lease, a new cluster view, a clock tick -- and instructions come
+out: Grant, Spillback, Reject, Infeasible, StartWorkers, KillWorker. The IO
+shell (server.py, worker_pool.py) carries them out. Placement decisions come
+from policy.pick_node over the cluster view, with this node's own resources
+always taken from here (the view of other nodes is a heartbeat old).
+
+Resources are taken when a lease is granted and given back when it is
+returned or its worker exits. A worker blocked in `get` gives its CPUs back
+until it resumes, so nested tasks cannot deadlock the node.
+"""
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from strato.runtime.raylet.policy import EPS, Decision, NodeView, pick_node
+
+
+class WorkerState(enum.Enum):
+    STARTING = "STARTING"
+    IDLE = "IDLE"
+    LEASED = "LEASED"
+
+
+@dataclasses.dataclass
+class WorkerInfo:
+    worker_id: bytes
+    state: WorkerState = WorkerState.STARTING
+    pid: int = 0
+    host: str = ""
+    port: int = 0
+    lease_id: bytes = b""
+    lease_resources: dict = dataclasses.field(default_factory=dict)
+    owner_id: bytes = b""
+    owner_pid: int = 0
+    owner_host: str = ""
+    blocked: bool = False
+    idle_since: float = 0.0
+
+
+@dataclasses.dataclass
+class LeaseRequest:
+    request_id: bytes
+    resources: dict
+    owner_id: bytes = b""
+    owner_pid: int = 0
+    owner_host: str = ""
+    strategy: str = "DEFAULT"
+    affinity: bytes = b""
+    affinity_soft: bool = False
+    grant_or_reject: bool = False
+    name: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class Grant:
+    request: LeaseRequest
+    worker: WorkerInfo
+    lease_id: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Spillback:
+    request: LeaseRequest
+    node_id: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Reject:
+    request: LeaseRequest
+
+
+@dataclasses.dataclass(frozen=True)
+class Infeasible:
+    request: LeaseRequest
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StartWorkers:
+    count: int
+
+
+@dataclasses.dataclass(frozen=True)
+class KillWorker:
+    worker_id: bytes
+    reason: str
+
+
+class LeaseScheduler:
+    def __init__(self, node_id: bytes, total: dict, pool_size: int, *, spread_threshold: float = 0.5,
+                 idle_timeout_s: float = 10.0, max_workers: int = 64):
+        self.node_id = node_id
+        self.total = dict(total)
+        self.available = dict(total)
+        self.pool_size = pool_size
+        self.spread_threshold = spread_threshold
+        self.idle_timeout_s = idle_timeout_s
+        self.max_workers = max_workers
+        self.workers: dict[bytes, WorkerInfo] = {}
+        self.queue: list[LeaseRequest] = []
+        self.remote_nodes: dict[bytes, NodeView] = {}
+        self._lease_counter = 0
+
+    # ----------------------------------------------------------- events
+    def request_lease(self, req: LeaseRequest) -> list:
+        self.queue.append(req)
+        return self._schedule()
+
+    def cancel_request(self, request_id: bytes) -> list:
+        self.queue = [r for r in self.queue if r.request_id != request_id]
+        return []
+
+    def worker_starting(self, worker_id: bytes, pid: int) -> None:
+        self.workers[worker_id] = WorkerInfo(worker_id, WorkerState.STARTING, pid)
+
+    def worker_registered(self, worker_id: bytes, host: str, port: int, now: float) -> list:
+        w = self.workers.get(worker_id)
+        if w is None:
+            w = self.workers[worker_id] = WorkerInfo(worker_id)
+        w.state, w.host, w.port, w.idle_since = WorkerState.IDLE, host, port, now
+        return self._schedule()
+
+    def worker_exited(self, worker_id: bytes) -> list:
+        w = self.workers.pop(worker_id, None)
+        if w is not None and w.state is WorkerState.LEASED:
+            self._release(w)
+        return self._schedule()
+
+    def return_worker(self, worker_id: bytes, lease_id: bytes, now: float, disconnect: bool = False) -> list:
+        w = self.workers.get(worker_id)
+        if w is None or w.state is not WorkerState.LEASED or w.lease_id != lease_id:
+            return []
+        self._release(w)
+        w.state, w.lease_id, w.owner_id, w.owner_pid, w.idle_since = WorkerState.IDLE, b"", b"", 0, now
+        out = [KillWorker(worker_id, "returned as faulty")] if disconnect else []
+        return out + self._schedule()
+
+    def worker_blocked(self, worker_id: bytes, blocked: bool) -> list:
+        w = self.workers.get(worker_id)
+        if w is None or w.state is not WorkerState.LEASED or w.blocked == blocked:
+            return []
+        w.blocked = blocked
+        cpu = w.lease_resources.get("CPU", 0.0)
+        if cpu:
+            self.available["CPU"] = self.available.get("CPU", 0.0) + (cpu if blocked else -cpu)
+        return self._schedule()
+
+    def owner_died(self, owner_pid: int, owner_host: str) -> list:
+        """An owner on this node exited: its leased workers may run orphaned tasks; stop them."""
+        return [KillWorker(w.worker_id, f"its owner (pid {owner_pid}) exited")
+                for w in self.workers.values()
+                if w.state is WorkerState.LEASED and w.owner_pid == owner_pid and w.owner_host == owner_host]
+
+    def update_view(self, nodes: dict[bytes, NodeView]) -> list:
+        self.remote_nodes = {nid: n for nid, n in nodes.items() if nid != self.node_id}
+        return self._schedule()
+
+    def tick(self, now: float) -> list:
+        """Reap idle workers beyond the pool size."""
+        idle = sorted((w for w in self.workers.values() if w.state is WorkerState.IDLE),
+                      key=lambda w: w.idle_since)
+        extra = len(self.workers) - self.pool_size
+        out = []
+        for w in idle:
+            if extra <= 0:
+                break
+            if now - w.idle_since >= self.idle_timeout_s:
+                out.append(KillWorker(w.worker_id, "idle beyond the pool size"))
+                self.workers.pop(w.worker_id)
+                extra -= 1
+        return out
+
+    # ---------------------------------------------------------- queries
+    def local_view(self) -> NodeView:
+        return NodeView(self.node_id, self.total, self.available)
+
+    def leased_owners(self) -> set[tuple[int, str]]:
+        return {(w.owner_pid, w.owner_host) for w in self.workers.values() if w.state is WorkerState.LEASED}
+
+    # --------------------------------------------------------- internals
+    def _release(self, w: WorkerInfo) -> None:
+        for k, v in w.lease_resources.items():
+            if k == "CPU" and w.blocked:
+                continue
+            self.available[k] = self.available.get(k, 0.0) + v
+        w.lease_resources, w.blocked = {}, False
+
+    def _schedule(self) -> list:
+        out: list = []
+        nodes = dict(self.remote_nodes)
+        tentative = dict(self.available)      # minus what requests waiting for a worker will take
+        nodes[self.node_id] = NodeView(self.node_id, self.total, tentative)
+        waiting_local = 0
+        keep: list[LeaseRequest] = []
+        idle = [w for w in self.workers.values() if w.state is WorkerState.IDLE]
+        for req in self.queue:
+            decision, target = pick_node(
+                req.resources, nodes, self.node_id, strategy=req.strategy, affinity=req.affinity or None,
+                affinity_soft=req.affinity_soft, spread_threshold=self.spread_threshold,
+                local_only=req.grant_or_reject)
+            if decision is Decision.INFEASIBLE:
+                out.append(Infeasible(req, self._infeasible_message(req)))
+            elif target != self.node_id:
+                out.append(Reject(req) if req.grant_or_reject else Spillback(req, target))
+            elif decision is Decision.RUN and idle:
+                w = idle.pop()
+                self._lease(w, req)
+                out.append(Grant(req, w, w.lease_id))
+                _take(tentative, req.resources)
+            elif decision is Decision.RUN:
+                waiting_local += 1
+                _take(tentative, req.resources)
+                keep.append(req)
+            elif req.grant_or_reject:
+                out.append(Reject(req))
+            else:
+                keep.append(req)
+        self.queue = keep
+        starting = sum(1 for w in self.workers.values() if w.state is WorkerState.STARTING)
+        want = min(waiting_local - starting, self.max_workers - len(self.workers))
+        if want > 0:
+            out.append(StartWorkers(want))
+        return out
+
+    def _lease(self, w: WorkerInfo, req: LeaseRequest) -> None:
+        self._lease_counter += 1
+        _take(self.available, req.resources)
+        w.state = WorkerState.LEASED
+        w.lease_id = self.node_id[:8] + self._lease_counter.to_bytes(8, "big")
+        w.lease_resources = dict(req.resources)
+        w.owner_id, w.owner_pid, w.owner_host = req.owner_id, req.owner_pid, req.owner_host
+
+    def _infeasible_message(self, req: LeaseRequest) -> str:
+        if req.affinity and not req.affinity_soft:
+            return (f"Task {req.name or ''}() asks to run on node {req.affinity.hex()[:12]}, which is not alive "
+                    f"or cannot fit {req.resources}. Use a soft node affinity, or pick a live node.")
+        totals: dict = {}
+        for n in list(self.remote_nodes.values()) + [self.local_view()]:
+            if n.alive:
+                for k, v in n.total.items():
+                    totals[k] = max(totals.get(k, 0.0), v)
+        short = {k: v for k, v in req.resources.items() if totals.get(k, 0.0) + EPS < v}
+        return (f"Task {req.name or ''}() is infeasible: it requests {req.resources}, but no node of the cluster "
+                f"has {short} (largest nodes: { {k: totals.get(k, 0.0) for k in short} }). It stays pending "
+                f"until a node that can run it joins; lower the request or add such a node.")
+
+
+def _take(available: dict, resources: dict) -> None:
+    for k, v in resources.items():
+        available[k] = available.get(k, 0.0) - v
+        if abs(available[k]) < EPS:
+            available[k] = 0.0

@@ -1,0 +1,298 @@
+"""The raylet: one per node. Owns the node's resources and its worker pool.
+
+    owners (drivers, workers) --RequestWorkerLease--> NodeManagerService
+                                   |  LeaseScheduler (pure): grant / spill back / wait
+    GCS <--Heartbeat (resources)---+  <--cluster view (other nodes' resources)
+                                   |
+                          worker processes (prestarted, one per CPU; more on demand,
+                          idle extras reaped), each registering back with RegisterWorker
+
+gRPC on the node's address carries the control plane; tasks themselves go
+straight from owners to leased workers (core_worker/submitter.py). The
+raylet exits when the GCS declares its node dead, when the process that
+started it goes away (embedded clusters: its stdin closes), or on SIGTERM;
+its workers follow because their stdin pipes from the raylet close.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+
+import psutil
+
+from strato.runtime import ids
+from strato.runtime.config import SystemConfig
+from strato.runtime.protocol import gcs_pb2, raylet_pb2, raylet_pb2_grpc
+from strato.runtime.raylet import lease_scheduler as ls
+from strato.runtime.raylet.policy import NodeView
+from strato.runtime.rpc import GcsClient, make_server, wait_ready
+
+logger = logging.getLogger("strato.raylet")
+Reply = raylet_pb2.RequestWorkerLeaseReply
+
+
+class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
+    def __init__(self, *, gcs_address: str, node_ip: str, port: int, resources: dict, token: str,
+                 session_dir: str, config: SystemConfig, is_head: bool, node_name: str = ""):
+        self.node_id = ids.random_id(16)
+        self.gcs_address = gcs_address
+        self.node_ip = node_ip
+        self.port = port
+        self.token = token
+        self.session_dir = session_dir
+        self.config = config
+        self.is_head = is_head
+        self.node_name = node_name or node_ip
+        pool_size = max(1, min(int(resources.get("CPU", 1)), 32))
+        self.sched = ls.LeaseScheduler(self.node_id, resources, pool_size,
+                                       spread_threshold=config.spread_threshold,
+                                       idle_timeout_s=config.idle_worker_timeout_s,
+                                       max_workers=max(64, 4 * pool_size))
+        self.pool_size = pool_size
+        self.procs: dict[bytes, asyncio.subprocess.Process] = {}
+        self.waiting: dict[bytes, asyncio.Future] = {}
+        self.addresses: dict[bytes, tuple[str, int]] = {}
+        self.gcs: GcsClient | None = None
+        self.server = None
+        self.stopping = asyncio.Event()
+
+    # ------------------------------------------------------------- life
+    async def start(self) -> None:
+        self.server = make_server(self.token)
+        raylet_pb2_grpc.add_NodeManagerServiceServicer_to_server(self, self.server)
+        self.port = self.server.add_insecure_port(f"{self.node_ip}:{self.port}")
+        await self.server.start()
+        self.addresses[self.node_id] = (self.node_ip, self.port)
+        self._apply([ls.StartWorkers(self.pool_size)])
+        self.gcs = GcsClient(self.gcs_address, self.token)
+        node = gcs_pb2.NodeInfo(
+            node_id=self.node_id, address=self.node_ip, raylet_port=self.port,
+            resources_total=self.sched.total, resources_available=self.sched.available, alive=True,
+            start_time=time.time(), is_head=self.is_head, node_name=self.node_name, raylet_pid=os.getpid(),
+            session_dir=self.session_dir)
+        await wait_ready(self.gcs, "RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), 30)
+        asyncio.get_running_loop().create_task(self._heartbeat_forever())
+        asyncio.get_running_loop().create_task(self._tick_forever())
+        print(f"READY {self.port} {self.node_id.hex()}", flush=True)
+
+    async def stop(self, reason: str) -> None:
+        logger.info("raylet stopping: %s", reason)
+        for proc in list(self.procs.values()):
+            _kill(proc)
+        try:
+            await asyncio.wait_for(self.gcs.call(
+                "UnregisterNode", gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason=reason), timeout=2), 3)
+        except Exception:
+            pass
+        await self.server.stop(0.2)
+        for proc in list(self.procs.values()):
+            try:
+                await asyncio.wait_for(proc.wait(), 2)
+            except Exception:
+                pass
+
+    async def _heartbeat_forever(self) -> None:
+        period = self.config.health_check_period_s
+        failures_since = None
+        while True:
+            try:
+                reply = await self.gcs.call("Heartbeat", gcs_pb2.HeartbeatRequest(
+                    node_id=self.node_id, resources_available=self.sched.available), timeout=max(1.0, period * 4))
+                failures_since = None
+            except Exception as exc:
+                now = time.monotonic()
+                failures_since = failures_since or now
+                if now - failures_since > max(30.0, self.config.health_check_timeout_s * 3):
+                    self.stopping.set()
+                    logger.error("GCS unreachable for too long (%s); exiting", exc)
+                    return
+                await asyncio.sleep(period)
+                continue
+            if not reply.known:
+                logger.error("the GCS declared this node dead; exiting")
+                self.stopping.set()
+                return
+            view = {}
+            for n in reply.nodes:
+                self.addresses[n.node_id] = (n.address, n.raylet_port)
+                view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available), n.alive)
+            self._apply(self.sched.update_view(view))
+            await asyncio.sleep(period)
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self._apply(self.sched.tick(time.monotonic()))
+            for pid, host in self.sched.leased_owners():
+                if host == self.node_ip and pid and not psutil.pid_exists(pid):
+                    self._apply(self.sched.owner_died(pid, host))
+
+    # -------------------------------------------------- instructions
+    def _apply(self, instructions: list) -> None:
+        for ins in instructions:
+            if isinstance(ins, ls.Grant):
+                w = ins.worker
+                self._answer(ins.request, Reply(status=Reply.GRANTED, lease_id=ins.lease_id,
+                                                worker=raylet_pb2.WorkerAddress(
+                                                    worker_id=w.worker_id, host=w.host, port=w.port,
+                                                    pid=w.pid, node_id=self.node_id)))
+            elif isinstance(ins, ls.Spillback):
+                host, port = self.addresses.get(ins.node_id, ("", 0))
+                self._answer(ins.request, Reply(status=Reply.SPILLBACK, spill_node_id=ins.node_id,
+                                                spill_host=host, spill_port=port))
+            elif isinstance(ins, ls.Reject):
+                self._answer(ins.request, Reply(status=Reply.REJECTED))
+            elif isinstance(ins, ls.Infeasible):
+                self._answer(ins.request, Reply(status=Reply.INFEASIBLE, message=ins.message))
+            elif isinstance(ins, ls.StartWorkers):
+                for _ in range(ins.count):
+                    asyncio.get_running_loop().create_task(self._start_worker())
+            elif isinstance(ins, ls.KillWorker):
+                proc = self.procs.get(ins.worker_id)
+                if proc is not None:
+                    logger.info("stopping worker %s: %s", ins.worker_id.hex()[:12], ins.reason)
+                    _kill(proc)
+
+    def _answer(self, req: ls.LeaseRequest, reply) -> None:
+        fut = self.waiting.pop(req.request_id, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reply)
+        elif reply.status == Reply.GRANTED:  # the requester gave up meanwhile
+            self._apply(self.sched.return_worker(reply.worker.worker_id, reply.lease_id, time.monotonic()))
+
+    async def _start_worker(self) -> None:
+        worker_id = ids.random_id(16)
+        log_dir = os.path.join(self.session_dir, "logs")
+        os.makedirs(log_dir, exist_ok=True)
+        log = open(os.path.join(log_dir, f"worker-{worker_id.hex()[:12]}.log"), "ab")
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "strato.runtime.worker",
+                "--worker-id", worker_id.hex(), "--node-id", self.node_id.hex(), "--node-ip", self.node_ip,
+                "--raylet", f"{self.node_ip}:{self.port}", "--gcs", self.gcs_address,
+                "--session-dir", self.session_dir, "--config", self.config.to_json(),
+                stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log, start_new_session=False)
+        finally:
+            log.close()
+        proc.stdin.write(self.token.encode() + b"\n")
+        self.procs[worker_id] = proc
+        self.sched.worker_starting(worker_id, proc.pid)
+        rc = await proc.wait()
+        self.procs.pop(worker_id, None)
+        if rc not in (0, -signal.SIGTERM, -signal.SIGKILL) and not self.stopping.is_set():
+            logger.warning("worker %s (pid %d) exited with code %s", worker_id.hex()[:12], proc.pid, rc)
+        self._apply(self.sched.worker_exited(worker_id))
+
+    # ------------------------------------------------------------- RPCs
+    async def RequestWorkerLease(self, request, context):
+        req = ls.LeaseRequest(
+            request_id=request.request_id, resources=dict(request.resources), owner_id=request.owner_worker_id,
+            owner_pid=request.owner_pid, owner_host=request.owner_host, strategy=request.strategy or "DEFAULT",
+            affinity=request.affinity_node_id, affinity_soft=request.affinity_soft,
+            grant_or_reject=request.grant_or_reject, name=request.name)
+        fut = asyncio.get_running_loop().create_future()
+        self.waiting[req.request_id] = fut
+        self._apply(self.sched.request_lease(req))
+        try:
+            return await fut
+        except asyncio.CancelledError:
+            self.waiting.pop(req.request_id, None)
+            self.sched.cancel_request(req.request_id)
+            raise
+
+    async def ReturnWorker(self, request, context):
+        self._apply(self.sched.return_worker(request.worker_id, request.lease_id, time.monotonic(),
+                                             request.disconnect))
+        return raylet_pb2.ReturnWorkerReply()
+
+    async def RegisterWorker(self, request, context):
+        if request.worker_id not in self.procs:
+            await context.abort(5, "unknown worker: only workers this raylet started may register")  # NOT_FOUND
+        self._apply(self.sched.worker_registered(request.worker_id, request.host, request.port, time.monotonic()))
+        return raylet_pb2.RegisterWorkerReply(node_id=self.node_id, gcs_address=self.gcs_address)
+
+    async def NotifyWorkerBlocked(self, request, context):
+        self._apply(self.sched.worker_blocked(request.worker_id, request.blocked))
+        return raylet_pb2.NotifyWorkerBlockedReply()
+
+    async def KillWorker(self, request, context):
+        proc = self.procs.get(request.worker_id)
+        if proc is not None:
+            _kill(proc)
+        return raylet_pb2.KillWorkerReply(killed=proc is not None)
+
+    async def GetNodeStats(self, request, context):
+        workers = [raylet_pb2.WorkerStats(worker_id=w.worker_id, pid=w.pid,
+                                          state="BLOCKED" if w.blocked else w.state.value,
+                                          lease_owner_id=w.owner_id)
+                   for w in self.sched.workers.values()]
+        return raylet_pb2.GetNodeStatsReply(node_id=self.node_id, resources_total=self.sched.total,
+                                            resources_available=self.sched.available, workers=workers,
+                                            pending_leases=len(self.sched.queue))
+
+
+def _kill(proc) -> None:
+    try:
+        proc.kill()
+    except ProcessLookupError:
+        pass
+
+
+def node_resources(num_cpus: float | None, num_gpus: float | None, custom: dict | None, node_ip: str,
+                   is_head: bool) -> dict:
+    cpus = float(num_cpus if num_cpus is not None else (os.cpu_count() or 1))
+    out = {"CPU": cpus, "memory": float(int(psutil.virtual_memory().total * 0.7)), f"node:{node_ip}": 1.0}
+    if num_gpus:
+        out["GPU"] = float(num_gpus)
+    if is_head:
+        out["node:__internal_head__"] = 1.0
+    for k, v in (custom or {}).items():
+        out[k] = float(v)
+    return out
+
+
+async def _amain(args) -> int:
+    from strato.runtime import node as node_mod
+    token = sys.stdin.readline().strip()
+    config = SystemConfig.from_json(args.config)
+    resources = node_resources(args.num_cpus, args.num_gpus, json.loads(args.resources or "{}"),
+                               args.node_ip, args.head)
+    raylet = Raylet(gcs_address=args.gcs, node_ip=args.node_ip, port=args.port, resources=resources,
+                    token=token, session_dir=args.session_dir, config=config, is_head=args.head)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, raylet.stopping.set)
+    if not args.detached:
+        node_mod.watch_parent_pipe(loop, raylet.stopping.set)
+    await raylet.start()
+    await raylet.stopping.wait()
+    await raylet.stop("shutdown")
+    return 0
+
+
+def main(argv=None) -> int:
+    import argparse
+    p = argparse.ArgumentParser(prog="strato-raylet")
+    p.add_argument("--gcs", required=True)
+    p.add_argument("--node-ip", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--num-cpus", type=float, default=None)
+    p.add_argument("--num-gpus", type=float, default=None)
+    p.add_argument("--resources", default="{}")
+    p.add_argument("--session-dir", required=True)
+    p.add_argument("--config", default="")
+    p.add_argument("--head", action="store_true")
+    p.add_argument("--detached", action="store_true")
+    args = p.parse_args(argv)
+    from strato.runtime.node import configure_daemon_logging, new_event_loop
+    configure_daemon_logging()
+    loop = new_event_loop()
+    try:
+        return loop.run_until_complete(_amain(args))
+    finally:
+        loop.close()

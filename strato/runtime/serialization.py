@@ -1,0 +1,67 @@
+"""Turning values into bytes for the cluster and back.
+
+Values are pickled with cloudpickle (protocol 5), so lambdas, closures and
+classes defined in a notebook travel by value. An `ObjectRef` pickles as its
+id and its owner's address; while `serialize` runs, every ref it meets is
+recorded, so the caller learns which refs a value contains (refs nested in
+lists, dicts, objects stay refs on the other side). `deserialize` rebuilds
+those refs against the core worker it is given.
+"""
+from __future__ import annotations
+
+import contextlib
+import pickle
+import threading
+
+import cloudpickle
+
+from strato.exceptions import SerializationError
+
+_local = threading.local()
+
+
+def serialize(value, what: str = "value") -> tuple[bytes, list]:
+    """Return (bytes, refs contained in value). Raises SerializationError."""
+    refs: list = []
+    outer = getattr(_local, "refs", None)
+    _local.refs = refs
+    try:
+        data = cloudpickle.dumps(value, protocol=5)
+    except Exception as exc:
+        raise SerializationError(
+            f"Could not serialize the {what} ({type(value).__name__}): {type(exc).__name__}: {exc}. "
+            f"Objects such as open files, locks, sockets and generators cannot be sent to the cluster; "
+            f"create them inside the task instead, or pass what is needed to rebuild them.") from exc
+    finally:
+        _local.refs = outer
+    return data, refs
+
+
+def record_ref(ref) -> None:
+    """Called by ObjectRef.__reduce__: note that the value being serialized holds `ref`."""
+    refs = getattr(_local, "refs", None)
+    if refs is not None:
+        refs.append(ref)
+
+
+@contextlib.contextmanager
+def deserialization_context(worker):
+    prev = getattr(_local, "worker", None)
+    _local.worker = worker
+    try:
+        yield
+    finally:
+        _local.worker = prev
+
+
+def current_worker():
+    return getattr(_local, "worker", None)
+
+
+def deserialize(data: bytes, worker):
+    prev = getattr(_local, "worker", None)
+    _local.worker = worker
+    try:
+        return pickle.loads(data)
+    finally:
+        _local.worker = prev

@@ -1,0 +1,174 @@
+"""strato.init / strato.shutdown: the life cycle of an embedded cluster.
+
+Every test here starts its own cluster through the ``fresh_strato`` fixture,
+which guarantees a shutdown even when the test fails.
+"""
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+GRACE_S = 15
+
+
+def wait_until(predicate, timeout):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def strato_shm_entries():
+    return {p.name for p in Path("/dev/shm").iterdir() if "strato" in p.name.lower()}
+
+
+def live_children():
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                out.append(child)
+        except psutil.NoSuchProcess:
+            pass
+    return out
+
+
+def test_init_starts_a_cluster_and_shutdown_ends_it(fresh_strato):
+    strato = fresh_strato
+    assert not strato.is_initialized()
+    strato.init(num_cpus=2)
+    assert strato.is_initialized()
+    assert strato.cluster_resources()["CPU"] == 2.0
+
+    strato.shutdown()
+    assert not strato.is_initialized()
+
+
+def test_the_embedded_cluster_runs_as_child_processes_of_the_driver(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1)
+    assert live_children(), "init() without an address must start GCS and raylet as children"
+
+
+def test_shutdown_leaves_no_processes_and_no_shared_memory(fresh_strato):
+    strato = fresh_strato
+    shm_before = strato_shm_entries()
+    strato.init(num_cpus=2)
+
+    @strato.remote
+    def make_array():
+        import numpy as np
+        return np.zeros(1_000_000)
+
+    # Make the object store and the workers really do something first.
+    assert strato.get(make_array.remote()).shape == (1_000_000,)
+    assert strato.get(strato.put(b"x" * 5_000_000)) == b"x" * 5_000_000
+    pids = [p.pid for p in live_children()]
+    assert pids
+
+    strato.shutdown()
+
+    assert wait_until(lambda: not live_children(), GRACE_S), \
+        f"still running after shutdown: {[p.pid for p in live_children()]}"
+    for pid in pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert wait_until(lambda: not (strato_shm_entries() - shm_before), GRACE_S), \
+        f"left in /dev/shm: {strato_shm_entries() - shm_before}"
+
+
+def test_init_twice_without_shutdown_is_a_runtime_error(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1)
+    with pytest.raises(RuntimeError):
+        strato.init(num_cpus=1)
+    # The first cluster is unaffected.
+    assert strato.is_initialized()
+    assert strato.get(strato.put("still here")) == "still here"
+
+
+def test_ignore_reinit_error_makes_a_second_init_a_no_op(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1)
+    job = strato.get_runtime_context().get_job_id()
+    strato.init(num_cpus=2, ignore_reinit_error=True)
+    assert strato.is_initialized()
+    assert strato.get_runtime_context().get_job_id() == job
+    assert strato.cluster_resources()["CPU"] == 1.0
+
+
+def test_unknown_init_keyword_is_a_type_error_and_starts_nothing(fresh_strato):
+    strato = fresh_strato
+    with pytest.raises(TypeError):
+        strato.init(num_cpus=1, num_cpu=1)
+    assert not strato.is_initialized()
+    assert wait_until(lambda: not live_children(), GRACE_S)
+
+
+def test_init_after_shutdown_starts_a_new_working_cluster(fresh_strato):
+    strato = fresh_strato
+
+    @strato.remote
+    def double(x):
+        return 2 * x
+
+    jobs = []
+    for round_number in range(2):
+        strato.init(num_cpus=2)
+        jobs.append(strato.get_runtime_context().get_job_id())
+        assert strato.get(double.remote(round_number + 1)) == 2 * (round_number + 1)
+        strato.shutdown()
+        assert not strato.is_initialized()
+        assert wait_until(lambda: not live_children(), GRACE_S)
+    assert len(jobs) == 2
+
+
+def test_shutdown_when_not_initialized_is_harmless(fresh_strato):
+    strato = fresh_strato
+    strato.shutdown()
+    strato.shutdown()
+    assert not strato.is_initialized()
+
+
+def test_init_accepts_resources_namespace_and_gpus(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1, num_gpus=0, resources={"gizmo": 2}, namespace="docs")
+    total = strato.cluster_resources()
+    assert total["CPU"] == 1.0
+    assert total["gizmo"] == 2.0
+    assert total.get("GPU", 0) == 0
+
+
+def test_a_driver_that_exits_without_shutdown_tears_its_cluster_down(tmp_path, child_env):
+    # The driver runs in a subprocess, prints the pids of its children, and
+    # exits without calling shutdown: the at-exit hook must clean up.
+    script = textwrap.dedent("""
+        import json, psutil, strato
+        strato.init(num_cpus=1)
+        assert strato.get(strato.remote(lambda: 41).remote()) == 41
+        children = psutil.Process().children(recursive=True)
+        print(json.dumps([c.pid for c in children]), flush=True)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=90, cwd=str(tmp_path), env=child_env)
+    assert proc.returncode == 0, proc.stderr
+    pids = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert pids, "the driver had no child processes"
+
+    def all_gone():
+        alive = []
+        for pid in pids:
+            try:
+                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                    alive.append(pid)
+            except psutil.NoSuchProcess:
+                pass
+        return not alive
+
+    assert wait_until(all_gone, GRACE_S), f"cluster processes outlived their driver: {pids}"
