@@ -542,7 +542,6 @@ class CoreWorker:
             return
         self._warned_infeasible.add(key)
         warnings.warn(message, exceptions.InfeasibleTaskWarning, stacklevel=2)
-        print(f"strato: warning: {message}", file=sys.stderr)
 
 
 def task_state_of(core_worker: CoreWorker, task_id: bytes) -> TaskState | None:

@@ -77,6 +77,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             session_dir=self.session_dir)
         await wait_ready(self.gcs, "RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), 30)
         asyncio.get_running_loop().create_task(self._heartbeat_forever())
+        asyncio.get_running_loop().create_task(self._watch_nodes_forever())
         asyncio.get_running_loop().create_task(self._tick_forever())
         print(f"READY {self.port} {self.node_id.hex()}", flush=True)
 
@@ -123,6 +124,21 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available), n.alive)
             self._apply(self.sched.update_view(view))
             await asyncio.sleep(period)
+
+    async def _watch_nodes_forever(self) -> None:
+        """Node changes pushed by the GCS: a joining node is usable before the next heartbeat."""
+        while not self.stopping.is_set():
+            try:
+                async for change in self.gcs.stream("SubscribeNodeChanges", gcs_pb2.Empty()):
+                    n = change.node
+                    self.addresses[n.node_id] = (n.address, n.raylet_port)
+                    view = dict(self.sched.remote_nodes)
+                    view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available),
+                                               n.alive)
+                    self._apply(self.sched.update_view(view))
+            except Exception as exc:
+                logger.debug("node subscription interrupted: %s", exc)
+            await asyncio.sleep(1.0)
 
     async def _tick_forever(self) -> None:
         while True:

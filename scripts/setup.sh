@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Create or refresh the project's virtual environment (idempotent; sourced by run.sh and test.sh).
+# Installs what the machine lacks: Python venv support via apt-get when missing.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+PY="${PYTHON:-python3}"
+if ! "$PY" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; then
+  echo "strato needs Python 3.11+; set PYTHON=/path/to/python3.11" >&2
+  exit 1
+fi
+if ! "$PY" -c 'import venv, ensurepip' 2>/dev/null; then
+  if command -v apt-get >/dev/null; then
+    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq python3-venv
+  fi
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PY" -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+fi
+# Reinstall only when the packaging metadata changed.
+stamp=.venv/.strato-installed
+want="$(sha1sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import strato' 2>/dev/null; then
+  echo "== installing strato and its test dependencies into .venv"
+  .venv/bin/pip install -q -e '.[test]'
+  echo "$want" > "$stamp"
+fi

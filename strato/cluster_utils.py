@@ -1,0 +1,100 @@
+"""`Cluster`: several nodes on one machine, for tests and teaching (as ray.cluster_utils).
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    node = c.add_node(num_cpus=1, resources={"b": 1})
+    strato.init(address=c.address)
+    ...
+    c.remove_node(node); c.shutdown()
+
+Every process is a child of the caller (stdin pipe), so nothing outlives it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import time
+
+from strato.runtime import node as node_mod
+from strato.runtime.config import SystemConfig
+
+
+@dataclasses.dataclass
+class NodeHandle:
+    node_id: str            # hex, as strato.nodes() shows it
+    raylet_pid: int
+    daemon: node_mod.Daemon
+    is_head: bool = False
+
+    def kill(self) -> None:
+        """Kill the raylet abruptly (SIGKILL): the GCS notices by the missing heartbeats."""
+        try:
+            os.kill(self.raylet_pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.daemon.proc.wait()
+
+
+class Cluster:
+    def __init__(self, initialize_head: bool = True, head_node_args: dict | None = None,
+                 system_config: dict | None = None, temp_dir: str | None = None):
+        self.config = SystemConfig.from_dict(system_config)
+        self.temp_dir = temp_dir
+        self.head = None
+        self.nodes: list[NodeHandle] = []
+        self._head_info = None
+        if initialize_head:
+            self.add_node(**(head_node_args or {}))
+
+    @property
+    def address(self) -> str:
+        return self._head_info["address"]
+
+    @property
+    def token(self) -> str:
+        return self._head_info["token"]
+
+    def add_node(self, *, num_cpus=None, num_gpus=None, resources: dict | None = None) -> NodeHandle:
+        if self._head_info is None:
+            info = node_mod.start_head(temp_root=self.temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
+                                       resources=resources, config=self.config, detached=False)
+            self._head_info = info
+            handle = NodeHandle(info["node_id"].hex(), info["raylet"].proc.pid, info["raylet"], True)
+            self.head = handle
+        else:
+            info = self._head_info
+            daemon = node_mod.start_raylet(info["session_dir"], info["token"], info["address"], "127.0.0.1",
+                                           num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
+                                           config=self.config, head=False, detached=False)
+            node_mod.finish_raylet(daemon)
+            handle = NodeHandle(daemon.node_id.hex(), daemon.proc.pid, daemon)
+        self.nodes.append(handle)
+        return handle
+
+    def remove_node(self, node: NodeHandle, allow_graceful: bool = True) -> None:
+        if allow_graceful:
+            node.daemon.stop()
+        else:
+            node.kill()
+        if node in self.nodes:
+            self.nodes.remove(node)
+
+    def wait_for_nodes(self, timeout: float = 30.0) -> None:
+        """Wait until every added node is registered and alive in the GCS."""
+        import strato
+        want = {n.node_id for n in self.nodes}
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = {n["NodeID"] for n in strato.nodes() if n["Alive"]}
+            if want <= alive:
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"nodes {sorted(want)} did not all come up within {timeout} s")
+
+    def shutdown(self) -> None:
+        for node in reversed(self.nodes):
+            node.daemon.stop()
+        self.nodes.clear()
+        if self._head_info is not None:
+            self._head_info["gcs"].stop()
+            self._head_info = None
