@@ -1,4 +1,4 @@
-"""A submitted task's lifecycle, as its owner sees it (pure logic).
+r"""A submitted task's lifecycle, as its owner sees it (pure logic).
 
     PENDING_ARGS --args ready--> PENDING_LEASE --pushed--> SUBMITTED --> FINISHED
          |                           |    ^                   |     \--> FAILED

@@ -104,6 +104,7 @@ class LeaseScheduler:
         self.queue: list[LeaseRequest] = []
         self.remote_nodes: dict[bytes, NodeView] = {}
         self._lease_counter = 0
+        self._starts_requested = 0            # StartWorkers issued, process not spawned yet
 
     # ----------------------------------------------------------- events
     def request_lease(self, req: LeaseRequest) -> list:
@@ -115,7 +116,16 @@ class LeaseScheduler:
         return []
 
     def worker_starting(self, worker_id: bytes, pid: int) -> None:
+        self._starts_requested = max(0, self._starts_requested - 1)
         self.workers[worker_id] = WorkerInfo(worker_id, WorkerState.STARTING, pid)
+
+    def prestart(self, count: int) -> list:
+        self._starts_requested += count
+        return [StartWorkers(count)]
+
+    def worker_start_failed(self) -> list:
+        self._starts_requested = max(0, self._starts_requested - 1)
+        return self._schedule()
 
     def worker_registered(self, worker_id: bytes, host: str, port: int, now: float) -> list:
         w = self.workers.get(worker_id)
@@ -220,9 +230,11 @@ class LeaseScheduler:
             else:
                 keep.append(req)
         self.queue = keep
-        starting = sum(1 for w in self.workers.values() if w.state is WorkerState.STARTING)
-        want = min(waiting_local - starting, self.max_workers - len(self.workers))
+        starting = self._starts_requested + sum(1 for w in self.workers.values()
+                                                if w.state is WorkerState.STARTING)
+        want = min(waiting_local - starting, self.max_workers - len(self.workers) - self._starts_requested)
         if want > 0:
+            self._starts_requested += want
             out.append(StartWorkers(want))
         return out
 

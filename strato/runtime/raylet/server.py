@@ -68,7 +68,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.port = self.server.add_insecure_port(f"{self.node_ip}:{self.port}")
         await self.server.start()
         self.addresses[self.node_id] = (self.node_ip, self.port)
-        self._apply([ls.StartWorkers(self.pool_size)])
+        self._apply(self.sched.prestart(self.pool_size))
         self.gcs = GcsClient(self.gcs_address, self.token)
         node = gcs_pb2.NodeInfo(
             node_id=self.node_id, address=self.node_ip, raylet_port=self.port,
@@ -193,6 +193,10 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 "--raylet", f"{self.node_ip}:{self.port}", "--gcs", self.gcs_address,
                 "--session-dir", self.session_dir, "--config", self.config.to_json(),
                 stdin=asyncio.subprocess.PIPE, stdout=log, stderr=log, start_new_session=False)
+        except OSError as exc:
+            logger.error("could not start a worker: %s", exc)
+            self._apply(self.sched.worker_start_failed())
+            return
         finally:
             log.close()
         proc.stdin.write(self.token.encode() + b"\n")

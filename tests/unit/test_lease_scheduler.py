@@ -1,0 +1,131 @@
+"""The raylet's lease scheduler: events in, instructions out, no processes."""
+from strato.runtime.raylet.lease_scheduler import (
+    Grant, Infeasible, KillWorker, LeaseRequest, LeaseScheduler, Reject, Spillback, StartWorkers, WorkerState)
+from strato.runtime.raylet.policy import NodeView
+
+LOCAL, OTHER = b"L" * 16, b"O" * 16
+
+
+def sched(cpus=2, **kw):
+    return LeaseScheduler(LOCAL, {"CPU": float(cpus)}, pool_size=cpus, **kw)
+
+
+def req(i, **resources):
+    return LeaseRequest(request_id=bytes([i]), resources=resources or {"CPU": 1.0}, name="f")
+
+
+def ready_worker(s, wid, now=0.0):
+    s.worker_starting(wid, pid=100 + wid[0])
+    return s.worker_registered(wid, "127.0.0.1", 9000 + wid[0], now)
+
+
+def test_request_without_workers_asks_for_one():
+    s = sched()
+    assert s.request_lease(req(1)) == [StartWorkers(1)]
+    out = ready_worker(s, b"\x01")
+    assert len(out) == 1 and isinstance(out[0], Grant) and out[0].worker.worker_id == b"\x01"
+    assert s.available["CPU"] == 1.0
+
+
+def test_grants_take_resources_and_queue_beyond_capacity():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    ready_worker(s, b"\x02")
+    g = s.request_lease(req(1))
+    assert isinstance(g[0], Grant)
+    assert s.request_lease(req(2)) == []          # no CPU left: waits, no new worker
+    assert len(s.queue) == 1
+    out = s.return_worker(g[0].worker.worker_id, g[0].lease_id, now=1.0)
+    assert isinstance(out[0], Grant) and out[0].request.request_id == bytes([2])
+
+
+def test_workers_started_only_for_requests_that_fit():
+    s = sched(cpus=2)
+    out = []
+    for i in range(5):
+        out += s.request_lease(req(i))
+    assert sum(i.count for i in out if isinstance(i, StartWorkers)) == 2
+
+
+def test_stale_lease_return_is_ignored():
+    s = sched()
+    ready_worker(s, b"\x01")
+    g = s.request_lease(req(1))[0]
+    assert s.return_worker(b"\x01", b"bogus", now=0) == []
+    assert s.workers[b"\x01"].state is WorkerState.LEASED
+
+
+def test_worker_exit_frees_its_lease():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    s.request_lease(req(1))
+    assert s.available["CPU"] == 0
+    s.worker_exited(b"\x01")
+    assert s.available["CPU"] == 1.0 and b"\x01" not in s.workers
+
+
+def test_blocked_worker_lends_its_cpu():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    ready_worker(s, b"\x02")
+    first = s.request_lease(req(1))[0].worker.worker_id
+    assert s.request_lease(req(2)) == []
+    out = s.worker_blocked(first, True)
+    assert isinstance(out[0], Grant) and out[0].worker.worker_id != first
+    s.worker_blocked(first, False)
+    assert s.available["CPU"] == -1.0                # oversubscribed until one finishes
+
+
+def test_blocked_worker_exit_does_not_return_cpu_twice():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    s.request_lease(req(1))
+    s.worker_blocked(b"\x01", True)
+    assert s.available["CPU"] == 1.0
+    s.worker_exited(b"\x01")
+    assert s.available["CPU"] == 1.0
+
+
+def test_spillback_to_node_with_room():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    s.request_lease(req(1))
+    s.update_view({OTHER: NodeView(OTHER, {"CPU": 2.0}, {"CPU": 2.0})})
+    out = s.request_lease(req(2))
+    assert out == [Spillback(req(2), OTHER)]
+
+
+def test_grant_or_reject_rejects_instead_of_waiting():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    s.request_lease(req(1))
+    r = req(2)
+    r.grant_or_reject = True
+    assert s.request_lease(r) == [Reject(r)]
+
+
+def test_infeasible_request_is_reported_with_the_missing_resource():
+    s = sched()
+    out = s.request_lease(req(1, CPU=1.0, tpu=1.0))
+    assert len(out) == 1 and isinstance(out[0], Infeasible)
+    assert "tpu" in out[0].message and not s.queue
+
+
+def test_idle_extra_workers_are_reaped_after_timeout():
+    s = sched(cpus=1, idle_timeout_s=5)
+    ready_worker(s, b"\x01", now=0)
+    ready_worker(s, b"\x02", now=0)
+    assert s.tick(now=1) == []
+    out = s.tick(now=10)
+    assert len(out) == 1 and isinstance(out[0], KillWorker)
+    assert len(s.workers) == 1
+
+
+def test_owner_death_kills_its_leased_workers():
+    s = sched()
+    ready_worker(s, b"\x01")
+    r = req(1)
+    r.owner_pid, r.owner_host = 4242, "127.0.0.1"
+    s.request_lease(r)
+    out = s.owner_died(4242, "127.0.0.1")
+    assert [k.worker_id for k in out] == [b"\x01"]
