@@ -136,5 +136,9 @@ class RemoteFunction:
             return None
         return refs
 
+    def __reduce__(self):
+        # Travels to workers as the function and its options; export state stays here.
+        return (RemoteFunction, (self._function, self._options))
+
     def __repr__(self):
         return f"RemoteFunction({self._function.__module__}.{self._function.__qualname__})"
