@@ -126,7 +126,7 @@ class RemoteFunction:
         max_retries = options.get("max_retries")
         strategy, affinity = strategy_of(options)
         refs = cw.submit_task(
-            exported[1], options.get("name") or self._function.__qualname__, args, kwargs,
+            exported[1], options.get("name") or self._function.__name__, args, kwargs,
             num_returns=num_returns, resources=resource_shape(options),
             max_retries=3 if max_retries is None else max_retries,
             retry_exceptions=options.get("retry_exceptions") or False, strategy=strategy, affinity=affinity)

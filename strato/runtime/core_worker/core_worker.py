@@ -40,6 +40,7 @@ from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter
 from strato.runtime.core_worker.task_state import TaskState
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.util import output
 from strato.runtime.rpc import GcsClient, RayletClient
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,10 @@ class CoreWorker:
         self.executor = None                  # set in worker processes (worker/executor.py)
         self.current_task_id: bytes | None = None
         self.current_task_name = ""
+        self.current_tag = None               # inherited by tasks this task submits
+        self.current_log_sink = ""            # driver that receives this task's output
+        self.output_streams = ()              # worker: (stdout, stderr) TaskOutputStreams
+        self._out_records: dict[str, list] = {}
         self._blocked_depth = 0
         self.gcs: GcsClient | None = None
         self.raylet: RayletClient | None = None
@@ -299,6 +304,10 @@ class CoreWorker:
         return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
         entry = TaskEntry(task_id, fid, name, data, deps, return_ids, num_returns, resources,
                           max_retries, retry_exceptions, self.current_task_id, strategy, affinity)
+        if self.current_task_id is not None:
+            entry.tag, entry.log_sink = self.current_tag, self.current_log_sink
+        else:
+            entry.tag, entry.log_sink = output.current_tag(), self.address
         # Keep the argument refs (owned or borrowed) alive while the task is pending.
         entry.arg_refs = [r for r in contained]
         with self._lock:
@@ -469,6 +478,9 @@ class CoreWorker:
         kind = msg[0]
         if kind == "task_done":
             self.submitter.on_task_done(conn, msg)
+        elif kind == "task_output":
+            for record in msg[1]:
+                output.emit(record)
         elif kind == "get_object":
             self._serve_object(conn, msg[1], msg[2])
         elif kind in ("push_task", "cancel_task"):
@@ -504,11 +516,12 @@ class CoreWorker:
             conn.reply(req_id, (serialization.serialize(err)[0], True))
 
     # --------------------------------------------------------- task events
-    def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "") -> None:
+    def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",
+                     tag=None, arg_ids=(), return_ids=()) -> None:
         if len(self._events) >= self.config.task_events_buffer:
             self._events_dropped += 1
             return
-        self._events.append((task_id, name, state, time.time(), attempt, error))
+        self._events.append((task_id, name, state, time.time(), attempt, error, tag, arg_ids, return_ids))
 
     async def _flush_events_forever(self):
         while True:
@@ -526,9 +539,35 @@ class CoreWorker:
         req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
             gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
                               node_id=self.node_id, worker_id=self.worker_id,
-                              parent_task_id=self.current_task_id or b"")
-            for (t, n, s, ts, a, e) in events])
+                              parent_task_id=self.current_task_id or b"",
+                              tag="" if tag is None else str(tag), arg_ids=arg_ids, return_ids=return_ids)
+            for (t, n, s, ts, a, e, tag, arg_ids, return_ids) in events])
         await self.gcs.call("AddTaskEvents", req, timeout=5)
+
+    # -------------------------------------------------------- task output
+    def send_output(self, stream: str, text: str) -> None:
+        """Worker: stream a chunk a task printed to the driver that submitted its chain."""
+        record = {"tag": self.current_tag, "task_id": (self.current_task_id or b"").hex(),
+                  "task_name": self.current_task_name, "pid": os.getpid(), "node_ip": self.node_ip,
+                  "stream": stream, "text": text}
+        self.post(self._queue_output, self.current_log_sink, record)
+
+    def _queue_output(self, sink: str, record: dict) -> None:
+        pending = self._out_records.get(sink)
+        if pending is None:
+            self._out_records[sink] = [record]
+            self.loop.create_task(self._flush_output(sink))
+        else:
+            pending.append(record)
+
+    async def _flush_output(self, sink: str) -> None:
+        try:
+            conn = await self.connect(sink)
+            records = self._out_records.pop(sink, [])
+            conn.send(("task_output", records))
+        except (ConnectionError, OSError, PermissionError) as exc:
+            self._out_records.pop(sink, None)
+            logger.debug("driver %s gone; dropping task output: %s", sink, exc)
 
     # ------------------------------------------------------------ cancel
     def cancel(self, ref: ObjectRef, force: bool) -> None:

@@ -42,7 +42,7 @@ class TaskEntry:
     __slots__ = ("task_id", "fid", "name", "args", "deps", "return_ids", "num_returns", "resources",
                  "retries_left", "retry_exceptions", "parent_task_id", "strategy", "affinity", "state",
                  "attempt", "inlined", "lease", "cancel_requested", "force_cancel", "arg_refs", "key",
-                 "submit_time")
+                 "submit_time", "tag", "log_sink")
 
     def __init__(self, task_id, fid, name, args, deps, return_ids, num_returns, resources, max_retries,
                  retry_exceptions, parent_task_id, strategy, affinity):
@@ -68,6 +68,8 @@ class TaskEntry:
         self.arg_refs = None
         self.key = (fid, tuple(sorted(resources.items())), strategy, affinity)
         self.submit_time = time.time()
+        self.tag = None
+        self.log_sink = ""
 
     def set_state(self, new: TaskState) -> None:
         check_transition(self.state, new)
@@ -75,7 +77,7 @@ class TaskEntry:
 
     def wire(self, owner_address: str, job_id: bytes) -> tuple:
         return (self.task_id, self.attempt, job_id, self.fid, self.name, self.args, self.inlined,
-                self.num_returns, owner_address, self.parent_task_id)
+                self.num_returns, owner_address, self.parent_task_id, self.tag, self.log_sink)
 
 
 class Lease:
@@ -120,7 +122,8 @@ class TaskSubmitter:
     # ------------------------------------------------------------ submit
     def submit(self, entry: TaskEntry) -> None:
         self.tasks[entry.task_id] = entry
-        self.cw.record_event(entry.task_id, entry.name, "PENDING_ARGS")
+        self.cw.record_event(entry.task_id, entry.name, "PENDING_ARGS", tag=entry.tag,
+                             arg_ids=entry.deps, return_ids=entry.return_ids)
         if not entry.deps:
             entry.inlined = {}
             self._enqueue(entry)

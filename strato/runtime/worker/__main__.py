@@ -55,6 +55,8 @@ def main(argv=None) -> int:
                     token=token.decode().strip(), config=SystemConfig.from_json(args.config),
                     session_dir=args.session_dir)
     cw.start()
+    from strato.runtime.worker import output as worker_output
+    cw.output_streams = worker_output.capture(cw)
     executor = Executor(cw)
     cw.executor = executor
     api._set_worker(cw)

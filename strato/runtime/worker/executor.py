@@ -73,7 +73,7 @@ class Executor:
             self.cw.loop.call_soon_threadsafe(_send, conn, msg)
 
     def execute(self, spec: tuple) -> tuple:
-        (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent) = spec
+        (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
         cw = self.cw
         if task_id in self.cancelled:
             self.cancelled.discard(task_id)
@@ -81,6 +81,7 @@ class Executor:
         t0 = time.perf_counter()
         self.running = task_id
         cw.current_task_id, cw.current_task_name, cw.job_id = task_id, name, job_id
+        cw.current_tag, cw.current_log_sink = tag, sink
         try:
             try:
                 fn = cw.load_function(fid)
@@ -96,6 +97,8 @@ class Executor:
             except Exception as exc:
                 status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
             finally:
+                for stream in cw.output_streams:
+                    stream.end_task()
                 self.running = None
                 self.cancel_target = None
                 cw.current_task_id, cw.current_task_name = None, ""
