@@ -42,7 +42,7 @@ def test_prints_logging_and_nested_output_arrive_with_the_tag(cluster):
     assert ("child", "stdout", "child line\n") in got
     assert any("careful 2" in r["text"] and r["stream"] == "stderr" for r in records)
     assert {r["tag"] for r in records} == {"cell-7"}
-    assert all(r["pid"] > 0 and r["node_ip"] and len(r["task_id"]) == 40 for r in records)
+    assert all(r["pid"] > 0 and r["node_ip"] and len(r["task_id"]) == 32 for r in records)
 
 
 def test_without_a_handler_lines_are_printed_with_a_prefix(cluster, capfd):
