@@ -4,14 +4,17 @@
 here name by name (tests/unit/test_public_api.py pins it).
 """
 from strato import exceptions
+from strato.actor import ActorClass, ActorHandle, method
 from strato.api import (
     available_resources,
     cancel,
     cluster_resources,
     get,
+    get_actor,
     get_runtime_context,
     init,
     is_initialized,
+    kill,
     nodes,
     put,
     remote,
@@ -23,15 +26,20 @@ from strato.runtime.core_worker.object_ref import ObjectRef
 __version__ = "0.1.0"
 
 __all__ = [
+    "ActorClass",
+    "ActorHandle",
     "ObjectRef",
     "available_resources",
     "cancel",
     "cluster_resources",
     "exceptions",
     "get",
+    "get_actor",
     "get_runtime_context",
     "init",
     "is_initialized",
+    "kill",
+    "method",
     "nodes",
     "put",
     "remote",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import uuid
 import socket
 import threading
 
@@ -147,7 +148,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
         cw = CoreWorker(mode="driver", worker_id=random_id(16), node_id=node_id,
                         node_ip=_node_ip_address or _local_ip_for(gcs_address.rsplit(":", 1)[0]), job_id=b"",
                         gcs_address=gcs_address, raylet_address=raylet_address, token=token, config=config,
-                        namespace=namespace or "", session_dir=session_dir)
+                        namespace=namespace or uuid.uuid4().hex, session_dir=session_dir)
         try:
             cw.start()
         except BaseException:
@@ -277,12 +278,13 @@ def get_runtime_context():
 
 # ------------------------------------------------------------ remote
 def remote(*args, **kwargs):
-    """@strato.remote or @strato.remote(num_cpus=..., ...) on a function."""
+    """@strato.remote or @strato.remote(num_cpus=..., ...) on a function or a class."""
     from strato.remote_function import RemoteFunction
 
     def make(target, options):
         if isinstance(target, type):
-            raise NotImplementedError("@strato.remote on classes (actors) is not available yet.")
+            from strato.actor import ActorClass
+            return ActorClass(target, options)
         if not callable(target):
             raise TypeError(f"@strato.remote decorates a function, got {type(target).__name__}")
         return RemoteFunction(target, options)
@@ -292,3 +294,28 @@ def remote(*args, **kwargs):
     if args:
         raise TypeError("@strato.remote takes keyword options only, e.g. @strato.remote(num_cpus=2).")
     return lambda target: make(target, kwargs)
+
+
+# ------------------------------------------------------------- actors
+def get_actor(name: str, namespace: str | None = None):
+    """The handle of the live actor called `name` (in this job's namespace unless given)."""
+    from strato.actor import ActorHandle
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"get_actor() needs a non-empty actor name, got {name!r}")
+    cw = _auto_init()
+    ns = cw.job_namespace() if namespace is None else namespace
+    info = cw.lookup_actor(name, ns)
+    if info is None:
+        raise ValueError(f"Failed to look up actor {name!r} in namespace {ns!r}: no live actor has that name "
+                         f"there. Check the name, pass namespace=..., or create it with "
+                         f".options(name={name!r}).remote().")
+    return ActorHandle(info.actor_id, cw.actor_handle_state(info.actor_id))
+
+
+def kill(actor, *, no_restart: bool = True) -> None:
+    """Stop an actor now; with no_restart=False it restarts if max_restarts allows."""
+    from strato.actor import ActorHandle
+    if not isinstance(actor, ActorHandle):
+        raise TypeError(f"strato.kill() takes an actor handle, got {type(actor).__name__}; "
+                        f"to stop a task use strato.cancel(ref).")
+    _require_worker("kill").kill_actor(actor._actor_id, no_restart)

@@ -165,6 +165,10 @@ class ActorUnavailableError(ActorError):
     """The actor is temporarily unreachable (restarting)."""
 
 
+class PendingCallsLimitExceeded(StratoError):
+    """An actor handle has more pending calls than its max_pending_calls allows."""
+
+
 class SerializationError(StratoError, builtins.TypeError):
     """A value could not be serialized for the cluster."""
 
@@ -191,6 +195,6 @@ __all__ = [
     "StratoError", "TaskError", "RemoteTraceback", "WorkerCrashedError", "TaskCancelledError",
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
     "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
-    "SerializationError", "AuthenticationError", "ClusterConnectionError", "InfeasibleTaskWarning",
+    "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError", "InfeasibleTaskWarning",
     "RayError", "RayTaskError", "RaySystemError", "RayActorError", "SystemError_",
 ]

@@ -21,7 +21,9 @@ class RuntimeContext:
         return tid.hex() if tid else None
 
     def get_actor_id(self) -> str | None:
-        return None
+        """The actor's id (hex) inside an actor; None elsewhere."""
+        aid = self._cw.actor_id
+        return aid.hex() if aid else None
 
     def get_task_name(self) -> str | None:
         return self._cw.current_task_name or None

@@ -129,3 +129,16 @@ def test_owner_death_kills_its_leased_workers():
     s.request_lease(r)
     out = s.owner_died(4242, "127.0.0.1")
     assert [k.worker_id for k in out] == [b"\x01"]
+
+
+def test_placement_resources_must_fit_but_only_resources_are_held():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    ready_worker(s, b"\x02")
+    r = LeaseRequest(request_id=b"a", resources={}, placement={"CPU": 1.0})
+    out = s.request_lease(r)
+    assert isinstance(out[0], Grant) and s.available["CPU"] == 1.0
+    t = LeaseRequest(request_id=b"b", resources={"CPU": 1.0})
+    assert isinstance(s.request_lease(t)[0], Grant) and s.available["CPU"] == 0.0
+    # Nothing is free now: an actor needing one CPU to place must wait.
+    assert s.request_lease(LeaseRequest(request_id=b"c", resources={}, placement={"CPU": 1.0})) == []

@@ -37,7 +37,8 @@ from strato.runtime.config import SystemConfig
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.core_worker.reference_table import ReferenceTable
-from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter
+from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
+from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
 from strato.runtime.core_worker.task_state import TaskState
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.util import output
@@ -135,6 +136,10 @@ class CoreWorker:
         self.gcs: GcsClient | None = None
         self.raylet: RayletClient | None = None
         self.submitter: TaskSubmitter | None = None
+        self.actor_submitter: ActorSubmitter | None = None
+        self.actor_id: bytes | None = None    # set in an actor's worker
+        self._actor_seq: dict[bytes, int] = {}
+        self._job_namespaces: dict[bytes, str] = {}
         self._warned_infeasible: set = set()
 
     # ------------------------------------------------------------------ life
@@ -152,6 +157,7 @@ class CoreWorker:
             await self._join_cluster()
         self.raylet = RayletClient(self.raylet_address, self.token)
         self.submitter = TaskSubmitter(self)
+        self.actor_submitter = ActorSubmitter(self)
         self.loop.create_task(self._flush_events_forever())
 
     async def _join_cluster(self):
@@ -335,6 +341,113 @@ class CoreWorker:
         self.store.put(oid, StoredObject(data))
         return ref
 
+    # ------------------------------------------------------------- actors
+    def _tag_and_sink(self):
+        if self.current_task_id is not None or self.actor_id is not None:
+            return self.current_tag, self.current_log_sink or self.address
+        return output.current_tag(), self.address
+
+    def create_actor(self, cls_fid: bytes, class_name: str, args: tuple, kwargs: dict, *, name: str,
+                     namespace: str, detached: bool, get_if_exists: bool, resources: dict, placement: dict,
+                     max_restarts: int, max_concurrency: int, is_async: bool, handle_state: dict):
+        """Register an actor with the GCS and have it created once its arguments are ready.
+
+        Returns (actor_id, handle_state); with get_if_exists and a live actor of that name,
+        the existing actor's id and state.
+        """
+        data, contained = serialization.serialize((args, kwargs), f"arguments of {class_name}()")
+        deps = [a._id for a in args if isinstance(a, ObjectRef)]
+        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        tag, sink = self._tag_and_sink()
+        actor_id = ids.random_id(16)
+        info = gcs_pb2.ActorInfo(
+            actor_id=actor_id, name=name, namespace=namespace, class_name=class_name, job_id=self.job_id,
+            detached=detached, resources=resources, placement_resources=placement, max_restarts=max_restarts,
+            owner_address=self.address, owner_node_id=self.node_id, tag="" if tag is None else str(tag))
+        reply = self.run_sync(self.gcs.call("RegisterActor", gcs_pb2.RegisterActorRequest(
+            info=info, get_if_exists=get_if_exists)))
+        if reply.error:
+            raise ValueError(reply.error)
+        if reply.existed:
+            return reply.info.actor_id, self.actor_handle_state(reply.info.actor_id)
+        self.run_sync(self.gcs.call("KVPut", gcs_pb2.KVPutRequest(
+            namespace="actor", key=actor_id, value=cloudpickle.dumps(handle_state), overwrite=True)))
+        with self._lock:
+            if contained:
+                dep_set = set(deps)
+                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
+            self.refs.add_submitted(deps)
+
+        def send(inlined, error):
+            spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
+                    max_concurrency, is_async, tag, sink)
+            self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), deps, contained))
+
+        self.post(resolve_dependencies, self, deps, contained, send)
+        return actor_id, handle_state
+
+    async def _create_actor(self, actor_id: bytes, spec: bytes, deps: list, keep_alive) -> None:
+        try:
+            await self.gcs.call("CreateActor", gcs_pb2.CreateActorRequest(actor_id=actor_id, creation_spec=spec))
+        finally:
+            self.release_submitted(deps)
+
+    def actor_handle_state(self, actor_id: bytes) -> dict:
+        reply = self.run_sync(self.gcs.call("KVGet", gcs_pb2.KVGetRequest(namespace="actor", key=actor_id)))
+        if not reply.found:
+            raise ValueError(f"No metadata for actor {actor_id.hex()}: it was not created through strato.")
+        return cloudpickle.loads(reply.value)
+
+    def lookup_actor(self, name: str, namespace: str):
+        reply = self.run_sync(self.gcs.call("GetActorInfo", gcs_pb2.GetActorInfoRequest(
+            name=name, namespace=namespace)))
+        if not reply.found or reply.info.state == "DEAD":
+            return None
+        return reply.info
+
+    def submit_actor_call(self, actor_id: bytes, method: str, name: str, args: tuple, kwargs: dict, *,
+                          num_returns: int, max_task_retries: int, max_pending_calls: int) -> list[ObjectRef]:
+        data, contained = serialization.serialize((args, kwargs), f"arguments of {name}()")
+        deps = [a._id for a in args if isinstance(a, ObjectRef)]
+        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        task_id = self.ids.task_id()
+        return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
+        tag, sink = self._tag_and_sink()
+        with self._lock:
+            counts = self.actor_submitter.pending_counts
+            if max_pending_calls > 0 and counts[actor_id] >= max_pending_calls:
+                raise exceptions.PendingCallsLimitExceeded(
+                    f"Actor {actor_id.hex()[:12]} already has {counts[actor_id]} pending calls from this "
+                    f"process (max_pending_calls={max_pending_calls}). Wait for some results first.")
+            counts[actor_id] += 1
+            seq = self._actor_seq.get(actor_id, 0)
+            self._actor_seq[actor_id] = seq + 1
+            if contained:
+                dep_set = set(deps)
+                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
+            self.refs.add_submitted(deps)
+            for oid in return_ids:
+                self.refs.add_owned(oid)
+            refs = [ObjectRef(oid, self.address, self) for oid in return_ids]
+        call = ActorCall(task_id, actor_id, method, name, data, deps, contained, return_ids, num_returns,
+                         max_task_retries, seq, tag, sink)
+        self.post(self.actor_submitter.submit, call)
+        return refs
+
+    def job_namespace(self) -> str:
+        """The namespace of the job this code runs for (drivers: their own; workers: their task's job)."""
+        if self.mode == "driver" or not self.job_id:
+            return self.namespace
+        cached = self._job_namespaces.get(self.job_id)
+        if cached is None:
+            jobs = self.run_sync(self.gcs.call("GetAllJobs", gcs_pb2.Empty())).jobs
+            self._job_namespaces.update({j.job_id: j.namespace for j in jobs})
+            cached = self._job_namespaces.get(self.job_id, "")
+        return cached
+
+    def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
+        self.run_sync(self.gcs.call("KillActor", gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=no_restart)))
+
     # ---------------------------------------------------------------- get
     def get(self, refs: list[ObjectRef], timeout: float | None):
         objs = self.wait_objects(refs, len(refs), timeout, raise_timeout=True)
@@ -478,12 +591,14 @@ class CoreWorker:
         kind = msg[0]
         if kind == "task_done":
             self.submitter.on_task_done(conn, msg)
+        elif kind == "actor_done":
+            self.actor_submitter.on_done(conn, msg)
         elif kind == "task_output":
             for record in msg[1]:
                 output.emit(record)
         elif kind == "get_object":
             self._serve_object(conn, msg[1], msg[2])
-        elif kind in ("push_task", "cancel_task"):
+        elif kind in ("push_task", "cancel_task", "create_actor", "actor_call"):
             if self.executor is None:
                 logger.error("%s received by a driver; ignored", kind)
             else:
@@ -494,6 +609,8 @@ class CoreWorker:
     def _on_close(self, conn: transport.Connection, exc) -> None:
         if self.submitter is not None:
             self.submitter.on_connection_lost(conn)
+        if self.actor_submitter is not None:
+            self.actor_submitter.on_connection_lost(conn)
         if self.executor is not None:
             self.executor.on_connection_lost(conn)
 

@@ -110,6 +110,45 @@ class ClassQueue:
         return MAX_IN_FLIGHT
 
 
+def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
+    """Gather the values of top-level argument refs, then call done(inlined, None) on the loop
+    thread -- or done(None, error) as soon as one of them is an error (it fails the task too).
+
+    Owned objects are awaited in the memory store; borrowed ones are fetched from their owner.
+    """
+    inlined: dict = {}
+    if not deps:
+        done(inlined, None)
+        return
+    waiting = set(deps)
+    finished = False
+
+    def ready(oid, obj):
+        nonlocal finished
+        if finished or oid not in waiting:
+            return
+        waiting.discard(oid)
+        if obj.is_error:
+            finished = True
+            done(None, obj)
+            return
+        inlined[oid] = obj.data
+        if not waiting:
+            finished = True
+            done(inlined, None)
+
+    def arrived(oid, obj):
+        cw.loop.call_soon_threadsafe(ready, oid, obj)
+
+    for oid in list(waiting):
+        obj = cw.store.get_or_wait(oid, arrived)
+        if obj is not None:
+            ready(oid, obj)
+        elif not cw.refs.owned(oid):
+            owner = next(r._owner for r in arg_refs if r._id == oid)
+            cw._fetch_borrowed(oid, owner)
+
+
 class TaskSubmitter:
     def __init__(self, cw):
         self.cw = cw
@@ -124,39 +163,16 @@ class TaskSubmitter:
         self.tasks[entry.task_id] = entry
         self.cw.record_event(entry.task_id, entry.name, "PENDING_ARGS", tag=entry.tag,
                              arg_ids=entry.deps, return_ids=entry.return_ids)
-        if not entry.deps:
-            entry.inlined = {}
-            self._enqueue(entry)
-            return
-        entry.inlined = {}
-        waiting = set(entry.deps)
-        for oid in list(waiting):
-            obj = self.cw.store.get(oid)
-            if obj is not None:
-                self._dep_ready(entry, waiting, oid, obj)
-        if not waiting:
-            return
-        for oid in list(waiting):
-            def arrived(_oid, obj, _entry=entry, _waiting=waiting):
-                self.cw.loop.call_soon_threadsafe(self._dep_ready, _entry, _waiting, _oid, obj)
-            obj = self.cw.store.get_or_wait(oid, arrived)
-            if obj is not None:
-                self._dep_ready(entry, waiting, oid, obj)
-            elif not self.cw.refs.owned(oid):
-                owner = next(r._owner for r in entry.arg_refs if r._id == oid)
-                self.cw._fetch_borrowed(oid, owner)
 
-    def _dep_ready(self, entry: TaskEntry, waiting: set, oid: bytes, obj: StoredObject) -> None:
-        if oid not in waiting or entry.state is not TaskState.PENDING_ARGS:
-            return
-        waiting.discard(oid)
-        if obj.is_error:
-            waiting.clear()
-            self._finish(entry, [(obj.data, True)] * len(entry.return_ids), TaskState.FAILED)
-            return
-        entry.inlined[oid] = obj.data
-        if not waiting:
-            self._enqueue(entry)
+        def resolved(inlined, error):
+            if entry.state is not TaskState.PENDING_ARGS:
+                return  # cancelled meanwhile
+            if error is not None:
+                self._finish(entry, [(error.data, True)] * len(entry.return_ids), TaskState.FAILED)
+            else:
+                entry.inlined = inlined
+                self._enqueue(entry)
+        resolve_dependencies(self.cw, entry.deps, entry.arg_refs, resolved)
 
     def _enqueue(self, entry: TaskEntry) -> None:
         entry.set_state(TaskState.PENDING_LEASE)

@@ -20,6 +20,7 @@ import sys
 import time
 
 from strato.runtime.config import SystemConfig
+from strato.runtime.gcs.actor_manager import ActorManager
 from strato.runtime.gcs.node_health import HealthTracker
 from strato.runtime.gcs.storage import InMemoryStoreClient, StoreClient
 from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc
@@ -30,7 +31,9 @@ VERSION = "0.1.0"
 
 
 class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
-    def __init__(self, store: StoreClient, config: SystemConfig, session_dir: str):
+    def __init__(self, store: StoreClient, config: SystemConfig, session_dir: str, token: str = "",
+                 host: str = "127.0.0.1"):
+        self.actors = ActorManager(self, token, host)
         self.store = store
         self.config = config
         self.session_dir = session_dir
@@ -63,6 +66,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health.forget(node_id)
         logger.warning("node %s marked dead: %s", node_id.hex()[:12], reason)
         self._publish(node)
+        self.actors.node_died(node_id)
 
     async def check_health_forever(self) -> None:
         period = min(self.config.health_check_period_s, self.config.health_check_timeout_s / 2)
@@ -118,6 +122,8 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         job.job_id = self.job_counter.to_bytes(4, "big")
         job.start_time = time.time()
         self.store.put("jobs", job.job_id, job.SerializeToString())
+        if job.driver_address:
+            asyncio.get_running_loop().create_task(self.actors.watch_job(job.job_id, job.driver_address))
         return gcs_pb2.AddJobReply(job_id=job.job_id)
 
     async def MarkJobFinished(self, request, context):
@@ -127,6 +133,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
             job.is_dead = True
             job.end_time = time.time()
             self.store.put("jobs", job.job_id, job.SerializeToString())
+        await self.actors.job_finished(request.job_id)
         return gcs_pb2.Empty()
 
     async def GetAllJobs(self, request, context):
@@ -146,6 +153,34 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
 
     async def KVKeys(self, request, context):
         return gcs_pb2.KVKeysReply(keys=self.store.keys("kv:" + request.namespace, request.prefix))
+
+    # ----------------------------------------------------------- actors
+    async def RegisterActor(self, request, context):
+        return self.actors.register(request)
+
+    async def CreateActor(self, request, context):
+        self.actors.create(request.actor_id, request.creation_spec)
+        return gcs_pb2.Empty()
+
+    async def GetActorInfo(self, request, context):
+        entry = self.actors.lookup(request.actor_id, request.name, request.namespace)
+        if entry is None:
+            return gcs_pb2.GetActorInfoReply(found=False)
+        if request.wait_newer_than > 0:
+            await self.actors.wait_newer(entry, request.wait_newer_than, request.timeout_s or 30.0)
+        return gcs_pb2.GetActorInfoReply(found=True, info=entry.info)
+
+    async def KillActor(self, request, context):
+        await self.actors.kill(request.actor_id, request.no_restart)
+        return gcs_pb2.Empty()
+
+    async def ListActors(self, request, context):
+        return gcs_pb2.ListActorsReply(actors=[
+            e.info for e in self.actors.actors.values() if request.include_dead or e.info.state != "DEAD"])
+
+    async def ReportWorkerFailure(self, request, context):
+        self.actors.worker_failed(request.worker_id, request.exit_code, request.reason)
+        return gcs_pb2.Empty()
 
     # ----------------------------------------------------- task events
     async def AddTaskEvents(self, request, context):
@@ -167,7 +202,7 @@ async def _amain(args) -> int:
     from strato.runtime import node as node_mod
     token = sys.stdin.readline().strip()
     config = SystemConfig.from_json(args.config)
-    gcs = GcsServer(InMemoryStoreClient(), config, args.session_dir)
+    gcs = GcsServer(InMemoryStoreClient(), config, args.session_dir, token, args.host)
     server = make_server(token)
     gcs_pb2_grpc.add_GcsServiceServicer_to_server(gcs, server)
     port = server.add_insecure_port(f"{args.host}:{args.port}")

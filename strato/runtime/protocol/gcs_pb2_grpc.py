@@ -110,6 +110,36 @@ class GcsServiceStub:
                 request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsRequest.SerializeToString,
                 response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsReply.FromString,
                 _registered_method=True)
+        self.RegisterActor = channel.unary_unary(
+                '/strato.gcs.GcsService/RegisterActor',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorReply.FromString,
+                _registered_method=True)
+        self.CreateActor = channel.unary_unary(
+                '/strato.gcs.GcsService/CreateActor',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreateActorRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetActorInfo = channel.unary_unary(
+                '/strato.gcs.GcsService/GetActorInfo',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoReply.FromString,
+                _registered_method=True)
+        self.KillActor = channel.unary_unary(
+                '/strato.gcs.GcsService/KillActor',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.KillActorRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                _registered_method=True)
+        self.ListActors = channel.unary_unary(
+                '/strato.gcs.GcsService/ListActors',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsReply.FromString,
+                _registered_method=True)
+        self.ReportWorkerFailure = channel.unary_unary(
+                '/strato.gcs.GcsService/ReportWorkerFailure',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                _registered_method=True)
 
 
 class GcsServiceServicer:
@@ -205,6 +235,42 @@ class GcsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RegisterActor(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateActor(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetActorInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def KillActor(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListActors(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportWorkerFailure(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GcsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -282,6 +348,36 @@ def add_GcsServiceServicer_to_server(servicer, server):
                     servicer.GetTaskEvents,
                     request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsRequest.FromString,
                     response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsReply.SerializeToString,
+            ),
+            'RegisterActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegisterActor,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorReply.SerializeToString,
+            ),
+            'CreateActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateActor,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreateActorRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            ),
+            'GetActorInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetActorInfo,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoReply.SerializeToString,
+            ),
+            'KillActor': grpc.unary_unary_rpc_method_handler(
+                    servicer.KillActor,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.KillActorRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            ),
+            'ListActors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListActors,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsReply.SerializeToString,
+            ),
+            'ReportWorkerFailure': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportWorkerFailure,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -689,6 +785,168 @@ class GcsService:
             '/strato.gcs.GcsService/GetTaskEvents',
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsRequest.SerializeToString,
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetTaskEventsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegisterActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/RegisterActor',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.RegisterActorReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/CreateActor',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreateActorRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetActorInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/GetActorInfo',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetActorInfoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def KillActor(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/KillActor',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.KillActorRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListActors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/ListActors',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListActorsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportWorkerFailure(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/ReportWorkerFailure',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

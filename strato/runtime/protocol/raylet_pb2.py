@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$strato/runtime/protocol/raylet.proto\x12\rstrato.raylet\"\\\n\rWorkerAddress\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07node_id\x18\x05 \x01(\x0c\"\xd7\x02\n\x19RequestWorkerLeaseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12J\n\tresources\x18\x02 \x03(\x0b\x32\x37.strato.raylet.RequestWorkerLeaseRequest.ResourcesEntry\x12\x17\n\x0fowner_worker_id\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x05\x12\x12\n\nowner_host\x18\x05 \x01(\t\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x18\n\x10\x61\x66\x66inity_node_id\x18\x07 \x01(\x0c\x12\x15\n\raffinity_soft\x18\x08 \x01(\x08\x12\x17\n\x0fgrant_or_reject\x18\t \x01(\x08\x12\x0c\n\x04name\x18\n \x01(\t\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xac\x02\n\x17RequestWorkerLeaseReply\x12=\n\x06status\x18\x01 \x01(\x0e\x32-.strato.raylet.RequestWorkerLeaseReply.Status\x12,\n\x06worker\x18\x02 \x01(\x0b\x32\x1c.strato.raylet.WorkerAddress\x12\x10\n\x08lease_id\x18\x03 \x01(\x0c\x12\x15\n\rspill_node_id\x18\x04 \x01(\x0c\x12\x12\n\nspill_host\x18\x05 \x01(\t\x12\x12\n\nspill_port\x18\x06 \x01(\x05\x12\x0f\n\x07message\x18\x07 \x01(\t\"B\n\x06Status\x12\x0b\n\x07GRANTED\x10\x00\x12\r\n\tSPILLBACK\x10\x01\x12\x0e\n\nINFEASIBLE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\"N\n\x13ReturnWorkerRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\x0c\x12\x11\n\tworker_id\x18\x02 \x01(\x0c\x12\x12\n\ndisconnect\x18\x03 \x01(\x08\"\x13\n\x11ReturnWorkerReply\"S\n\x15RegisterWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\";\n\x13RegisterWorkerReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x13\n\x0bgcs_address\x18\x02 \x01(\t\"@\n\x1aNotifyWorkerBlockedRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x62locked\x18\x02 \x01(\x08\"\x1a\n\x18NotifyWorkerBlockedReply\"&\n\x11KillWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\"!\n\x0fKillWorkerReply\x12\x0e\n\x06killed\x18\x01 \x01(\x08\"\x15\n\x13GetNodeStatsRequest\"T\n\x0bWorkerStats\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x16\n\x0elease_owner_id\x18\x04 \x01(\x0c\"\x81\x03\n\x11GetNodeStatsReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12M\n\x0fresources_total\x18\x02 \x03(\x0b\x32\x34.strato.raylet.GetNodeStatsReply.ResourcesTotalEntry\x12U\n\x13resources_available\x18\x03 \x03(\x0b\x32\x38.strato.raylet.GetNodeStatsReply.ResourcesAvailableEntry\x12+\n\x07workers\x18\x04 \x03(\x0b\x32\x1a.strato.raylet.WorkerStats\x12\x16\n\x0epending_leases\x18\x05 \x01(\x05\x1a\x35\n\x13ResourcesTotalEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17ResourcesAvailableEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xbf\x04\n\x12NodeManagerService\x12\x66\n\x12RequestWorkerLease\x12(.strato.raylet.RequestWorkerLeaseRequest\x1a&.strato.raylet.RequestWorkerLeaseReply\x12T\n\x0cReturnWorker\x12\".strato.raylet.ReturnWorkerRequest\x1a .strato.raylet.ReturnWorkerReply\x12Z\n\x0eRegisterWorker\x12$.strato.raylet.RegisterWorkerRequest\x1a\".strato.raylet.RegisterWorkerReply\x12i\n\x13NotifyWorkerBlocked\x12).strato.raylet.NotifyWorkerBlockedRequest\x1a\'.strato.raylet.NotifyWorkerBlockedReply\x12N\n\nKillWorker\x12 .strato.raylet.KillWorkerRequest\x1a\x1e.strato.raylet.KillWorkerReply\x12T\n\x0cGetNodeStats\x12\".strato.raylet.GetNodeStatsRequest\x1a .strato.raylet.GetNodeStatsReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$strato/runtime/protocol/raylet.proto\x12\rstrato.raylet\"\\\n\rWorkerAddress\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x0c\n\x04port\x18\x03 \x01(\x05\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07node_id\x18\x05 \x01(\x0c\"\xf1\x03\n\x19RequestWorkerLeaseRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x0c\x12J\n\tresources\x18\x02 \x03(\x0b\x32\x37.strato.raylet.RequestWorkerLeaseRequest.ResourcesEntry\x12\x17\n\x0fowner_worker_id\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x05\x12\x12\n\nowner_host\x18\x05 \x01(\t\x12\x10\n\x08strategy\x18\x06 \x01(\t\x12\x18\n\x10\x61\x66\x66inity_node_id\x18\x07 \x01(\x0c\x12\x15\n\raffinity_soft\x18\x08 \x01(\x08\x12\x17\n\x0fgrant_or_reject\x18\t \x01(\x08\x12\x0c\n\x04name\x18\n \x01(\t\x12]\n\x13placement_resources\x18\x0b \x03(\x0b\x32@.strato.raylet.RequestWorkerLeaseRequest.PlacementResourcesEntry\x1a\x30\n\x0eResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17PlacementResourcesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\xac\x02\n\x17RequestWorkerLeaseReply\x12=\n\x06status\x18\x01 \x01(\x0e\x32-.strato.raylet.RequestWorkerLeaseReply.Status\x12,\n\x06worker\x18\x02 \x01(\x0b\x32\x1c.strato.raylet.WorkerAddress\x12\x10\n\x08lease_id\x18\x03 \x01(\x0c\x12\x15\n\rspill_node_id\x18\x04 \x01(\x0c\x12\x12\n\nspill_host\x18\x05 \x01(\t\x12\x12\n\nspill_port\x18\x06 \x01(\x05\x12\x0f\n\x07message\x18\x07 \x01(\t\"B\n\x06Status\x12\x0b\n\x07GRANTED\x10\x00\x12\r\n\tSPILLBACK\x10\x01\x12\x0e\n\nINFEASIBLE\x10\x02\x12\x0c\n\x08REJECTED\x10\x03\"N\n\x13ReturnWorkerRequest\x12\x10\n\x08lease_id\x18\x01 \x01(\x0c\x12\x11\n\tworker_id\x18\x02 \x01(\x0c\x12\x12\n\ndisconnect\x18\x03 \x01(\x08\"\x13\n\x11ReturnWorkerReply\"S\n\x15RegisterWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0c\n\x04port\x18\x04 \x01(\x05\";\n\x13RegisterWorkerReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12\x13\n\x0bgcs_address\x18\x02 \x01(\t\"@\n\x1aNotifyWorkerBlockedRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0f\n\x07\x62locked\x18\x02 \x01(\x08\"\x1a\n\x18NotifyWorkerBlockedReply\"&\n\x11KillWorkerRequest\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\"!\n\x0fKillWorkerReply\x12\x0e\n\x06killed\x18\x01 \x01(\x08\"\x15\n\x13GetNodeStatsRequest\"T\n\x0bWorkerStats\x12\x11\n\tworker_id\x18\x01 \x01(\x0c\x12\x0b\n\x03pid\x18\x02 \x01(\x05\x12\r\n\x05state\x18\x03 \x01(\t\x12\x16\n\x0elease_owner_id\x18\x04 \x01(\x0c\"\x81\x03\n\x11GetNodeStatsReply\x12\x0f\n\x07node_id\x18\x01 \x01(\x0c\x12M\n\x0fresources_total\x18\x02 \x03(\x0b\x32\x34.strato.raylet.GetNodeStatsReply.ResourcesTotalEntry\x12U\n\x13resources_available\x18\x03 \x03(\x0b\x32\x38.strato.raylet.GetNodeStatsReply.ResourcesAvailableEntry\x12+\n\x07workers\x18\x04 \x03(\x0b\x32\x1a.strato.raylet.WorkerStats\x12\x16\n\x0epending_leases\x18\x05 \x01(\x05\x1a\x35\n\x13ResourcesTotalEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x39\n\x17ResourcesAvailableEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x32\xbf\x04\n\x12NodeManagerService\x12\x66\n\x12RequestWorkerLease\x12(.strato.raylet.RequestWorkerLeaseRequest\x1a&.strato.raylet.RequestWorkerLeaseReply\x12T\n\x0cReturnWorker\x12\".strato.raylet.ReturnWorkerRequest\x1a .strato.raylet.ReturnWorkerReply\x12Z\n\x0eRegisterWorker\x12$.strato.raylet.RegisterWorkerRequest\x1a\".strato.raylet.RegisterWorkerReply\x12i\n\x13NotifyWorkerBlocked\x12).strato.raylet.NotifyWorkerBlockedRequest\x1a\'.strato.raylet.NotifyWorkerBlockedReply\x12N\n\nKillWorker\x12 .strato.raylet.KillWorkerRequest\x1a\x1e.strato.raylet.KillWorkerReply\x12T\n\x0cGetNodeStats\x12\".strato.raylet.GetNodeStatsRequest\x1a .strato.raylet.GetNodeStatsReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,6 +34,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._loaded_options = None
   _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._serialized_options = b'8\001'
+  _globals['_REQUESTWORKERLEASEREQUEST_PLACEMENTRESOURCESENTRY']._loaded_options = None
+  _globals['_REQUESTWORKERLEASEREQUEST_PLACEMENTRESOURCESENTRY']._serialized_options = b'8\001'
   _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._loaded_options = None
   _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._serialized_options = b'8\001'
   _globals['_GETNODESTATSREPLY_RESOURCESAVAILABLEENTRY']._loaded_options = None
@@ -41,39 +43,41 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORKERADDRESS']._serialized_start=55
   _globals['_WORKERADDRESS']._serialized_end=147
   _globals['_REQUESTWORKERLEASEREQUEST']._serialized_start=150
-  _globals['_REQUESTWORKERLEASEREQUEST']._serialized_end=493
-  _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._serialized_start=445
-  _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._serialized_end=493
-  _globals['_REQUESTWORKERLEASEREPLY']._serialized_start=496
-  _globals['_REQUESTWORKERLEASEREPLY']._serialized_end=796
-  _globals['_REQUESTWORKERLEASEREPLY_STATUS']._serialized_start=730
-  _globals['_REQUESTWORKERLEASEREPLY_STATUS']._serialized_end=796
-  _globals['_RETURNWORKERREQUEST']._serialized_start=798
-  _globals['_RETURNWORKERREQUEST']._serialized_end=876
-  _globals['_RETURNWORKERREPLY']._serialized_start=878
-  _globals['_RETURNWORKERREPLY']._serialized_end=897
-  _globals['_REGISTERWORKERREQUEST']._serialized_start=899
-  _globals['_REGISTERWORKERREQUEST']._serialized_end=982
-  _globals['_REGISTERWORKERREPLY']._serialized_start=984
-  _globals['_REGISTERWORKERREPLY']._serialized_end=1043
-  _globals['_NOTIFYWORKERBLOCKEDREQUEST']._serialized_start=1045
-  _globals['_NOTIFYWORKERBLOCKEDREQUEST']._serialized_end=1109
-  _globals['_NOTIFYWORKERBLOCKEDREPLY']._serialized_start=1111
-  _globals['_NOTIFYWORKERBLOCKEDREPLY']._serialized_end=1137
-  _globals['_KILLWORKERREQUEST']._serialized_start=1139
-  _globals['_KILLWORKERREQUEST']._serialized_end=1177
-  _globals['_KILLWORKERREPLY']._serialized_start=1179
-  _globals['_KILLWORKERREPLY']._serialized_end=1212
-  _globals['_GETNODESTATSREQUEST']._serialized_start=1214
-  _globals['_GETNODESTATSREQUEST']._serialized_end=1235
-  _globals['_WORKERSTATS']._serialized_start=1237
-  _globals['_WORKERSTATS']._serialized_end=1321
-  _globals['_GETNODESTATSREPLY']._serialized_start=1324
-  _globals['_GETNODESTATSREPLY']._serialized_end=1709
-  _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._serialized_start=1597
-  _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._serialized_end=1650
-  _globals['_GETNODESTATSREPLY_RESOURCESAVAILABLEENTRY']._serialized_start=1652
-  _globals['_GETNODESTATSREPLY_RESOURCESAVAILABLEENTRY']._serialized_end=1709
-  _globals['_NODEMANAGERSERVICE']._serialized_start=1712
-  _globals['_NODEMANAGERSERVICE']._serialized_end=2287
+  _globals['_REQUESTWORKERLEASEREQUEST']._serialized_end=647
+  _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._serialized_start=540
+  _globals['_REQUESTWORKERLEASEREQUEST_RESOURCESENTRY']._serialized_end=588
+  _globals['_REQUESTWORKERLEASEREQUEST_PLACEMENTRESOURCESENTRY']._serialized_start=590
+  _globals['_REQUESTWORKERLEASEREQUEST_PLACEMENTRESOURCESENTRY']._serialized_end=647
+  _globals['_REQUESTWORKERLEASEREPLY']._serialized_start=650
+  _globals['_REQUESTWORKERLEASEREPLY']._serialized_end=950
+  _globals['_REQUESTWORKERLEASEREPLY_STATUS']._serialized_start=884
+  _globals['_REQUESTWORKERLEASEREPLY_STATUS']._serialized_end=950
+  _globals['_RETURNWORKERREQUEST']._serialized_start=952
+  _globals['_RETURNWORKERREQUEST']._serialized_end=1030
+  _globals['_RETURNWORKERREPLY']._serialized_start=1032
+  _globals['_RETURNWORKERREPLY']._serialized_end=1051
+  _globals['_REGISTERWORKERREQUEST']._serialized_start=1053
+  _globals['_REGISTERWORKERREQUEST']._serialized_end=1136
+  _globals['_REGISTERWORKERREPLY']._serialized_start=1138
+  _globals['_REGISTERWORKERREPLY']._serialized_end=1197
+  _globals['_NOTIFYWORKERBLOCKEDREQUEST']._serialized_start=1199
+  _globals['_NOTIFYWORKERBLOCKEDREQUEST']._serialized_end=1263
+  _globals['_NOTIFYWORKERBLOCKEDREPLY']._serialized_start=1265
+  _globals['_NOTIFYWORKERBLOCKEDREPLY']._serialized_end=1291
+  _globals['_KILLWORKERREQUEST']._serialized_start=1293
+  _globals['_KILLWORKERREQUEST']._serialized_end=1331
+  _globals['_KILLWORKERREPLY']._serialized_start=1333
+  _globals['_KILLWORKERREPLY']._serialized_end=1366
+  _globals['_GETNODESTATSREQUEST']._serialized_start=1368
+  _globals['_GETNODESTATSREQUEST']._serialized_end=1389
+  _globals['_WORKERSTATS']._serialized_start=1391
+  _globals['_WORKERSTATS']._serialized_end=1475
+  _globals['_GETNODESTATSREPLY']._serialized_start=1478
+  _globals['_GETNODESTATSREPLY']._serialized_end=1863
+  _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._serialized_start=1751
+  _globals['_GETNODESTATSREPLY_RESOURCESTOTALENTRY']._serialized_end=1804
+  _globals['_GETNODESTATSREPLY_RESOURCESAVAILABLEENTRY']._serialized_start=1806
+  _globals['_GETNODESTATSREPLY_RESOURCESAVAILABLEENTRY']._serialized_end=1863
+  _globals['_NODEMANAGERSERVICE']._serialized_start=1866
+  _globals['_NODEMANAGERSERVICE']._serialized_end=2441
 # @@protoc_insertion_point(module_scope)

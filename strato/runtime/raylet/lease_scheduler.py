@@ -53,6 +53,7 @@ class LeaseRequest:
     affinity_soft: bool = False
     grant_or_reject: bool = False
     name: str = ""
+    placement: dict | None = None     # must fit to place; defaults to resources
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,7 +210,7 @@ class LeaseScheduler:
         idle = [w for w in self.workers.values() if w.state is WorkerState.IDLE]
         for req in self.queue:
             decision, target = pick_node(
-                req.resources, nodes, self.node_id, strategy=req.strategy, affinity=req.affinity or None,
+                req.placement or req.resources, nodes, self.node_id, strategy=req.strategy, affinity=req.affinity or None,
                 affinity_soft=req.affinity_soft, spread_threshold=self.spread_threshold,
                 local_only=req.grant_or_reject)
             if decision is Decision.INFEASIBLE:

@@ -206,6 +206,15 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.procs.pop(worker_id, None)
         if rc not in (0, -signal.SIGTERM, -signal.SIGKILL) and not self.stopping.is_set():
             logger.warning("worker %s (pid %d) exited with code %s", worker_id.hex()[:12], proc.pid, rc)
+        w = self.sched.workers.get(worker_id)
+        if w is not None and w.state is ls.WorkerState.LEASED and not self.stopping.is_set():
+            how = f"was killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+            try:  # the GCS turns this into an actor's death cause
+                await self.gcs.call("ReportWorkerFailure", gcs_pb2.ReportWorkerFailureRequest(
+                    worker_id=worker_id, node_id=self.node_id, exit_code=rc,
+                    reason=f"its worker process (pid {proc.pid}) {how}"), timeout=5)
+            except Exception as exc:
+                logger.debug("could not report worker exit: %s", exc)
         self._apply(self.sched.worker_exited(worker_id))
 
     # ------------------------------------------------------------- RPCs
@@ -214,7 +223,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             request_id=request.request_id, resources=dict(request.resources), owner_id=request.owner_worker_id,
             owner_pid=request.owner_pid, owner_host=request.owner_host, strategy=request.strategy or "DEFAULT",
             affinity=request.affinity_node_id, affinity_soft=request.affinity_soft,
-            grant_or_reject=request.grant_or_reject, name=request.name)
+            grant_or_reject=request.grant_or_reject, name=request.name,
+            placement=dict(request.placement_resources) or None)
         fut = asyncio.get_running_loop().create_future()
         self.waiting[req.request_id] = fut
         self._apply(self.sched.request_lease(req))

@@ -1,17 +1,25 @@
-"""Runs tasks in a worker process's main thread.
+"""Runs tasks -- or one actor -- in a worker process.
 
-    IO thread (core worker loop)          main thread (this module)
-    push_task  --> SimpleQueue  ------->  load function, rebuild arguments,
-    cancel_task --> drop if queued,       run it, serialize returns,
-                    SIGINT if running     post ("task_done", ...) back to the owner
+    IO thread (core worker loop)            executing side
+    push_task / actor_call --> queue  --->  main thread: load the function (or method),
+    create_actor           --> queue  --->    rebuild arguments, run, serialize returns,
+    cancel_task --> drop if queued,           post ("task_done"/"actor_done", ...) back
+                    SIGINT if running
 
-Tasks run one at a time in arrival order. A non-forced cancel of the
-running task raises TaskCancelledInterrupt (a KeyboardInterrupt) inside it,
-through SIGINT delivered to the main thread so even `time.sleep` wakes; a
-forced cancel ends the process, and the owner reports the task cancelled.
+Tasks run one at a time in the main thread, in arrival order. A worker that
+receives create_actor becomes that actor's process for good: a plain actor
+runs its calls in the main thread, one at a time and in order; a threaded
+actor (max_concurrency > 1) on a pool of that many threads; an async actor
+(any `async def` method) on one event loop of its own, up to max_concurrency
+calls at once. A non-forced cancel of the running task raises
+TaskCancelledInterrupt (a KeyboardInterrupt) inside it, through SIGINT
+delivered to the main thread so even `time.sleep` wakes; a forced cancel
+ends the process and the owner reports the task cancelled.
 """
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import os
 import queue
@@ -19,6 +27,8 @@ import signal
 import threading
 import time
 import traceback
+
+import cloudpickle
 
 from strato import exceptions
 from strato.runtime import serialization
@@ -39,13 +49,28 @@ class Executor:
         self.running: bytes | None = None
         self.cancel_target: bytes | None = None
         self.main_ident = threading.main_thread().ident
+        self.instance = None                 # the actor, once created
+        self.actor_name = ""
+        self.pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.actor_loop: asyncio.AbstractEventLoop | None = None
+        self.actor_slots: asyncio.Semaphore | None = None
         signal.signal(signal.SIGINT, self._on_sigint)
 
     # ----------------------------------------------------- IO-thread side
     def on_message(self, conn, msg: tuple) -> None:
-        if msg[0] == "push_task":
-            self.queue.put((conn, msg[1]))
-        elif msg[0] == "cancel_task":
+        kind = msg[0]
+        if kind == "push_task":
+            self.queue.put(("task", conn, msg[1]))
+        elif kind == "actor_call":
+            if self.pool is not None:
+                self.pool.submit(self._call_and_send, conn, msg[1])
+            elif self.actor_loop is not None:
+                asyncio.run_coroutine_threadsafe(self._async_call_and_send(conn, msg[1]), self.actor_loop)
+            else:
+                self.queue.put(("call", conn, msg[1]))
+        elif kind == "create_actor":
+            self.queue.put(("create", conn, msg[1:]))
+        elif kind == "cancel_task":
             task_id, force = msg[1], msg[2]
             if self.running == task_id:
                 if force:
@@ -57,7 +82,7 @@ class Executor:
                 self.cancelled.add(task_id)
 
     def on_connection_lost(self, conn) -> None:
-        pass  # queued tasks of a vanished owner are skipped when dequeued (conn.closed)
+        pass  # queued work of a vanished owner is skipped when dequeued (conn.closed)
 
     def _on_sigint(self, signum, frame):
         if self.cancel_target is not None and self.cancel_target == self.running:
@@ -66,46 +91,138 @@ class Executor:
     # ----------------------------------------------------- main thread
     def run_forever(self) -> None:
         while True:
-            conn, spec = self.queue.get()
+            kind, conn, payload = self.queue.get()
             if conn.closed:
                 continue
-            msg = self.execute(spec)
+            if kind == "task":
+                msg = self.execute(payload)
+            elif kind == "call":
+                msg = self._call(payload)
+            else:
+                req_id, actor_id, spec, job_id = payload
+                self.cw.loop.call_soon_threadsafe(_reply, conn, req_id, self._create_actor(actor_id, spec, job_id))
+                continue
             self.cw.loop.call_soon_threadsafe(_send, conn, msg)
 
     def execute(self, spec: tuple) -> tuple:
         (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
-        cw = self.cw
         if task_id in self.cancelled:
             self.cancelled.discard(task_id)
-            return self._cancelled(task_id, attempt, num_returns, 0.0)
+            return self._cancelled("task_done", task_id, attempt, num_returns, 0.0)
+        self.cw.job_id = job_id
+        return self._run("task_done", task_id, attempt, name, num_returns, tag, sink,
+                         lambda: self.cw.load_function(fid), args_blob, inlined)
+
+    def _run(self, done_kind, task_id, attempt, name, num_returns, tag, sink, get_fn, args_blob, inlined,
+             main_thread: bool = True) -> tuple:
+        cw = self.cw
         t0 = time.perf_counter()
-        self.running = task_id
-        cw.current_task_id, cw.current_task_name, cw.job_id = task_id, name, job_id
+        if main_thread:
+            self.running = task_id
+        cw.current_task_id, cw.current_task_name = task_id, name
         cw.current_tag, cw.current_log_sink = tag, sink
         try:
             try:
-                fn = cw.load_function(fid)
-                args, kwargs = serialization.deserialize(args_blob, cw)
-                if inlined:
-                    args = [_resolve(a, inlined, cw) for a in args]
-                    kwargs = {k: _resolve(v, inlined, cw) for k, v in kwargs.items()}
+                fn = get_fn()
+                args, kwargs = self._arguments(args_blob, inlined)
                 result = fn(*args, **kwargs)
                 results = self._serialize_returns(result, num_returns, name)
                 status = "ok"
             except TaskCancelledInterrupt:
-                return self._cancelled(task_id, attempt, num_returns, time.perf_counter() - t0)
+                return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
             except Exception as exc:
                 status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
-                self.running = None
-                self.cancel_target = None
+                if main_thread:
+                    self.running = None
+                    self.cancel_target = None
                 cw.current_task_id, cw.current_task_name = None, ""
         except TaskCancelledInterrupt:  # landed between the user's code and the bookkeeping above
-            return self._cancelled(task_id, attempt, num_returns, time.perf_counter() - t0)
-        return ("task_done", task_id, attempt, status, results, time.perf_counter() - t0)
+            return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
+        return (done_kind, task_id, attempt, status, results, time.perf_counter() - t0)
 
+    def _arguments(self, args_blob, inlined):
+        args, kwargs = serialization.deserialize(args_blob, self.cw)
+        if inlined:
+            args = [_resolve(a, inlined, self.cw) for a in args]
+            kwargs = {k: _resolve(v, inlined, self.cw) for k, v in kwargs.items()}
+        return args, kwargs
+
+    # ------------------------------------------------------------- actors
+    def _create_actor(self, actor_id: bytes, spec_blob: bytes, job_id: bytes) -> tuple:
+        (cls_fid, args_blob, inlined, dep_error, class_name, max_concurrency, is_async, tag,
+         sink) = cloudpickle.loads(spec_blob)
+        cw = self.cw
+        cw.actor_id, cw.job_id, self.actor_name = actor_id, job_id, class_name
+        if dep_error is not None:
+            text = "an argument of the constructor is an error"
+            try:
+                err = serialization.deserialize(dep_error, cw)
+                text = f"an argument of the constructor is an error: {err}"
+            except Exception:
+                pass
+            return ("error", dep_error, text)
+        holder = {}
+
+        def construct():
+            cls = cw.load_function(cls_fid)
+
+            def init(*args, **kwargs):
+                holder["instance"] = cls(*args, **kwargs)
+            return init
+
+        msg = self._run("create_done", actor_id[:16], 0, f"{class_name}.__init__", 1, tag, sink, construct,
+                        args_blob, inlined)
+        if msg[3] != "ok":
+            blob = msg[4][0][0]
+            err = serialization.deserialize(blob, cw)
+            cause = getattr(err, "cause", None)
+            return ("error", blob, f"{type(cause).__name__}: {cause}" if cause is not None else str(err))
+        self.instance = holder["instance"]
+        if is_async:
+            self.actor_loop = asyncio.new_event_loop()
+            self.actor_slots = asyncio.Semaphore(max_concurrency)
+            threading.Thread(target=self.actor_loop.run_forever, name="strato-actor-loop", daemon=True).start()
+        elif max_concurrency > 1:
+            self.pool = concurrent.futures.ThreadPoolExecutor(max_concurrency, thread_name_prefix="strato-actor")
+        return ("ok",)
+
+    def _method(self, method: str):
+        return lambda: getattr(self.instance, method)
+
+    def _call(self, wire: tuple, main_thread: bool = True) -> tuple:
+        (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
+        return self._run("actor_done", task_id, attempt, name, num_returns, tag, sink, self._method(method),
+                         args_blob, inlined, main_thread=main_thread)
+
+    def _call_and_send(self, conn, wire: tuple) -> None:
+        msg = self._call(wire, main_thread=False)
+        self.cw.loop.call_soon_threadsafe(_send, conn, msg)
+
+    async def _async_call_and_send(self, conn, wire: tuple) -> None:
+        (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
+        cw = self.cw
+        async with self.actor_slots:
+            t0 = time.perf_counter()
+            cw.current_task_id, cw.current_task_name = task_id, name
+            cw.current_tag, cw.current_log_sink = tag, sink
+            try:
+                args, kwargs = self._arguments(args_blob, inlined)
+                result = getattr(self.instance, method)(*args, **kwargs)
+                if asyncio.iscoroutine(result):
+                    result = await result
+                results, status = self._serialize_returns(result, num_returns, name), "ok"
+            except Exception as exc:
+                status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
+            finally:
+                for stream in cw.output_streams:
+                    stream.end_task()
+        msg = ("actor_done", task_id, attempt, status, results, time.perf_counter() - t0)
+        cw.loop.call_soon_threadsafe(_send, conn, msg)
+
+    # ------------------------------------------------------------ results
     def _serialize_returns(self, result, num_returns: int, name: str) -> list:
         if num_returns == 1:
             values = [result]
@@ -131,8 +248,8 @@ class Executor:
 
     def _error_blob(self, exc: BaseException, name: str) -> bytes:
         tb = exc.__traceback__
-        # Hide the executor's own frame: the traceback starts in the user's code.
-        if tb is not None and tb.tb_frame.f_code is Executor.execute.__code__:
+        # Hide the executor's own frames: the traceback starts in the user's code.
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
             tb = tb.tb_next
         text = "".join(traceback.format_exception(type(exc), exc, tb))
         err = exceptions.TaskError(name, text, exc, os.getpid(), self.cw.node_ip)
@@ -141,9 +258,9 @@ class Executor:
         except Exception:
             return serialization.serialize(exceptions.TaskError(name, text, None, os.getpid(), self.cw.node_ip))[0]
 
-    def _cancelled(self, task_id, attempt, num_returns, elapsed) -> tuple:
+    def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed) -> tuple:
         blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex()))[0]
-        return ("task_done", task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed)
+        return (done_kind, task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed)
 
 
 def _resolve(value, inlined: dict, cw):
@@ -155,3 +272,8 @@ def _resolve(value, inlined: dict, cw):
 def _send(conn, msg) -> None:
     if not conn.closed:
         conn.send(msg)
+
+
+def _reply(conn, req_id, value) -> None:
+    if not conn.closed:
+        conn.reply(req_id, value)

@@ -1,0 +1,230 @@
+"""`@strato.remote` on classes: ActorClass, ActorHandle, ActorMethod and `strato.method`.
+
+    Counter = strato.remote(Counter)            # ActorClass
+    c = Counter.options(name="c").remote(0)     # ActorHandle: the actor is created through the GCS
+    ref = c.incr.remote(1)                      # ActorMethod call, straight to the actor's worker
+
+A handle pickles as the actor's id and its method table, so it can be passed
+to tasks and other actors and called from there.
+"""
+from __future__ import annotations
+
+import inspect
+
+from strato.remote_function import TASK_OPTIONS, resource_shape, validate_options
+
+_NUMBER = (int, float)
+
+ACTOR_OPTIONS: dict[str, tuple] = {
+    "num_cpus": TASK_OPTIONS["num_cpus"],
+    "num_gpus": TASK_OPTIONS["num_gpus"],
+    "resources": TASK_OPTIONS["resources"],
+    "memory": TASK_OPTIONS["memory"],
+    "runtime_env": TASK_OPTIONS["runtime_env"],
+    "scheduling_strategy": TASK_OPTIONS["scheduling_strategy"],
+    "name": (str, "a string"),
+    "namespace": (str, "a string"),
+    "lifetime": (str, '"detached" or "non_detached"'),
+    "get_if_exists": (bool, "True or False"),
+    "max_restarts": (int, "an int >= -1 (-1: restart forever)"),
+    "max_task_retries": (int, "an int >= -1 (-1: retry forever)"),
+    "max_concurrency": (int, "an int >= 1"),
+    "max_pending_calls": (int, "an int >= -1 (-1: no limit)"),
+}
+
+
+def _validate_actor_options(options: dict) -> dict:
+    checked = {k: v for k, v in options.items() if k not in ("max_restarts", "max_task_retries",
+                                                             "max_concurrency", "max_pending_calls",
+                                                             "get_if_exists", "lifetime")}
+    validate_options(checked, ACTOR_OPTIONS, "actors")
+    for key in ("max_restarts", "max_task_retries", "max_concurrency", "max_pending_calls", "get_if_exists",
+                "lifetime"):
+        if key not in options or options[key] is None:
+            continue
+        value = options[key]
+        types, desc = ACTOR_OPTIONS[key]
+        if key == "get_if_exists":
+            if not isinstance(value, bool):
+                raise TypeError(f"Option 'get_if_exists' must be {desc}, got {value!r}.")
+            continue
+        if key == "lifetime":
+            if value not in ("detached", "non_detached"):
+                raise ValueError(f"Option 'lifetime' must be {desc}, got {value!r}.")
+            continue
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"Option {key!r} must be {desc}, got {value!r}.")
+        low = 1 if key == "max_concurrency" else -1
+        if value < low:
+            raise ValueError(f"Option {key!r} must be {desc}, got {value!r}.")
+    unknown = set(options) - set(ACTOR_OPTIONS)
+    if unknown:
+        raise ValueError(f"Invalid option keyword {sorted(unknown)[0]!r} for actors. "
+                         f"Valid ones are: {', '.join(sorted(ACTOR_OPTIONS))}.")
+    if options.get("get_if_exists") and not options.get("name"):
+        raise ValueError("get_if_exists=True needs a name: .options(name=..., get_if_exists=True).")
+    return options
+
+
+def method(*args, num_returns: int = 1, **kwargs):
+    """Decorate an actor method: @strato.method(num_returns=2)."""
+    if args or kwargs:
+        raise TypeError("Use @strato.method(num_returns=N).")
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 0:
+        raise TypeError(f"num_returns must be an int >= 0, got {num_returns!r}")
+
+    def mark(fn):
+        fn.__strato_num_returns__ = num_returns
+        return fn
+    return mark
+
+
+def _method_table(cls) -> dict:
+    table = {}
+    for name, member in inspect.getmembers(cls, predicate=callable):
+        if name.startswith("__") and name != "__call__":
+            continue
+        table[name] = {"num_returns": getattr(member, "__strato_num_returns__", 1),
+                       "is_async": inspect.iscoroutinefunction(member)}
+    return table
+
+
+class ActorClass:
+    """A class whose instances live in worker processes: call `.remote()` to create one."""
+
+    def __init__(self, cls, options: dict):
+        self._cls = cls
+        self._options = _validate_actor_options(dict(options))
+        self._pickled = None
+        self._exported_to = None
+        self.__name__ = cls.__name__
+        self.__qualname__ = cls.__qualname__
+        self.__doc__ = cls.__doc__
+        self.__module__ = cls.__module__
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actors cannot be instantiated directly. Instead of '{self._cls.__name__}()', "
+                        f"use '{self._cls.__name__}.remote()'.")
+
+    def remote(self, *args, **kwargs) -> "ActorHandle":
+        return self._remote(args, kwargs, self._options)
+
+    def options(self, **options):
+        merged = dict(self._options)
+        merged.update(_validate_actor_options(options))
+        parent = self
+
+        class _Bound:
+            def remote(self, *args, **kwargs):
+                return parent._remote(args, kwargs, merged)
+        return _Bound()
+
+    def __reduce__(self):
+        return (ActorClass, (self._cls, self._options))
+
+    def _remote(self, args, kwargs, options) -> "ActorHandle":
+        from strato import api
+        import cloudpickle
+        cw = api._auto_init()
+        if self._exported_to is None or self._exported_to[0] is not cw:
+            if self._pickled is None:
+                self._pickled = cloudpickle.dumps(self._cls, protocol=5)
+            self._exported_to = (cw, cw.export_function(self._cls, self._pickled))
+        methods = _method_table(self._cls)
+        is_async = any(m["is_async"] for m in methods.values())
+        max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
+        run = resource_shape(options, default_cpus=0.0)
+        placement = dict(run)
+        if options.get("num_cpus") is None:
+            placement["CPU"] = 1.0          # as Ray: one CPU to place, none held while it runs
+        max_task_retries = options.get("max_task_retries")
+        max_pending = options.get("max_pending_calls")
+        state = {"class_name": self._cls.__name__, "methods": methods,
+                 "max_task_retries": 0 if max_task_retries is None else max_task_retries,
+                 "max_pending_calls": -1 if max_pending is None else max_pending}
+        namespace = options.get("namespace")
+        if namespace is None:
+            namespace = cw.job_namespace()
+        max_restarts = options.get("max_restarts")
+        actor_id, state = cw.create_actor(
+            self._exported_to[1], self._cls.__name__, args, kwargs, name=options.get("name") or "",
+            namespace=namespace, detached=options.get("lifetime") == "detached",
+            get_if_exists=bool(options.get("get_if_exists")), resources=run, placement=placement,
+            max_restarts=0 if max_restarts is None else max_restarts, max_concurrency=max_concurrency,
+            is_async=is_async, handle_state=state)
+        return ActorHandle(actor_id, state)
+
+    def __repr__(self):
+        return f"ActorClass({self._cls.__module__}.{self._cls.__qualname__})"
+
+
+class ActorHandle:
+    """A reference to a live actor; attribute access gives its methods."""
+
+    def __init__(self, actor_id: bytes, state: dict):
+        self._actor_id = actor_id
+        self._state = state
+
+    def __getattr__(self, name: str) -> "ActorMethod":
+        if name.startswith("_"):
+            raise AttributeError(name)
+        meta = self._state["methods"].get(name)
+        if meta is None:
+            raise AttributeError(f"Actor {self._state['class_name']} has no method {name!r}; its methods are: "
+                                 f"{', '.join(sorted(self._state['methods']))}.")
+        return ActorMethod(self, name, meta["num_returns"])
+
+    def __reduce__(self):
+        return (ActorHandle, (self._actor_id, self._state))
+
+    def __eq__(self, other):
+        return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
+
+    def __hash__(self):
+        return hash(self._actor_id)
+
+    def __repr__(self):
+        return f"Actor({self._state['class_name']}, {self._actor_id.hex()})"
+
+    @property
+    def actor_id(self) -> str:
+        return self._actor_id.hex()
+
+
+class ActorMethod:
+    def __init__(self, handle: ActorHandle, name: str, num_returns: int):
+        self._handle = handle
+        self._name = name
+        self._num_returns = num_returns
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError(f"Actor methods cannot be called directly. Instead of running 'actor.{self._name}()', "
+                        f"try 'actor.{self._name}.remote()'.")
+
+    def remote(self, *args, **kwargs):
+        return self._remote(args, kwargs, self._num_returns)
+
+    def options(self, *, num_returns: int | None = None, name: str | None = None):
+        if num_returns is not None and (isinstance(num_returns, bool) or not isinstance(num_returns, int)
+                                        or num_returns < 0):
+            raise TypeError(f"num_returns must be an int >= 0, got {num_returns!r}")
+        parent = self
+
+        class _Bound:
+            def remote(self, *args, **kwargs):
+                return parent._remote(args, kwargs, parent._num_returns if num_returns is None else num_returns)
+        return _Bound()
+
+    def _remote(self, args, kwargs, num_returns):
+        from strato import api
+        cw = api._auto_init()
+        state = self._handle._state
+        refs = cw.submit_actor_call(
+            self._handle._actor_id, self._name, f"{state['class_name']}.{self._name}", args, kwargs,
+            num_returns=num_returns, max_task_retries=state["max_task_retries"],
+            max_pending_calls=state["max_pending_calls"])
+        if num_returns == 1:
+            return refs[0]
+        if num_returns == 0:
+            return None
+        return refs
