@@ -121,11 +121,15 @@ class ActorSubmitter:
     async def _connect(self, q: ActorQueue) -> None:
         try:
             while True:
+                if self.cw._closed:
+                    return
                 wait = q.version if (q.lost or q.version) else 0
                 try:
                     reply = await self.cw.gcs.call("GetActorInfo", gcs_pb2.GetActorInfoRequest(
                         actor_id=q.actor_id, wait_newer_than=wait, timeout_s=20), timeout=40)
-                except exceptions.StratoError as exc:
+                except Exception as exc:
+                    if self.cw._closed:
+                        return
                     logger.warning("actor lookup failed: %s", exc)
                     await asyncio.sleep(0.5)
                     continue
@@ -203,6 +207,8 @@ class ActorSubmitter:
             self._finish(q, call, [(blob, True)] * call.num_returns, "FAILED")
 
     def on_connection_lost(self, conn) -> None:
+        if self.cw._closed:
+            return
         for q in self.queues.values():
             if q.conn is conn:
                 q.conn = None
