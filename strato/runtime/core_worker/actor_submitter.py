@@ -170,8 +170,8 @@ class ActorSubmitter:
             else:
                 err = exceptions.ActorDiedError(
                     f"The actor {info.class_name} died while running {call.name}(): "
-                    f"{info.death_cause or 'its worker process died'}. Set max_task_retries to retry calls "
-                    f"in flight when an actor restarts.")
+                    f"{info.death_cause or 'its worker process died'}. (Calls in flight are retried after a "
+                    f"restart up to the actor's max_task_retries times.)")
                 self._finish(q, call, [(_blob(err), True)] * call.num_returns, "FAILED")
         for call in sorted(retry, key=lambda c: c.seq, reverse=True):
             q.unsent.appendleft(call)
