@@ -121,13 +121,15 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
             if _token is not None:
                 raise ValueError("_token is only for connecting to a running cluster (address=...).")
             _embedded = node_mod.start_head(temp_root=_temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
-                                            resources=resources, config=config, detached=False)
+                                            resources=resources, config=config, detached=False,
+                                            object_store_memory=object_store_memory)
             gcs_address, token = _embedded["address"], _embedded["token"]
             raylet_address, node_id = _embedded["raylet_address"], _embedded["node_id"]
             session_dir = _embedded["session_dir"]
         else:
-            if any(v is not None for v in (num_cpus, num_gpus, resources)):
-                raise ValueError("num_cpus, num_gpus and resources describe a new cluster; when connecting to "
+            if any(v is not None for v in (num_cpus, num_gpus, resources, object_store_memory)):
+                raise ValueError("num_cpus, num_gpus, resources and object_store_memory describe a new cluster; "
+                                 "when connecting to "
                                  "a running one (address=...), set them with `strato start` instead.")
             if address == "auto":
                 current = node_mod.current_cluster(_temp_dir)

@@ -47,7 +47,8 @@ def cmd_start(args) -> int:
     ip = args.node_ip_address
     if args.head:
         info = node_mod.start_head(temp_root=args.temp_dir, host=ip, port=args.port, num_cpus=args.num_cpus,
-                                   num_gpus=args.num_gpus, resources=resources, config=config, detached=True)
+                                   num_gpus=args.num_gpus, resources=resources, config=config, detached=True,
+                                   object_store_memory=args.object_store_memory)
         print(f"Strato cluster started at {info['address']} (session {info['session_dir']}).")
         print(f"  Connect from Python:   strato.init(address='{info['address']}')  or  address='auto'")
         print(f"  Add a node:            strato start --address {info['address']}")
@@ -62,7 +63,7 @@ def cmd_start(args) -> int:
     node_mod.write_token(session_dir, token)
     daemon = node_mod.start_raylet(session_dir, token, args.address, ip, num_cpus=args.num_cpus,
                                    num_gpus=args.num_gpus, resources=resources, config=config, head=False,
-                                   detached=True, port=args.port)
+                                   detached=True, port=args.port, object_store_memory=args.object_store_memory)
     try:
         node_mod.finish_raylet(daemon)
     except exceptions.StratoError as exc:
@@ -171,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--num-cpus", type=float, default=None)
     s.add_argument("--num-gpus", type=float, default=None)
     s.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. \'{"widget": 2}\'')
+    s.add_argument("--object-store-memory", type=int, default=None,
+                   help="bytes of shared memory for the node's object store (default: 30%% of RAM)")
     s.add_argument("--node-ip-address", default="127.0.0.1", help="address the daemons listen on")
     s.add_argument("--token", default=None, help="cluster token (joining from another machine)")
     s.add_argument("--system-config", default="{}", help="JSON of tunables (see strato.runtime.config)")

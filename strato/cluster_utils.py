@@ -54,10 +54,12 @@ class Cluster:
     def token(self) -> str:
         return self._head_info["token"]
 
-    def add_node(self, *, num_cpus=None, num_gpus=None, resources: dict | None = None) -> NodeHandle:
+    def add_node(self, *, num_cpus=None, num_gpus=None, resources: dict | None = None,
+                 object_store_memory: int | None = None) -> NodeHandle:
         if self._head_info is None:
             info = node_mod.start_head(temp_root=self.temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
-                                       resources=resources, config=self.config, detached=False)
+                                       resources=resources, config=self.config, detached=False,
+                                       object_store_memory=object_store_memory)
             self._head_info = info
             handle = NodeHandle(info["node_id"].hex(), info["raylet"].proc.pid, info["raylet"], True)
             self.head = handle
@@ -65,7 +67,8 @@ class Cluster:
             info = self._head_info
             daemon = node_mod.start_raylet(info["session_dir"], info["token"], info["address"], "127.0.0.1",
                                            num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
-                                           config=self.config, head=False, detached=False)
+                                           config=self.config, head=False, detached=False,
+                                           object_store_memory=object_store_memory)
             node_mod.finish_raylet(daemon)
             handle = NodeHandle(daemon.node_id.hex(), daemon.proc.pid, daemon)
         self.nodes.append(handle)

@@ -198,7 +198,7 @@ def finish_gcs(daemon: Daemon, session_dir: str) -> Daemon:
 
 def start_raylet(session_dir: str, token: str, gcs_address: str, node_ip: str, *, num_cpus=None, num_gpus=None,
                  resources: dict | None = None, config: SystemConfig, head: bool, detached: bool,
-                 port: int = 0) -> Daemon:
+                 port: int = 0, object_store_memory: int | None = None) -> Daemon:
     log = os.path.join(session_dir, "logs", f"raylet-{secrets.token_hex(3)}.log")
     args = ["--gcs", gcs_address, "--node-ip", node_ip, "--port", str(port), "--session-dir", session_dir,
             "--config", config.to_json(), "--resources", json.dumps(resources or {})]
@@ -206,6 +206,8 @@ def start_raylet(session_dir: str, token: str, gcs_address: str, node_ip: str, *
         args += ["--num-cpus", str(num_cpus)]
     if num_gpus is not None:
         args += ["--num-gpus", str(num_gpus)]
+    if object_store_memory:
+        args += ["--object-store-memory", str(int(object_store_memory))]
     if head:
         args.append("--head")
     proc = _spawn("strato.runtime.raylet", args, token, log, detached)
@@ -222,7 +224,7 @@ def finish_raylet(daemon: Daemon) -> Daemon:
 
 def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0, num_cpus=None, num_gpus=None,
                resources: dict | None = None, config: SystemConfig, detached: bool,
-               token: str | None = None) -> dict:
+               token: str | None = None, object_store_memory: int | None = None) -> dict:
     """Start a GCS and a raylet side by side; returns what a driver needs to connect."""
     session_dir = new_session(temp_root)
     token = token or new_token()
@@ -231,7 +233,8 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
         gcs_port = port or free_port(host)
         gcs = start_gcs(session_dir, token, host, gcs_port, config, detached)
         raylet = start_raylet(session_dir, token, f"{host}:{gcs_port}", host, num_cpus=num_cpus,
-                              num_gpus=num_gpus, resources=resources, config=config, head=True, detached=detached)
+                              num_gpus=num_gpus, resources=resources, config=config, head=True, detached=detached,
+                              object_store_memory=object_store_memory)
         try:
             finish_gcs(gcs, session_dir)
         except ClusterConnectionError:

@@ -65,6 +65,21 @@ class NodeManagerServiceStub:
                 request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
                 response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsReply.FromString,
                 _registered_method=True)
+        self.GetObjectStoreInfo = channel.unary_unary(
+                '/strato.raylet.NodeManagerService/GetObjectStoreInfo',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoReply.FromString,
+                _registered_method=True)
+        self.PullObject = channel.unary_stream(
+                '/strato.raylet.NodeManagerService/PullObject',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PullObjectRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ObjectChunk.FromString,
+                _registered_method=True)
+        self.FreeObjects = channel.unary_unary(
+                '/strato.raylet.NodeManagerService/FreeObjects',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.FromString,
+                _registered_method=True)
 
 
 class NodeManagerServiceServicer:
@@ -106,6 +121,24 @@ class NodeManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetObjectStoreInfo(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PullObject(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FreeObjects(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -138,6 +171,21 @@ def add_NodeManagerServiceServicer_to_server(servicer, server):
                     servicer.GetNodeStats,
                     request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsRequest.FromString,
                     response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsReply.SerializeToString,
+            ),
+            'GetObjectStoreInfo': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetObjectStoreInfo,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoReply.SerializeToString,
+            ),
+            'PullObject': grpc.unary_stream_rpc_method_handler(
+                    servicer.PullObject,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PullObjectRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ObjectChunk.SerializeToString,
+            ),
+            'FreeObjects': grpc.unary_unary_rpc_method_handler(
+                    servicer.FreeObjects,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -302,6 +350,87 @@ class NodeManagerService:
             '/strato.raylet.NodeManagerService/GetNodeStats',
             strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsRequest.SerializeToString,
             strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetNodeStatsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetObjectStoreInfo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/GetObjectStoreInfo',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.GetObjectStoreInfoReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PullObject(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/PullObject',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.PullObjectRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.ObjectChunk.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FreeObjects(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/FreeObjects',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.FromString,
             options,
             channel_credentials,
             insecure,

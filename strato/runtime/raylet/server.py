@@ -12,6 +12,12 @@ straight from owners to leased workers (core_worker/submitter.py). The
 raylet exits when the GCS declares its node dead, when the process that
 started it goes away (embedded clusters: its stdin closes), or on SIGTERM;
 its workers follow because their stdin pipes from the raylet close.
+
+The raylet also owns the node's shared-memory object store
+(object_store/): created at start, served on a Unix socket to the node's
+core workers, its files removed on every exit path (stop, or the `finally`
+of `_amain`); arenas left by a raylet killed outright are removed by the
+next one that starts.
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ import psutil
 
 from strato.runtime import ids
 from strato.runtime.config import SystemConfig
+from strato.runtime.object_store.server import default_capacity
+from strato.runtime.object_store.service import ObjectStoreService
 from strato.runtime.protocol import gcs_pb2, raylet_pb2, raylet_pb2_grpc
 from strato.runtime.raylet import lease_scheduler as ls
 from strato.runtime.raylet.policy import NodeView
@@ -38,7 +46,8 @@ Reply = raylet_pb2.RequestWorkerLeaseReply
 
 class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
     def __init__(self, *, gcs_address: str, node_ip: str, port: int, resources: dict, token: str,
-                 session_dir: str, config: SystemConfig, is_head: bool, node_name: str = ""):
+                 session_dir: str, config: SystemConfig, is_head: bool, node_name: str = "",
+                 object_store_memory: int | None = None):
         self.node_id = ids.random_id(16)
         self.gcs_address = gcs_address
         self.node_ip = node_ip
@@ -60,6 +69,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.gcs: GcsClient | None = None
         self.server = None
         self.stopping = asyncio.Event()
+        self.store = ObjectStoreService(node_id=self.node_id, session_dir=session_dir, token=token,
+                                        capacity=object_store_memory)
 
     # ------------------------------------------------------------- life
     async def start(self) -> None:
@@ -68,6 +79,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.port = self.server.add_insecure_port(f"{self.node_ip}:{self.port}")
         await self.server.start()
         self.addresses[self.node_id] = (self.node_ip, self.port)
+        await self.store.start(f"{self.node_ip}:{self.port}")
         self._apply(self.sched.prestart(self.pool_size))
         self.gcs = GcsClient(self.gcs_address, self.token)
         node = gcs_pb2.NodeInfo(
@@ -83,6 +95,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
 
     async def stop(self, reason: str) -> None:
         logger.info("raylet stopping: %s", reason)
+        await self.store.stop()           # first: the files must go even if the rest is cut short
         for proc in list(self.procs.values()):
             _kill(proc)
         try:
@@ -263,7 +276,18 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                    for w in self.sched.workers.values()]
         return raylet_pb2.GetNodeStatsReply(node_id=self.node_id, resources_total=self.sched.total,
                                             resources_available=self.sched.available, workers=workers,
-                                            pending_leases=len(self.sched.queue))
+                                            pending_leases=len(self.sched.queue),
+                                            object_store=self.store.stats_proto())
+
+    async def GetObjectStoreInfo(self, request, context):
+        return self.store.info_reply()
+
+    async def PullObject(self, request, context):
+        async for chunk in self.store.pull(request, context):
+            yield chunk
+
+    async def FreeObjects(self, request, context):
+        return self.store.free(request)
 
 
 def _kill(proc) -> None:
@@ -292,16 +316,22 @@ async def _amain(args) -> int:
     config = SystemConfig.from_json(args.config)
     resources = node_resources(args.num_cpus, args.num_gpus, json.loads(args.resources or "{}"),
                                args.node_ip, args.head)
+    store_capacity = args.object_store_memory or default_capacity()
+    resources["object_store_memory"] = float(store_capacity)
     raylet = Raylet(gcs_address=args.gcs, node_ip=args.node_ip, port=args.port, resources=resources,
-                    token=token, session_dir=args.session_dir, config=config, is_head=args.head)
+                    token=token, session_dir=args.session_dir, config=config, is_head=args.head,
+                    object_store_memory=store_capacity)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, raylet.stopping.set)
     if not args.detached:
         node_mod.watch_parent_pipe(loop, raylet.stopping.set)
-    await raylet.start()
-    await raylet.stopping.wait()
-    await raylet.stop("shutdown")
+    try:
+        await raylet.start()
+        await raylet.stopping.wait()
+        await raylet.stop("shutdown")
+    finally:
+        raylet.store.cleanup()
     return 0
 
 
@@ -318,6 +348,7 @@ def main(argv=None) -> int:
     p.add_argument("--config", default="")
     p.add_argument("--head", action="store_true")
     p.add_argument("--detached", action="store_true")
+    p.add_argument("--object-store-memory", type=int, default=None)
     args = p.parse_args(argv)
     from strato.runtime.node import configure_daemon_logging, new_event_loop
     configure_daemon_logging()
