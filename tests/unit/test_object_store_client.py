@@ -179,3 +179,21 @@ def test_markers():
     m = lay.encode_marker(b"\x07" * 16, 12345, "127.0.0.1:999")
     assert lay.is_marker(m) and not lay.is_marker(b"\x80\x05abc")
     assert lay.decode_marker(m) == lay.Marker(b"\x07" * 16, 12345, "127.0.0.1:999")
+
+
+def test_node_store_keeps_small_values_inline_and_large_ones_in_the_store(store):
+    from strato.runtime.object_store.node_store import NodeStore
+    ns = NodeStore(node_id=store.server.node_id, raylet_address="", owner_address="me:1",
+                   max_inline_bytes=100 * 1024, client=store.client())
+    small, refs = ns.serialize(np.arange(10), "v", b"s" * 20)
+    assert not lay.is_marker(small) and refs == []
+    assert np.array_equal(ns.deserialize(b"s" * 20, small, None), np.arange(10))
+    big, _ = ns.serialize(np.arange(1_000_000), "v", b"b" * 20)
+    assert lay.is_marker(big) and len(big) < 100
+    back = ns.deserialize(b"b" * 20, big, None)
+    assert np.array_equal(back, np.arange(1_000_000)) and not back.flags.writeable
+    st = ns.stats()
+    assert st["largest"][0]["call_site"].startswith("test_object_store_client.py:")
+    del back
+    ns.free([(b"b" * 20, big), (b"s" * 20, small)])
+    assert wait_for(lambda: ns.stats()["num_objects"] == 0)
