@@ -142,3 +142,14 @@ def test_placement_resources_must_fit_but_only_resources_are_held():
     assert isinstance(s.request_lease(t)[0], Grant) and s.available["CPU"] == 0.0
     # Nothing is free now: an actor needing one CPU to place must wait.
     assert s.request_lease(LeaseRequest(request_id=b"c", resources={}, placement={"CPU": 1.0})) == []
+
+
+def test_a_worker_returned_as_faulty_is_never_granted_again():
+    s = sched(cpus=1)
+    ready_worker(s, b"\x01")
+    g = s.request_lease(req(1))[0]
+    out = s.return_worker(b"\x01", g.lease_id, now=1.0, disconnect=True)
+    assert KillWorker(b"\x01", "returned as faulty") in out
+    assert b"\x01" not in s.workers and s.available["CPU"] == 1.0
+    out = s.request_lease(req(2))
+    assert not any(isinstance(i, Grant) for i in out) and StartWorkers(1) in out

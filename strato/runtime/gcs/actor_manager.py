@@ -165,8 +165,8 @@ class ActorManager:
         w = reply.worker
         address = f"{w.host}:{w.port}"
         if entry.incarnation != incarnation or entry.state is ActorState.DEAD:
-            await raylet.call("ReturnWorker", raylet_pb2.ReturnWorkerRequest(
-                lease_id=reply.lease_id, worker_id=w.worker_id, disconnect=True))
+            await raylet.call("ReturnWorker", raylet_pb2.ReturnWorkerRequest(  # unused: back to the pool
+                lease_id=reply.lease_id, worker_id=w.worker_id))
             return
         entry.raylet = raylet
         info.worker_id, info.node_id, info.pid = w.worker_id, w.node_id, w.pid

@@ -146,9 +146,11 @@ class LeaseScheduler:
         if w is None or w.state is not WorkerState.LEASED or w.lease_id != lease_id:
             return []
         self._release(w)
+        if disconnect:  # never hand it out again; its exit is reported later and finds nothing
+            del self.workers[worker_id]
+            return [KillWorker(worker_id, "returned as faulty")] + self._schedule()
         w.state, w.lease_id, w.owner_id, w.owner_pid, w.idle_since = WorkerState.IDLE, b"", b"", 0, now
-        out = [KillWorker(worker_id, "returned as faulty")] if disconnect else []
-        return out + self._schedule()
+        return self._schedule()
 
     def worker_blocked(self, worker_id: bytes, blocked: bool) -> list:
         w = self.workers.get(worker_id)
