@@ -25,7 +25,7 @@ fi
 stamp=.venv/.strato-installed
 want="$(sha1sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import strato' 2>/dev/null; then
-  echo "== installing strato and its test dependencies into .venv"
-  .venv/bin/pip install -q -e '.[test]'
+  echo "== installing strato with its test and notebook dependencies into .venv"
+  .venv/bin/pip install -q -e '.[test,notebook]'
   echo "$want" > "$stamp"
 fi

@@ -46,3 +46,14 @@ __all__ = [
     "shutdown",
     "wait",
 ]
+
+
+def load_ipython_extension(ip):
+    """`%load_ext strato`: the %cluster and %%remote magics (strato.kernel)."""
+    from strato.kernel import load_ipython_extension as load
+    load(ip)
+
+
+def unload_ipython_extension(ip):
+    from strato.kernel import unload_ipython_extension as unload
+    unload(ip)

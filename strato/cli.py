@@ -187,7 +187,21 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("stop", help="stop this user's detached strato daemons and their workers")
     sp.add_argument("--temp-dir", default=None)
     sp.set_defaults(fn=cmd_stop)
+    k = sub.add_parser("kernel", help="Jupyter kernel: `strato kernel install`")
+    ksub = k.add_subparsers(dest="kernel_command", required=True)
+    ki = ksub.add_parser("install", help='install the "Python 3 (strato)" kernelspec (magics preloaded)')
+    ki.add_argument("--user", action="store_true", help="for the current user (~/.local/share/jupyter)")
+    ki.add_argument("--sys-prefix", action="store_true", help="into this Python's prefix (default in a venv)")
+    ki.add_argument("--prefix", default=None, help="into PREFIX/share/jupyter/kernels")
+    ki.add_argument("--name", default="strato", help="kernelspec name (default: strato)")
+    ki.add_argument("--display-name", default="Python 3 (strato)")
+    ki.set_defaults(fn=cmd_kernel_install)
     return p
+
+
+def cmd_kernel_install(args) -> int:
+    from strato.kernel.kernelspec import main as install_main
+    return install_main(args)
 
 
 def main(argv=None) -> int:
