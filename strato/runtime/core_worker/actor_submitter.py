@@ -87,7 +87,8 @@ class ActorSubmitter:
         self.by_task[call.task_id] = q
         q.unsent.append(call)
         self.cw.record_event(call.task_id, call.name, "PENDING_ARGS", tag=call.tag, arg_ids=call.deps,
-                             return_ids=call.return_ids)
+                             return_ids=call.return_ids, parent=self.cw.current_task_id or b"",
+                             actor_id=call.actor_id)
 
         def resolved(inlined, error):
             if error is not None:
@@ -189,7 +190,7 @@ class ActorSubmitter:
 
     def _finish(self, q: ActorQueue, call: ActorCall, results: list, state: str) -> None:
         self.by_task.pop(call.task_id, None)
-        self.cw.record_event(call.task_id, call.name, state, call.attempt)
+        self.cw.record_event(call.task_id, call.name, state, call.attempt, actor_id=call.actor_id)
         for oid, (data, is_error) in zip(call.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error))
         if call.deps:

@@ -634,11 +634,13 @@ class CoreWorker:
 
     # --------------------------------------------------------- task events
     def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",
-                     tag=None, arg_ids=(), return_ids=()) -> None:
+                     tag=None, arg_ids=(), return_ids=(), parent: bytes = b"", actor_id: bytes = b"") -> None:
+        """Note a task state change; batched to the GCS every second, never waited for."""
         if len(self._events) >= self.config.task_events_buffer:
             self._events_dropped += 1
             return
-        self._events.append((task_id, name, state, time.time(), attempt, error, tag, arg_ids, return_ids))
+        self._events.append((task_id, name, state, time.time(), attempt, error, tag, arg_ids, return_ids,
+                             parent, actor_id))
 
     async def _flush_events_forever(self):
         while True:
@@ -655,10 +657,10 @@ class CoreWorker:
         dropped, self._events_dropped = self._events_dropped, 0
         req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
             gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
-                              node_id=self.node_id, worker_id=self.worker_id,
-                              parent_task_id=self.current_task_id or b"",
-                              tag="" if tag is None else str(tag), arg_ids=arg_ids, return_ids=return_ids)
-            for (t, n, s, ts, a, e, tag, arg_ids, return_ids) in events])
+                              node_id=self.node_id, worker_id=self.worker_id, parent_task_id=parent or b"",
+                              tag="" if tag is None else str(tag), arg_ids=arg_ids, return_ids=return_ids,
+                              actor_id=actor_id)
+            for (t, n, s, ts, a, e, tag, arg_ids, return_ids, parent, actor_id) in events])
         await self.gcs.call("AddTaskEvents", req, timeout=5)
 
     # -------------------------------------------------------- task output

@@ -149,6 +149,16 @@ def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
             cw._fetch_borrowed(oid, owner)
 
 
+def _error_summary(cw, blob: bytes) -> str:
+    try:
+        err = serialization.deserialize(blob, cw)
+    except Exception:
+        return "error"
+    cause = getattr(err, "cause", None)
+    shown = cause if cause is not None else err
+    return f"{type(shown).__name__}: {shown}"[:300]
+
+
 class TaskSubmitter:
     def __init__(self, cw):
         self.cw = cw
@@ -162,7 +172,7 @@ class TaskSubmitter:
     def submit(self, entry: TaskEntry) -> None:
         self.tasks[entry.task_id] = entry
         self.cw.record_event(entry.task_id, entry.name, "PENDING_ARGS", tag=entry.tag,
-                             arg_ids=entry.deps, return_ids=entry.return_ids)
+                             arg_ids=entry.deps, return_ids=entry.return_ids, parent=entry.parent_task_id)
 
         def resolved(inlined, error):
             if entry.state is not TaskState.PENDING_ARGS:
@@ -340,7 +350,10 @@ class TaskSubmitter:
     def _finish(self, entry: TaskEntry, results: list, state: TaskState) -> None:
         entry.set_state(state)
         self.tasks.pop(entry.task_id, None)
-        self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt)
+        error = ""
+        if state is not TaskState.FINISHED and results and results[0][1]:
+            error = _error_summary(self.cw, results[0][0])
+        self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error)
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error))
         if entry.deps:

@@ -121,6 +121,7 @@ class Executor:
             self.running = task_id
         cw.current_task_id, cw.current_task_name = task_id, name
         cw.current_tag, cw.current_log_sink = tag, sink
+        cw.record_event(task_id, name, "RUNNING", attempt, actor_id=cw.actor_id or b"")
         try:
             try:
                 fn = get_fn()
