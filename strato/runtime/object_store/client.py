@@ -208,6 +208,7 @@ class StoreClient:
             with self._map_lock:
                 if self._view is None:
                     self._arena = shm.map_arena(self._fd, self.capacity)
+                    self._populated = bytearray(self.capacity // shm.POPULATE_CHUNK + 1)
                     self._view = memoryview(self._arena)
         return self._view
 
@@ -222,7 +223,7 @@ class StoreClient:
             return False
         try:
             view = self._writable()
-            shm.prefault(self._arena, offset, layout.size)
+            shm.prefault(self._arena, offset, layout.size, self._populated)
             lay.write_layout(layout, view[offset:offset + layout.size])
         except BaseException:
             self._post(("abort", oid))

@@ -97,6 +97,30 @@ def payload_size(stream: bytes, buffers: list) -> int:
     return len(stream) + sum(b.nbytes for b in buffers)
 
 
+PARALLEL_COPY_BYTES = 32 << 20
+_copier = None
+
+
+def _copy(dst: memoryview, src) -> None:
+    """memcpy; buffers over 32 MiB are copied by two threads (numpy releases the GIL)."""
+    n = src.nbytes
+    if n < PARALLEL_COPY_BYTES:
+        dst[:n] = src
+        return
+    import concurrent.futures
+
+    import numpy as np
+    global _copier
+    if _copier is None:
+        _copier = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="strato-copy")
+    d = np.frombuffer(dst, dtype=np.uint8, count=n)
+    s = np.frombuffer(src, dtype=np.uint8, count=n)
+    half = n // 2 // 4096 * 4096
+    other = _copier.submit(np.copyto, d[half:], s[half:])
+    np.copyto(d[:half], s[:half])
+    other.result()
+
+
 def write_layout(layout: Layout, dst: memoryview) -> None:
     """Copy the layout into `dst` (a writable byte view of at least layout.size bytes)."""
     n = len(layout.buffers)
@@ -107,7 +131,7 @@ def write_layout(layout: Layout, dst: memoryview) -> None:
         pos += _BUF.size
     dst[pos:pos + len(layout.stream)] = layout.stream
     for off, b in zip(layout.offsets, layout.buffers):
-        dst[off:off + b.nbytes] = b
+        _copy(dst[off:off + b.nbytes], b)
 
 
 def read_layout(src: memoryview) -> tuple[memoryview, list]:

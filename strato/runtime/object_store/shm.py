@@ -76,15 +76,28 @@ def map_object(fd: int, offset: int, size: int) -> mmap.mmap:
     return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=offset)
 
 
-def prefault(arena: mmap.mmap, offset: int, size: int) -> None:
-    """Map a range's pages in one call instead of one page fault at a time (best effort)."""
+POPULATE_CHUNK = 2 << 20
+
+
+def prefault(arena: mmap.mmap, offset: int, size: int, done: bytearray | None = None) -> None:
+    """Map a range's pages in one call instead of one page fault at a time (best effort).
+
+    `done` marks the 2 MiB chunks this process already populated: rewriting
+    them needs no page table work, and asking again costs a walk of it.
+    """
     if size < (4 << 20):
         return
+    first, last = offset // POPULATE_CHUNK, (offset + size - 1) // POPULATE_CHUNK
+    if done is not None and all(done[first:last + 1]):
+        return
     try:
-        start = offset // mmap.PAGESIZE * mmap.PAGESIZE
-        arena.madvise(MADV_POPULATE_WRITE, start, size + offset - start)
+        start = first * POPULATE_CHUNK
+        end = min((last + 1) * POPULATE_CHUNK, len(arena))
+        arena.madvise(MADV_POPULATE_WRITE, start, end - start)
     except (OSError, ValueError, AttributeError):
         pass
+    if done is not None:
+        done[first:last + 1] = b"\x01" * (last + 1 - first)
 
 
 def _is_live_raylet(pid: int) -> bool:

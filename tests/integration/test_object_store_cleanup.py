@@ -1,0 +1,130 @@
+"""No shared-memory leftovers, whatever way a cluster ends; a crashed writer loses nothing sealed."""
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import psutil
+
+from strato.runtime.object_store import shm
+
+from strato.runtime.core_worker.core_worker import CoreWorker
+
+# Active once the core worker writes large values to the store (object_store/node_store.py).
+needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
+                                 reason="the core worker does not use the object store yet")
+
+MiB = 1 << 20
+
+
+def arenas_of(pid: int) -> list[str]:
+    return [n for n in os.listdir("/dev/shm") if n.startswith(f"strato-{os.getuid()}-{pid}-")]
+
+
+def raylet_pid() -> int:
+    from strato import api
+    return api._embedded["raylet"].proc.pid
+
+
+def wait_for(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def test_shutdown_removes_the_arena(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1, object_store_memory=256 * MiB)
+    pid = raylet_pid()
+    assert arenas_of(pid)
+    ref = strato.put(np.ones(8 * MiB, dtype=np.uint8))
+    value = strato.get(ref)
+    strato.shutdown()
+    assert not arenas_of(pid)
+    assert value.sum() == 8 * MiB                     # a value still held stays readable after the file goes
+
+
+def test_killed_driver_leaves_nothing(child_env):
+    script = textwrap.dedent("""
+        import sys, time, numpy as np, strato
+        from strato import api
+        strato.init(num_cpus=1, object_store_memory=256 << 20)
+        ref = strato.put(np.ones(16 << 20, dtype=np.uint8))
+        print(api._embedded["raylet"].proc.pid, flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=child_env, text=True)
+    try:
+        pid = int(proc.stdout.readline())
+        assert arenas_of(pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert wait_for(lambda: not arenas_of(pid)), "the raylet did not remove its arena"
+        assert wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()                                        # a pid that no longer runs
+    stale = os.path.join("/dev/shm", shm.arena_name(b"\x05" * 16, pid=dead.pid))
+    with open(stale, "wb") as f:
+        f.write(b"left by a raylet killed with SIGKILL")
+    try:
+        fresh_strato.init(num_cpus=1, object_store_memory=64 * MiB)
+        assert not os.path.exists(stale)
+    finally:
+        if os.path.exists(stale):
+            os.unlink(stale)
+
+
+@needs_store
+def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
+    strato = fresh_strato
+    strato.init(num_cpus=1, object_store_memory=256 * MiB)
+    from strato import api
+    from strato.runtime.object_store.stats import cluster_store_stats
+
+    @strato.remote(max_retries=0)
+    def make(n):
+        return np.arange(n, dtype=np.int64)
+
+    @strato.remote(max_retries=0)
+    def put_and_crash():
+        from strato import api as worker_api
+        me = worker_api._worker.address
+        client = worker_api._worker.node_store.client
+        client.put(b"\x01" * 20, np.ones(4 * MiB, dtype=np.uint8), owner=me)   # sealed by this worker ...
+        offset = client.create(b"\x02" * 20, 32 * MiB, owner=me)               # ... then dies mid-put
+        client._writable()[offset:offset + MiB] = b"\xff" * MiB
+        os._exit(1)
+
+    kept = make.remote(2 * MiB)
+    mine = strato.put(np.full(3 * MiB, 7, dtype=np.uint8))
+    assert strato.get(kept)[-1] == 2 * MiB - 1
+    crash = put_and_crash.remote()
+    try:
+        strato.get(crash)
+    except strato.exceptions.WorkerCrashedError:
+        pass
+
+    def objects():
+        (st,) = cluster_store_stats(api._worker).values()
+        return st
+
+    # The unsealed object is gone, the dead worker's own put with it; everything sealed for a live owner stays.
+    assert wait_for(lambda: objects()["num_objects"] == 2), objects()
+    assert int(strato.get(kept)[-1]) == 2 * MiB - 1
+    assert int(strato.get(mine).sum()) == 7 * 3 * MiB
+    gc.collect()

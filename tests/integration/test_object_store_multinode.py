@@ -1,0 +1,83 @@
+"""Objects cross nodes: a raylet pulls a copy (in chunks) when a local reader needs it."""
+import gc
+import hashlib
+import time
+
+import numpy as np
+import pytest
+
+import strato
+from strato import api
+from strato.cluster_utils import Cluster
+from strato.runtime.object_store.stats import cluster_store_stats
+
+from strato.runtime.core_worker.core_worker import CoreWorker
+
+# Active once the core worker writes large values to the store (object_store/node_store.py).
+needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
+                                 reason="the core worker does not use the object store yet")
+
+pytestmark = needs_store
+
+MiB = 1 << 20
+
+
+@pytest.fixture
+def two_nodes():
+    c = Cluster(head_node_args={"num_cpus": 1, "object_store_memory": 256 * MiB})
+    other = c.add_node(num_cpus=1, resources={"other": 1}, object_store_memory=256 * MiB)
+    try:
+        strato.init(address=c.address, _token=c.token)
+        c.wait_for_nodes()
+        yield c, other
+    finally:
+        strato.shutdown()
+        c.shutdown()
+
+
+def stats():
+    return cluster_store_stats(api._worker)
+
+
+def wait_for(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def digest(a):
+    return hashlib.sha256(memoryview(a)).hexdigest()
+
+
+def test_values_move_between_nodes_and_are_freed_everywhere(two_nodes):
+    cluster, other = two_nodes
+
+    @strato.remote(resources={"other": 1})
+    def make(seed):
+        return np.random.default_rng(seed).integers(0, 255, 23 * MiB, dtype=np.uint8)   # > 4 chunks
+
+    @strato.remote(resources={"other": 1})
+    def check(a):
+        return digest(a)
+
+    made = make.remote(1)
+    value = strato.get(made)                                       # pulled to the driver's node
+    assert digest(value) == digest(np.random.default_rng(1).integers(0, 255, 23 * MiB, dtype=np.uint8))
+    assert not value.flags.writeable
+
+    mine = np.random.default_rng(2).integers(0, 255, 9 * MiB, dtype=np.uint8)
+    ref = strato.put(mine)
+    assert strato.get(check.remote(ref)) == digest(mine)           # pulled to the other node
+
+    st = stats()
+    head = st[cluster.head.node_id]
+    remote = st[other.node_id]
+    assert head["primary_bytes"] >= 9 * MiB and head["secondary_bytes"] >= 23 * MiB
+    assert remote["primary_bytes"] >= 23 * MiB and remote["secondary_bytes"] >= 9 * MiB
+
+    del value, made, ref
+    assert wait_for(lambda: all(s["num_objects"] == 0 for s in stats().values())), stats()

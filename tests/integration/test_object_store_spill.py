@@ -1,0 +1,78 @@
+"""A store smaller than the data spills primaries to disk and restores them on get."""
+import gc
+import hashlib
+import time
+
+import numpy as np
+import pytest
+
+import strato
+from strato import api
+from strato.runtime.object_store.stats import cluster_store_stats
+
+from strato.runtime.core_worker.core_worker import CoreWorker
+
+# Active once the core worker writes large values to the store (object_store/node_store.py).
+needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
+                                 reason="the core worker does not use the object store yet")
+
+pytestmark = needs_store
+
+CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 100 << 20}
+MiB = 1 << 20
+
+
+def stats():
+    (st,) = cluster_store_stats(api._worker).values()
+    return st
+
+
+def wait_for(pred, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
+
+
+def digest(a) -> str:
+    return hashlib.sha256(memoryview(a)).hexdigest()
+
+
+def test_puts_beyond_capacity_spill_and_every_value_comes_back_intact(cluster):
+    refs, sums = [], []
+    for i in range(20):                                   # 20 x 16 MiB into a 100 MiB store
+        arr = np.random.default_rng(i).integers(0, 255, 16 * MiB, dtype=np.uint8)
+        sums.append(digest(arr))
+        refs.append(strato.put(arr))
+    st = stats()
+    assert st["num_spilled"] > 0 and st["spilled_bytes"] > 0
+    assert st["used"] <= st["capacity"]
+    for ref, want in zip(refs, sums):                     # restored transparently, one after another
+        assert digest(strato.get(ref)) == want
+
+    @strato.remote
+    def check(a):
+        return digest(a)
+
+    assert strato.get([check.remote(r) for r in refs[:5]]) == sums[:5]
+    assert stats()["counters"].get("restored", 0) > 0
+    del refs, ref
+    assert wait_for(lambda: stats()["num_objects"] == 0 and stats()["used"] == 0), stats()
+
+
+def test_task_returns_beyond_capacity_spill_too(cluster):
+    @strato.remote
+    def make(i):
+        return np.full(12 * MiB, i % 251, dtype=np.uint8)
+
+    refs = [make.remote(i) for i in range(15)]
+    strato.wait(refs, num_returns=len(refs), timeout=60)
+    for i, ref in enumerate(refs):
+        a = strato.get(ref)
+        assert a[0] == i % 251 and a[-1] == i % 251
+        del a
+    del refs, ref
+    assert wait_for(lambda: stats()["num_objects"] == 0), stats()
