@@ -31,7 +31,7 @@ import traceback
 import cloudpickle
 
 from strato import exceptions
-from strato.runtime import serialization
+from strato.runtime import ids, serialization
 from strato.runtime.core_worker.object_ref import ObjectRef
 
 logger = logging.getLogger(__name__)
@@ -72,6 +72,9 @@ class Executor:
             self.queue.put(("create", conn, msg[1:]))
         elif kind == "cancel_task":
             task_id, force = msg[1], msg[2]
+            # Cancel what this task submitted too (Ray's recursive=True), before it goes.
+            for child in [e.task_id for e in self.cw.submitter.tasks.values() if e.parent_task_id == task_id]:
+                self.cw.submitter.cancel(child, force)
             if self.running == task_id:
                 if force:
                     logger.info("force-cancelling task %s: exiting", task_id.hex())
@@ -111,10 +114,10 @@ class Executor:
             return self._cancelled("task_done", task_id, attempt, num_returns, 0.0)
         self.cw.job_id = job_id
         return self._run("task_done", task_id, attempt, name, num_returns, tag, sink,
-                         lambda: self.cw.load_function(fid), args_blob, inlined)
+                         lambda: self.cw.load_function(fid), args_blob, inlined, owner=owner)
 
     def _run(self, done_kind, task_id, attempt, name, num_returns, tag, sink, get_fn, args_blob, inlined,
-             main_thread: bool = True) -> tuple:
+             main_thread: bool = True, owner: str = "") -> tuple:
         cw = self.cw
         t0 = time.perf_counter()
         if main_thread:
@@ -127,7 +130,7 @@ class Executor:
                 fn = get_fn()
                 args, kwargs = self._arguments(args_blob, inlined)
                 result = fn(*args, **kwargs)
-                results = self._serialize_returns(result, num_returns, name)
+                results = self._serialize_returns(result, num_returns, name, task_id, owner)
                 status = "ok"
             except TaskCancelledInterrupt:
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
@@ -196,7 +199,7 @@ class Executor:
     def _call(self, wire: tuple, main_thread: bool = True) -> tuple:
         (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
         return self._run("actor_done", task_id, attempt, name, num_returns, tag, sink, self._method(method),
-                         args_blob, inlined, main_thread=main_thread)
+                         args_blob, inlined, main_thread=main_thread, owner=caller)
 
     def _call_and_send(self, conn, wire: tuple) -> None:
         msg = self._call(wire, main_thread=False)
@@ -214,7 +217,7 @@ class Executor:
                 result = getattr(self.instance, method)(*args, **kwargs)
                 if asyncio.iscoroutine(result):
                     result = await result
-                results, status = self._serialize_returns(result, num_returns, name), "ok"
+                results, status = self._serialize_returns(result, num_returns, name, task_id, caller), "ok"
             except Exception as exc:
                 status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
             finally:
@@ -224,7 +227,8 @@ class Executor:
         cw.loop.call_soon_threadsafe(_send, conn, msg)
 
     # ------------------------------------------------------------ results
-    def _serialize_returns(self, result, num_returns: int, name: str) -> list:
+    def _serialize_returns(self, result, num_returns: int, name: str, task_id: bytes | None = None,
+                           owner: str = "") -> list:
         if num_returns == 1:
             values = [result]
         elif num_returns == 0:
@@ -239,8 +243,13 @@ class Executor:
                 raise ValueError(f"{name}() was declared with num_returns={num_returns} but returned "
                                  f"{len(values)} values")
         out = []
-        for v in values:
-            data, contained = serialization.serialize(v, f"return value of {name}()")
+        for i, v in enumerate(values):
+            what = f"return value of {name}()"
+            if task_id is not None and self.cw.node_store is not None:   # large ones go to the node's store
+                data, contained = self.cw.node_store.serialize(v, what, ids.object_id(task_id, i), owner=owner,
+                                                               call_site=f"{name}() return")
+            else:
+                data, contained = serialization.serialize(v, what)
             if contained:
                 with self.cw._lock:
                     self.cw.refs.mark_escaped([r._id for r in contained])
@@ -266,7 +275,7 @@ class Executor:
 
 def _resolve(value, inlined: dict, cw):
     if isinstance(value, ObjectRef) and value._id in inlined:
-        return serialization.deserialize(inlined[value._id], cw)
+        return cw.node_store.deserialize(value._id, inlined[value._id], cw)
     return value
 
 
