@@ -60,8 +60,7 @@ def install(user: bool = False, prefix: str | None = None, name: str = KERNEL_NA
             user = True
     with tempfile.TemporaryDirectory() as tmp:
         src = write_spec(os.path.join(tmp, name), display_name)
-        return KernelSpecManager().install_kernel_spec(src, kernel_name=name, user=user, prefix=prefix,
-                                                       replace=True)
+        return KernelSpecManager().install_kernel_spec(src, kernel_name=name, user=user, prefix=prefix)
 
 
 def main(args) -> int:

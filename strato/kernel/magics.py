@@ -431,7 +431,7 @@ class StratoMagics(Magics):
                 for name in r["skipped"]:
                     session["synced"][name] = user_ns.get(name)
         if skipped:
-            where = f"; they stay in session {session['name']!r}" if session else ""
+            where = f"; kept in session {session['name']!r}" if session else ""
             notes.append(f"%%remote: not brought back (cannot be pickled): {', '.join(skipped)}{where}")
         values = []
         for r in results:

@@ -49,7 +49,10 @@ def remote_cell_task_name(execution_count: int, rank: int | None = None) -> str:
 
 def label_for(record: dict, local_ip: str | None) -> str:
     """The prefix of each line of a record ('' for a %%remote cell's own output)."""
-    m = _REMOTE_CELL_TASK.match(record.get("task_name") or "")
+    name = record.get("task_name") or ""
+    if name.endswith("SessionNamespace.run"):      # a %%remote --session cell's own output
+        return ""
+    m = _REMOTE_CELL_TASK.match(name)
     if m:
         return f"[rank {m.group(2)}] " if m.group(2) is not None else ""
     where = f"pid={record.get('pid')}"

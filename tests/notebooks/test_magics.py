@@ -33,6 +33,10 @@ CELLS = {
     "kept_check": "(kept, 'lock' in dir())",
     "no_block": "%%remote --no-block -o job\nimport time\ntime.sleep(0.5)\nlater = 42\nlater",
     "no_block_get": "job.get(timeout=60), later",
+    "session_start": "%%remote --session s1\nimport threading\ncounter = 1\nguard = threading.Lock()",
+    "session_next": "%%remote --session s1\ncounter += 1\nwith guard:\n    print('guarded', counter)\ncounter",
+    "local_change": "counter = 100",
+    "session_sees_it": "%%remote --session s1\ncounter + 1",
     "status": "%cluster status",
     "nodes": "%cluster nodes",
     "logs": "%cluster logs --task shout",
@@ -147,3 +151,13 @@ def test_status_nodes_logs(cells):
 
 def test_stop(cells):
     assert "Stopped the embedded cluster" in text_of(cells["stop"])
+
+
+def test_session_keeps_a_namespace_across_cells(cells):
+    assert "kept in session 's1'" in text_of(cells["session_start"], "stderr")
+    cell = cells["session_next"]
+    assert text_of(cell, "stdout") == "guarded 2\n"            # the lock lived on in the session
+    assert result_of(cell) == "2"
+    # A name changed in the notebook afterwards is sent again: the latest assignment wins.
+    assert result_of(cells["session_sees_it"]) == "101"
+    assert "s1" in text_of(cells["status"])
