@@ -30,10 +30,9 @@ def load_ipython_extension(ip) -> None:
     previous_exc = (ip.custom_exceptions, getattr(ip, "CustomTB", None))
     ip.set_custom_exc((exceptions.TaskError,), magics.show_task_error)
     _loaded.update(shell=ip, magics=magics, previous_exc=previous_exc)
-    # A cluster started before the extension loaded: route its output too.
-    import strato
-    if strato.is_initialized():
-        magics.ensure_connected()
+    # Route remote output from now on, whether the cluster comes from %cluster or strato.init().
+    from strato.util import output
+    output.set_output_handler(magics.router.handle)
 
 
 def unload_ipython_extension(ip) -> None:

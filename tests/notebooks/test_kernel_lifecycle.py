@@ -42,3 +42,20 @@ def test_connect_twice_and_reconnect_elsewhere_is_harmless(kernel):
     text = kernel.streams_of(reply["msg_id"])
     assert reply["content"]["status"] == "error"
     assert "Disconnecting" in text
+
+
+def test_connect_joins_a_running_cluster_by_address(cli_cluster, kernel):
+    import glob
+    import os
+
+    address = cli_cluster.start_head(num_cpus=1)
+    token = open(glob.glob(os.path.join(cli_cluster.temp_dir, "session_*", "token"))[0]).read().strip()
+    reply = kernel.execute(f"%cluster connect {address} --token {token}")
+    text = kernel.streams_of(reply["msg_id"])
+    assert reply["content"]["status"] == "ok", text
+    assert f"Strato cluster at {address} (joined)" in text
+    reply = kernel.execute("%%remote\nimport os\nprint('on the joined cluster')\nos.getpid()")
+    assert reply["content"]["status"] == "ok"
+    assert kernel.streams_of(reply["msg_id"]) == "on the joined cluster\n"
+    reply = kernel.execute("%cluster stop")
+    assert f"Disconnected from {address}" in kernel.streams_of(reply["msg_id"])

@@ -62,3 +62,14 @@ def test_interrupt_cancels_the_remote_cell(kernel):
     follow = kernel.execute("%%remote\nafter = 'ran'\nafter", timeout=30)
     assert follow["content"]["status"] == "ok"
     assert kernel.execute("'finished' in dir()")["content"]["status"] == "ok"
+
+
+def test_plain_strato_init_in_a_cell_is_routed_too(kernel):
+    kernel.execute("import strato, time\nstrato.init(num_cpus=1)\n"
+                   "@strato.remote\ndef later():\n    time.sleep(1.0)\n    print('from plain init', flush=True)")
+    first = kernel.execute("ref = later.remote()")
+    second = kernel.execute("time.sleep(3)")
+    kernel.drain(quiet=1.0)
+    assert "from plain init" in kernel.streams_of(first["msg_id"])
+    assert kernel.streams_of(second["msg_id"]) == ""
+    kernel.execute("strato.shutdown()")
