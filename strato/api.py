@@ -97,7 +97,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
         if _worker is not None:
             if ignore_reinit_error:
                 return ClusterContext(address=_worker.gcs_address, node_id=_worker.node_id.hex(),
-                                      session_dir=_worker.session_dir)
+                                      session_dir=_worker.session_dir, dashboard_url=_dashboard_url(_worker))
             raise RuntimeError("strato.init() was already called. Call strato.shutdown() first, or pass "
                                "ignore_reinit_error=True.")
         for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
@@ -160,7 +160,16 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
             raise
         _worker = cw
         return ClusterContext(address=gcs_address, node_id=cw.node_id.hex(), session_dir=session_dir,
-                              job_id=cw.job_id.hex())
+                              job_id=cw.job_id.hex(), dashboard_url=_dashboard_url(cw))
+
+
+def _dashboard_url(cw) -> str:
+    """The head's state endpoint (strato.util.state, widgets); "" when the head does not serve one."""
+    from strato.util import state
+    try:
+        return state.dashboard_url(cw)
+    except Exception:
+        return ""
 
 
 def _stop_embedded() -> None:

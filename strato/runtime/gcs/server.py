@@ -217,8 +217,11 @@ async def _amain(args) -> int:
     if not args.detached:
         node_mod.watch_parent_pipe(loop, stop.set)
     loop.create_task(gcs.check_health_forever())
+    from strato.runtime.gcs import http_api
+    http_server, _ = await http_api.start(gcs, token, args.host)   # state API, widgets
     print(f"READY {port}", flush=True)
     await stop.wait()
+    await http_server.stop()
     await server.stop(0.2)
     return 0
 

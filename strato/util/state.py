@@ -1,0 +1,534 @@
+"""The state API: a cluster's tasks, actors, objects, nodes and workers, in Ray's shapes.
+
+    core workers --AddTaskEvents (1/s)--> GCS event buffer (deque, last N events)
+                                              |  TaskTable.catch_up: fold new events
+                                              v
+    GCS process: runtime/gcs/http_api.py   task records, node/actor/job tables,
+                 GET /api/v0/{tasks,actors,nodes,workers,objects,jobs}, /api/v0/tasks/summarize,
+                 GET /api/strato/{task_changes,cluster}  (token: header or ?token=)
+                                              ^
+    drivers: list_tasks() ... --HTTP JSON-----+-- widgets (strato.widgets), the JupyterLab extension
+
+A task's state is folded from its events (`TaskTable`): the owner reports
+PENDING_ARGS (with the cell tag, argument and return ids, parent task),
+RETRY and FINISHED / FAILED / CANCELLED; the worker that runs it reports
+RUNNING (with its node and worker). Events of one task reach the GCS from
+different processes, in any order, so the latest attempt's highest-ranked
+state wins rather than the last event to arrive.
+
+Everything above the "client" line is pure (no IO) and unit-tested on its
+own; the list functions below it call the head's HTTP endpoint.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+
+DEFAULT_LIMIT = 100
+DEFAULT_TIMEOUT = 30
+DASHBOARD_KV_NAMESPACE = "cluster"
+DASHBOARD_KV_KEY = b"dashboard_port"
+
+# Our event states -> Ray's TaskStatus names (CANCELLED is FAILED with error_type TASK_CANCELLED).
+RAY_STATE = {
+    "PENDING_ARGS": "PENDING_ARGS_AVAIL",
+    "RETRY": "PENDING_NODE_ASSIGNMENT",
+    "RUNNING": "RUNNING",
+    "FINISHED": "FINISHED",
+    "FAILED": "FAILED",
+    "CANCELLED": "FAILED",
+}
+# Within one attempt, a later stage wins whatever order its events arrived in.
+_RANK = {"PENDING_ARGS": 0, "RETRY": 1, "RUNNING": 2, "FINISHED": 3, "FAILED": 3, "CANCELLED": 3}
+TERMINAL = frozenset({"FINISHED", "FAILED", "CANCELLED"})
+
+
+class StateApiError(Exception):
+    """The state API could not reach the cluster's head or was refused."""
+
+
+# ============================================================================ pure: tasks
+@dataclasses.dataclass
+class TaskRecord:
+    """What is known of one task, folded from its events."""
+    task_id: bytes
+    name: str = ""
+    job_id: bytes = b""
+    actor_id: bytes = b""
+    parent_task_id: bytes = b""
+    tag: str = ""
+    arg_ids: tuple = ()
+    return_ids: tuple = ()
+    attempt: int = 0
+    event_state: str = ""          # ours: PENDING_ARGS, RETRY, RUNNING, FINISHED, FAILED, CANCELLED
+    node_id: bytes = b""           # where the latest attempt ran
+    worker_id: bytes = b""
+    error: str = ""
+    creation_time: float = 0.0
+    start_time: float = 0.0
+    end_time: float = 0.0
+    version: int = 0               # TaskTable.version when this record last changed
+    seq: int = 0                   # order of first sight (eviction order)
+
+    def apply(self, ev) -> bool:
+        """Fold one event in; returns whether anything changed."""
+        before = (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time, self.tag)
+        state = ev.state
+        if ev.name and not self.name:
+            self.name = ev.name
+        if state == "PENDING_ARGS":
+            # The owner's submission: who, what from, what for. Its node/worker are the owner's.
+            self.job_id = self.job_id or ev.job_id
+            self.tag = ev.tag or self.tag
+            self.arg_ids = tuple(ev.arg_ids) or self.arg_ids
+            self.return_ids = tuple(ev.return_ids) or self.return_ids
+            self.parent_task_id = ev.parent_task_id or self.parent_task_id
+            self.creation_time = ev.time if not self.creation_time else min(self.creation_time, ev.time)
+        if ev.actor_id and not self.actor_id:
+            self.actor_id = ev.actor_id
+        if state == "RUNNING" and ev.attempt >= self.attempt:
+            self.node_id, self.worker_id = ev.node_id, ev.worker_id
+            self.start_time = ev.time
+            if not self.job_id:
+                self.job_id = ev.job_id
+        if state in TERMINAL:
+            self.end_time = max(self.end_time, ev.time)
+            if ev.error:
+                self.error = ev.error
+        rank = _RANK.get(state, 0)
+        if (ev.attempt, rank) >= (self.attempt, _RANK.get(self.event_state, -1)):
+            self.attempt = ev.attempt
+            self.event_state = state
+        return before != (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time,
+                          self.tag)
+
+    @property
+    def done(self) -> bool:
+        return self.event_state in TERMINAL
+
+
+class TaskTable:
+    """Task records folded from a stream of TaskEvent messages, bounded to `max_tasks`.
+
+    `version` grows with every change; `changed_since(v)` returns the records
+    changed after v, which is how widgets stay current without re-reading all.
+    """
+
+    def __init__(self, max_tasks: int = 100_000):
+        self.max_tasks = max_tasks
+        self.tasks: dict[bytes, TaskRecord] = {}
+        self.version = 0
+        self.evicted = 0
+        self._seq = 0
+        self._last_seen = None         # the newest event folded, by identity (see catch_up)
+
+    def apply(self, ev) -> None:
+        rec = self.tasks.get(ev.task_id)
+        if rec is None:
+            self._seq += 1
+            rec = self.tasks[ev.task_id] = TaskRecord(ev.task_id, seq=self._seq)
+            if len(self.tasks) > self.max_tasks:
+                self._evict()
+        if rec.apply(ev) or rec.version == 0:
+            self.version += 1
+            rec.version = self.version
+
+    def apply_all(self, events) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def catch_up(self, buffer) -> int:
+        """Fold the events appended to `buffer` (a deque that drops its oldest) since the last call.
+
+        Walks back from the newest event to the last one folded (compared by
+        identity); when that one was already dropped, folds the whole buffer
+        again (folding is idempotent). Returns the number of events folded.
+        """
+        if not buffer:
+            return 0
+        new = []
+        last = self._last_seen
+        for ev in reversed(buffer):
+            if ev is last:
+                break
+            new.append(ev)
+        self._last_seen = buffer[-1]
+        for ev in reversed(new):
+            self.apply(ev)
+        return len(new)
+
+    def _evict(self) -> None:
+        # Drop the oldest finished tasks first (a tenth at a time), then the oldest of any state.
+        excess = len(self.tasks) - self.max_tasks + max(1, self.max_tasks // 10)
+        victims = sorted((r for r in self.tasks.values() if r.done), key=lambda r: r.seq)[:excess]
+        if len(victims) < excess:
+            rest = sorted((r for r in self.tasks.values() if not r.done), key=lambda r: r.seq)
+            victims += rest[:excess - len(victims)]
+        for r in victims:
+            del self.tasks[r.task_id]
+        self.evicted += len(victims)
+
+    def changed_since(self, version: int) -> list[TaskRecord]:
+        return sorted((r for r in self.tasks.values() if r.version > version), key=lambda r: r.version)
+
+    def records(self) -> list[TaskRecord]:
+        return sorted(self.tasks.values(), key=lambda r: r.seq)
+
+
+def cell_of(tag: str) -> int | None:
+    """The notebook cell (execution count) of a submission tag "cell:<n>:<message id>"."""
+    if not tag or not tag.startswith("cell:"):
+        return None
+    try:
+        return int(tag.split(":", 2)[1])
+    except (IndexError, ValueError):
+        return None
+
+
+def _ms(t: float) -> int | None:
+    return int(t * 1000) if t else None
+
+
+def _error_type(rec: TaskRecord) -> str | None:
+    if rec.event_state == "CANCELLED":
+        return "TASK_CANCELLED"
+    if rec.event_state == "FAILED":
+        head = rec.error.split(":", 1)[0].strip()
+        return head if head and " " not in head else "TASK_EXECUTION_EXCEPTION"
+    return None
+
+
+def task_dict(rec: TaskRecord, detail: bool = False) -> dict:
+    """A task in Ray's TaskState shape (plus strato's `tag`, `cell`, argument and return ids)."""
+    d = {
+        "task_id": rec.task_id.hex(),
+        "attempt_number": rec.attempt,
+        "name": rec.name,
+        "state": RAY_STATE.get(rec.event_state, "NIL"),
+        "job_id": rec.job_id.hex(),
+        "actor_id": rec.actor_id.hex() or None,
+        "type": "ACTOR_TASK" if rec.actor_id else "NORMAL_TASK",
+        "func_or_class_name": rec.name,
+        "parent_task_id": rec.parent_task_id.hex(),
+        "node_id": rec.node_id.hex() or None,
+        "worker_id": rec.worker_id.hex() or None,
+        "error_type": _error_type(rec),
+        "tag": rec.tag,
+        "cell": cell_of(rec.tag),
+    }
+    if detail:
+        d.update({
+            "language": "PYTHON",
+            "creation_time_ms": _ms(rec.creation_time),
+            "start_time_ms": _ms(rec.start_time),
+            "end_time_ms": _ms(rec.end_time),
+            "error_message": rec.error or None,
+            "arg_ids": [a.hex() for a in rec.arg_ids],
+            "return_ids": [r.hex() for r in rec.return_ids],
+        })
+    return d
+
+
+def graph_dict(rec: TaskRecord) -> dict:
+    """The compact form the task-graph widget reads (short keys, times in seconds)."""
+    return {"id": rec.task_id.hex(), "name": rec.name, "state": rec.event_state,
+            "parent": rec.parent_task_id.hex(), "args": [a.hex() for a in rec.arg_ids],
+            "returns": [r.hex() for r in rec.return_ids], "node": rec.node_id.hex(),
+            "cell": cell_of(rec.tag), "actor": rec.actor_id.hex(), "error": rec.error,
+            "created": rec.creation_time, "start": rec.start_time, "end": rec.end_time,
+            "attempt": rec.attempt}
+
+
+def summarize(tasks: list[dict]) -> dict:
+    """summarize_tasks' shape: counts per function and state."""
+    summary: dict[str, dict] = {}
+    total = actor_tasks = 0
+    for t in tasks:
+        name = t["func_or_class_name"]
+        entry = summary.setdefault(name, {"func_or_class_name": name, "type": t["type"], "state_counts": {}})
+        entry["state_counts"][t["state"]] = entry["state_counts"].get(t["state"], 0) + 1
+        total += 1
+        actor_tasks += t["type"] == "ACTOR_TASK"
+    return {"cluster": {"summary": summary, "total_tasks": total - actor_tasks,
+                        "total_actor_tasks": actor_tasks, "total_actor_scheduled": 0,
+                        "summary_by": "func_name"}}
+
+
+# ============================================================================ pure: other tables
+def node_dict(n, store: dict | None = None) -> dict:
+    """A node (gcs_pb2.NodeInfo) in Ray's NodeState shape, plus available resources and store stats."""
+    d = {
+        "node_id": n.node_id.hex(),
+        "node_ip": n.address,
+        "is_head_node": n.is_head,
+        "state": "ALIVE" if n.alive else "DEAD",
+        "state_message": n.death_reason or None,
+        "node_name": n.node_name or n.address,
+        "resources_total": dict(n.resources_total),
+        "resources_available": dict(n.resources_available) if n.alive else {},
+        "start_time_ms": _ms(n.start_time),
+        "end_time_ms": _ms(n.death_time),
+    }
+    if store is not None:
+        d["object_store"] = store
+    return d
+
+
+def actor_dict(a) -> dict:
+    """An actor (gcs_pb2.ActorInfo) in Ray's ActorState shape."""
+    return {
+        "actor_id": a.actor_id.hex(),
+        "class_name": a.class_name,
+        "state": a.state,
+        "job_id": a.job_id.hex(),
+        "name": a.name,
+        "node_id": a.node_id.hex() or None,
+        "pid": a.pid or None,
+        "ray_namespace": a.namespace,
+        "required_resources": dict(a.resources),
+        "death_cause": a.death_cause or None,
+        "is_detached": a.detached,
+        "num_restarts": a.num_restarts,
+        "repr_name": "",
+        "tag": a.tag,
+        "cell": cell_of(a.tag),
+    }
+
+
+def job_dict(j) -> dict:
+    return {"job_id": j.job_id.hex(), "status": "STOPPED" if j.is_dead else "RUNNING",
+            "driver_pid": j.driver_pid, "driver_address": j.driver_address, "namespace": j.namespace,
+            "entrypoint": j.entrypoint, "start_time": _ms(j.start_time), "end_time": _ms(j.end_time)}
+
+
+def worker_dict(w, node) -> dict:
+    """A worker (raylet_pb2.WorkerStats) of `node` in Ray's WorkerState shape."""
+    return {"worker_id": w.worker_id.hex(), "is_alive": True, "worker_type": "WORKER",
+            "exit_type": None, "node_id": node.node_id.hex(), "ip": node.address, "pid": w.pid,
+            "state": w.state, "lease_owner_id": w.lease_owner_id.hex() or None}
+
+
+def store_object_dicts(node_id_hex: str, ip: str, store: dict) -> list[dict]:
+    """The largest objects a node's store reported, in Ray's ObjectState shape."""
+    out = []
+    for o in store.get("largest", []):
+        out.append({"object_id": o["object_id"], "object_size": o["size"],
+                    "reference_type": "PINNED_IN_MEMORY" if o["state"] in ("PINNED", "SEALED") else o["state"],
+                    "call_site": o["call_site"] or "disabled", "task_status": "FINISHED", "type": "WORKER",
+                    "pid": None, "ip": ip, "node_id": node_id_hex, "owner": o["owner"],
+                    "store_state": o["state"]})
+    return out
+
+
+# ---------------------------------------------------------------------------- filters, limits
+PREDICATES = ("=", "!=")
+
+
+def check_filters(filters) -> list[tuple[str, str, str]]:
+    """[(key, "=" or "!=", value)]; raises ValueError naming what is wrong."""
+    out = []
+    for f in filters or ():
+        if not isinstance(f, (tuple, list)) or len(f) != 3:
+            raise ValueError(f"A filter is a (key, predicate, value) tuple, e.g. ('state', '=', 'RUNNING'); "
+                             f"got {f!r}")
+        key, pred, value = f
+        if pred not in PREDICATES:
+            raise ValueError(f"Unsupported filter predicate {pred!r}; use one of {PREDICATES}.")
+        out.append((str(key), pred, str(value)))
+    return out
+
+
+def _matches(item: dict, filters) -> bool:
+    for key, pred, value in filters:
+        have = item.get(key)
+        equal = str(have).lower() == value.lower() if have is not None else value.lower() in ("none", "")
+        if equal != (pred == "="):
+            return False
+    return True
+
+
+def select(items: list[dict], filters=(), limit: int | None = DEFAULT_LIMIT) -> dict:
+    """Filter then truncate; the counts say what was left out (as Ray's list APIs report)."""
+    filters = check_filters(filters)
+    if filters:
+        known = set().union(*(i.keys() for i in items)) if items else set()
+        unknown = [k for k, _, _ in filters if items and k not in known]
+        if unknown:
+            raise ValueError(f"Cannot filter on {unknown}: the columns are {sorted(known)}.")
+    kept = [i for i in items if _matches(i, filters)]
+    shown = kept if limit is None or limit <= 0 else kept[:limit]
+    return {"total": len(items), "num_filtered": len(kept), "num_after_truncation": len(shown),
+            "result": shown}
+
+
+# ============================================================================ client
+class StateClient:
+    """GETs JSON from the head's HTTP endpoint with the cluster token."""
+
+    def __init__(self, base_url: str, token: str, timeout: float = DEFAULT_TIMEOUT):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def get(self, path: str, params: dict | list | None = None, timeout: float | None = None):
+        query = urllib.parse.urlencode(params or {}, doseq=True)
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+                body = json.loads(resp.read())
+        except urllib.error.HTTPError as err:
+            try:
+                msg = json.loads(err.read()).get("msg", "")
+            except Exception:
+                msg = ""
+            if err.code == 401:
+                raise StateApiError(f"The cluster's state endpoint {self.base_url} refused the token: "
+                                    f"connect with the cluster's token (strato.init(address=..., _token=...)).")
+            if err.code == 400:
+                raise ValueError(msg or f"bad state API request {path}") from None
+            raise StateApiError(f"State API request {path} failed: HTTP {err.code} {msg}") from None
+        except (urllib.error.URLError, OSError) as err:
+            raise StateApiError(f"Cannot reach the cluster's state endpoint at {self.base_url} ({err}); "
+                                f"is the cluster still running? `strato status` checks.") from None
+        if not body.get("result", False):
+            raise StateApiError(body.get("msg") or f"State API request {path} failed")
+        return body["data"]["result"]
+
+
+_clients: dict = {}
+
+
+def dashboard_url(cw) -> str:
+    """http://host:port of the head's state endpoint, read once from the GCS KV (`cw`: a CoreWorker)."""
+    cached = _clients.get(("url", cw.gcs_address))
+    if cached:
+        return cached
+    from strato.runtime.protocol import gcs_pb2
+    reply = cw.run_sync(cw.gcs.call("KVGet", gcs_pb2.KVGetRequest(
+        namespace=DASHBOARD_KV_NAMESPACE, key=DASHBOARD_KV_KEY)), timeout=10)
+    if not reply.found:
+        return ""
+    host = cw.gcs_address.rsplit(":", 1)[0]
+    url = f"http://{host}:{int(reply.value.decode())}"
+    _clients[("url", cw.gcs_address)] = url
+    return url
+
+
+def client(address: str | None = None, *, token: str | None = None, timeout: float = DEFAULT_TIMEOUT):
+    """A StateClient for the connected cluster (address None) or a dashboard URL ("http://host:port")."""
+    if address is not None:
+        if not str(address).startswith("http"):
+            raise ValueError(f"address must be the dashboard URL (init()['dashboard_url'], e.g. "
+                             f"'http://127.0.0.1:8265') or None for the connected cluster; got {address!r}")
+        if token is None:
+            raise ValueError("Pass token=... (the cluster's token) with an explicit address.")
+        return StateClient(address, token, timeout)
+    from strato import api
+    cw = api._require_worker("util.state functions")
+    url = dashboard_url(cw)
+    if not url:
+        raise StateApiError(f"The cluster at {cw.gcs_address} does not serve the state API (its head runs "
+                            f"an older strato); upgrade the head node.")
+    return StateClient(url, cw.token, timeout)
+
+
+def _params(filters, limit, detail) -> list:
+    params = [("limit", str(limit if limit is not None else 0)), ("detail", "1" if detail else "0")]
+    for key, pred, value in check_filters(filters):
+        params += [("filter_keys", key), ("filter_predicates", pred), ("filter_values", value)]
+    return params
+
+
+def _list(kind: str, address, filters, limit, timeout, detail, token=None) -> list[dict]:
+    c = client(address, token=token, timeout=timeout)
+    result = c.get(f"/api/v0/{kind}", _params(filters, limit, detail))
+    items = result["result"]
+    if kind == "objects":
+        items = _merge_local_objects(items, filters, limit)
+    return items
+
+
+def list_tasks(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+               timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+               _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    """Tasks of the cluster (the last 100,000), oldest first, e.g. filters=[("state", "=", "RUNNING")]."""
+    return _list("tasks", address, filters, limit, timeout, detail, token)
+
+
+def list_actors(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+                timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+                _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    return _list("actors", address, filters, limit, timeout, detail, token)
+
+
+def list_nodes(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+               timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+               _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    return _list("nodes", address, filters, limit, timeout, detail, token)
+
+
+def list_workers(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+                 timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+                 _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    return _list("workers", address, filters, limit, timeout, detail, token)
+
+
+def list_jobs(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+              timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+              _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    return _list("jobs", address, filters, limit, timeout, detail, token)
+
+
+def list_objects(address: str | None = None, filters=None, limit: int = DEFAULT_LIMIT,
+                 timeout: int = DEFAULT_TIMEOUT, detail: bool = False, raise_on_missing_output: bool = True,
+                 _explain: bool = False, *, token: str | None = None) -> list[dict]:
+    """Objects: the largest in each node's shared-memory store (with call sites), and the
+    objects this process holds in its own memory (owned results and puts)."""
+    return _list("objects", address, filters, limit, timeout, detail, token)
+
+
+def summarize_tasks(address: str | None = None, timeout: int = DEFAULT_TIMEOUT,
+                    raise_on_missing_output: bool = True, _explain: bool = False, *,
+                    token: str | None = None) -> dict:
+    return client(address, token=token, timeout=timeout).get("/api/v0/tasks/summarize")
+
+
+# ---------------------------------------------------------------------------- this process's objects
+def local_objects() -> list[dict]:
+    """Objects held in this process's in-process memory store, as ObjectState dicts."""
+    import os
+    from strato import api
+    cw = api._worker
+    if cw is None or cw.refs is None:
+        return []
+    out = []
+    with cw._lock:
+        items = list(cw.store._objects.items())
+        entries = dict(cw.refs.entries)
+    for oid, obj in items:
+        entry = entries.get(oid)
+        if entry is None:
+            ref_type = "CAPTURED_IN_OBJECT"
+        elif entry.submitted:
+            ref_type = "USED_BY_PENDING_TASK"
+        elif entry.local:
+            ref_type = "LOCAL_REFERENCE"
+        else:
+            ref_type = "CAPTURED_IN_OBJECT"
+        out.append({"object_id": oid.hex(), "object_size": len(obj.data), "reference_type": ref_type,
+                    "call_site": "disabled", "task_status": "FINISHED",
+                    "type": "DRIVER" if cw.mode == "driver" else "WORKER", "pid": os.getpid(),
+                    "ip": cw.node_ip, "node_id": cw.node_id.hex(), "owner": cw.address,
+                    "store_state": "IN_PROCESS"})
+    return out
+
+
+def _merge_local_objects(items: list[dict], filters, limit) -> list[dict]:
+    seen = {i["object_id"] for i in items}
+    extra = [o for o in local_objects() if o["object_id"] not in seen]
+    merged = sorted(items + extra, key=lambda o: -o["object_size"])
+    return select(merged, filters, limit)["result"]

@@ -1,0 +1,160 @@
+"""The task graph as plain data (pure: no widgets, no IO; unit-tested alone).
+
+    task records (state.graph_dict) --add()--> nodes: one per task, placed by depth
+                                               edges: producer -> consumer ("data"),
+                                                      parent -> child ("call")
+                                    --groups()--> one node per (function, depth) when
+                                                  there are many tasks
+
+Depth is 1 + the deepest task it depends on (data or call), fixed when the
+task is first seen, so positions never move and a plot can stream rows in.
+An edge whose other end is not known yet waits until that task shows up.
+"""
+from __future__ import annotations
+
+import collections
+import dataclasses
+
+STATE_COLORS = {
+    "PENDING_ARGS": "#9e9e9e",
+    "RETRY": "#ff9800",
+    "RUNNING": "#1e88e5",
+    "FINISHED": "#43a047",
+    "FAILED": "#e53935",
+    "CANCELLED": "#8e24aa",
+}
+EDGE_COLORS = {"data": "#607d8b", "call": "#ff7043"}
+
+
+@dataclasses.dataclass
+class GraphNode:
+    id: str
+    index: int                     # row in the plot's node source
+    name: str
+    state: str
+    depth: int
+    x: float
+    y: float
+    node: str = ""
+    cell: int | None = None
+    error: str = ""
+    start: float = 0.0
+    end: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.end - self.start) if self.start and self.end else 0.0
+
+
+class GraphModel:
+    def __init__(self, cell: int | None = None):
+        self.cell = cell
+        self.nodes: dict[str, GraphNode] = {}
+        self.order: list[str] = []
+        self.edges: list[tuple[str, str, str]] = []
+        self._edge_set: set[tuple[str, str, str]] = set()
+        self._producer: dict[str, str] = {}              # object id -> task id
+        self._waiting: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
+        self._rows_at_depth: collections.Counter = collections.Counter()
+
+    def add(self, records: list[dict]) -> tuple[list[GraphNode], list[GraphNode], list[tuple]]:
+        """Fold task records in; returns (new nodes, nodes whose state changed, new edges)."""
+        new, changed, new_edges = [], [], []
+        for r in records:
+            if self.cell is not None and r.get("cell") != self.cell:
+                continue
+            n = self.nodes.get(r["id"])
+            if n is None:
+                n = self._place(r)
+                new.append(n)
+                new_edges += self._link(r)
+            elif (n.state, n.node, n.error, n.end) != (r["state"], r["node"], r["error"], r["end"]):
+                n.state, n.node, n.error, n.start, n.end = r["state"], r["node"], r["error"], r["start"], r["end"]
+                if n not in new:
+                    changed.append(n)
+        return new, changed, new_edges
+
+    def _upstream(self, r: dict) -> list[tuple[str, str]]:
+        ups = [(self._producer.get(a, ""), "data") for a in r["args"]]
+        if r["parent"]:
+            ups.append((r["parent"], "call"))
+        return ups
+
+    def _place(self, r: dict) -> GraphNode:
+        for ret in r["returns"]:
+            self._producer[ret] = r["id"]
+        depths = [self.nodes[u].depth for u, _ in self._upstream(r) if u in self.nodes]
+        depth = 1 + max(depths) if depths else 0
+        y = self._rows_at_depth[depth]
+        self._rows_at_depth[depth] += 1
+        n = GraphNode(r["id"], len(self.order), r["name"], r["state"], depth, float(depth), float(-y),
+                      r["node"], r.get("cell"), r["error"], r["start"], r["end"])
+        self.nodes[n.id] = n
+        self.order.append(n.id)
+        return n
+
+    def _link(self, r: dict) -> list[tuple[str, str, str]]:
+        out = []
+        me = r["id"]
+        for a in r["args"]:
+            src = self._producer.get(a)
+            if src is None:
+                # The producer may not be known yet (events arrive in any order); puts never are.
+                self._waiting["obj:" + a].append(("obj:" + a, me, "data"))
+            else:
+                out += self._edge(src, me, "data")
+        if r["parent"]:
+            if r["parent"] in self.nodes:
+                out += self._edge(r["parent"], me, "call")
+            else:
+                self._waiting[r["parent"]].append((r["parent"], me, "call"))
+        # Edges that waited for this task (as a parent, or as the producer of an object).
+        for src, dst, kind in self._waiting.pop(me, []):
+            out += self._edge(me, dst, kind)
+        for ret in r["returns"]:
+            for src, dst, kind in self._waiting.pop("obj:" + ret, []):
+                out += self._edge(me, dst, kind)
+        return out
+
+    def _edge(self, src: str, dst: str, kind: str) -> list[tuple[str, str, str]]:
+        e = (src, dst, kind)
+        if e in self._edge_set or src == dst:
+            return []
+        self._edge_set.add(e)
+        self.edges.append(e)
+        return [e]
+
+    # ------------------------------------------------------------ summaries
+    def state_counts(self) -> dict[str, int]:
+        return dict(collections.Counter(n.state for n in self.nodes.values()))
+
+    def groups(self) -> tuple[list[dict], list[tuple[tuple, tuple, str, int]]]:
+        """Tasks grouped by (function, depth): [{key, name, depth, count, states, x, y}], edges between groups."""
+        by: dict[tuple, dict] = {}
+        for nid in self.order:
+            n = self.nodes[nid]
+            key = (n.name, n.depth)
+            g = by.get(key)
+            if g is None:
+                g = by[key] = {"key": key, "name": n.name, "depth": n.depth, "count": 0,
+                               "states": collections.Counter(), "errors": 0}
+            g["count"] += 1
+            g["states"][n.state] += 1
+            g["errors"] += bool(n.error)
+        rows: collections.Counter = collections.Counter()
+        for g in by.values():
+            g["x"], g["y"] = float(g["depth"]), float(-rows[g["depth"]])
+            rows[g["depth"]] += 1
+        edge_counts: collections.Counter = collections.Counter()
+        for src, dst, kind in self.edges:
+            a, b = self.nodes[src], self.nodes[dst]
+            edge_counts[((a.name, a.depth), (b.name, b.depth), kind)] += 1
+        return list(by.values()), [(a, b, k, c) for (a, b, k), c in edge_counts.items()]
+
+
+def dominant_state(states: collections.Counter) -> str:
+    """The state a group is coloured by: failures first, then work in flight, then done."""
+    for s in ("FAILED", "RUNNING", "RETRY", "PENDING_ARGS", "CANCELLED", "FINISHED"):
+        if states.get(s):
+            return s
+    return "FINISHED"
