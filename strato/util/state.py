@@ -75,7 +75,8 @@ class TaskRecord:
 
     def apply(self, ev) -> bool:
         """Fold one event in; returns whether anything changed."""
-        before = (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time, self.tag)
+        before = (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time, self.tag,
+                  self.creation_time)
         state = ev.state
         if ev.name and not self.name:
             self.name = ev.name
@@ -103,7 +104,7 @@ class TaskRecord:
             self.attempt = ev.attempt
             self.event_state = state
         return before != (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time,
-                          self.tag)
+                          self.tag, self.creation_time)
 
     @property
     def done(self) -> bool:

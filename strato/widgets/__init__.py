@@ -39,9 +39,8 @@ class Dashboard(View):
         from ipywidgets import Tab
         from strato.widgets._base import load_bokeh_js
         load_bokeh_js()
-        tab = Tab(children=[v.show_widget() for v in self.views])
-        tab.titles = ("Cluster", "Tasks", "Object store", "Progress")
-        return tab
+        return Tab(children=[v.show_widget() for v in self.views],
+                   titles=("Cluster", "Tasks", "Object store", "Progress"))
 
     def show_widget(self):
         with self._lock:

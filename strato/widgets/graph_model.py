@@ -60,11 +60,16 @@ class GraphModel:
     def add(self, records: list[dict]) -> tuple[list[GraphNode], list[GraphNode], list[tuple]]:
         """Fold task records in; returns (new nodes, nodes whose state changed, new edges)."""
         new, changed, new_edges = [], [], []
-        for r in records:
+        # Producers before consumers when both are new; a task is placed only once its owner's
+        # submission event (arguments, parent, returns) is known: the worker's RUNNING event
+        # may reach the GCS first, and the record comes again when the submission arrives.
+        for r in sorted(records, key=lambda r: r["created"]):
             if self.cell is not None and r.get("cell") != self.cell:
                 continue
             n = self.nodes.get(r["id"])
             if n is None:
+                if not r["created"]:
+                    continue
                 n = self._place(r)
                 new.append(n)
                 new_edges += self._link(r)
