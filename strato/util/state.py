@@ -110,6 +110,21 @@ class TaskRecord:
     def done(self) -> bool:
         return self.event_state in TERMINAL
 
+    @property
+    def type(self) -> str:
+        if not self.actor_id:
+            return "NORMAL_TASK"
+        # An actor's constructor runs as a task whose id is the actor's (worker side: RUNNING only).
+        return "ACTOR_CREATION_TASK" if self.actor_id == self.task_id else "ACTOR_TASK"
+
+    def creation_done(self, actor_state: str, when: float) -> bool:
+        """An actor creation task ends when the GCS sees its actor alive or dead (no owner event says so)."""
+        if self.done or actor_state not in ("ALIVE", "RESTARTING", "DEAD"):
+            return False
+        self.event_state = "FINISHED" if actor_state != "DEAD" or self.start_time else "FAILED"
+        self.end_time = when or self.start_time
+        return True
+
 
 class TaskTable:
     """Task records folded from a stream of TaskEvent messages, bounded to `max_tasks`.
@@ -125,6 +140,7 @@ class TaskTable:
         self.evicted = 0
         self._seq = 0
         self._last_seen = None         # the newest event folded, by identity (see catch_up)
+        self.open_creations: set[bytes] = set()   # actor constructors not known to have ended
 
     def apply(self, ev) -> None:
         rec = self.tasks.get(ev.task_id)
@@ -136,6 +152,13 @@ class TaskTable:
         if rec.apply(ev) or rec.version == 0:
             self.version += 1
             rec.version = self.version
+        if rec.actor_id == rec.task_id and not rec.done:
+            self.open_creations.add(rec.task_id)
+
+    def touch(self, rec: TaskRecord) -> None:
+        """Mark a record changed outside apply() (e.g. an actor's creation ended)."""
+        self.version += 1
+        rec.version = self.version
 
     def apply_all(self, events) -> None:
         for ev in events:
@@ -170,6 +193,7 @@ class TaskTable:
             victims += rest[:excess - len(victims)]
         for r in victims:
             del self.tasks[r.task_id]
+            self.open_creations.discard(r.task_id)
         self.evicted += len(victims)
 
     def changed_since(self, version: int) -> list[TaskRecord]:
@@ -211,7 +235,7 @@ def task_dict(rec: TaskRecord, detail: bool = False) -> dict:
         "state": RAY_STATE.get(rec.event_state, "NIL"),
         "job_id": rec.job_id.hex(),
         "actor_id": rec.actor_id.hex() or None,
-        "type": "ACTOR_TASK" if rec.actor_id else "NORMAL_TASK",
+        "type": rec.type,
         "func_or_class_name": rec.name,
         "parent_task_id": rec.parent_task_id.hex(),
         "node_id": rec.node_id.hex() or None,
@@ -246,16 +270,15 @@ def graph_dict(rec: TaskRecord) -> dict:
 def summarize(tasks: list[dict]) -> dict:
     """summarize_tasks' shape: counts per function and state."""
     summary: dict[str, dict] = {}
-    total = actor_tasks = 0
+    counts = {"NORMAL_TASK": 0, "ACTOR_TASK": 0, "ACTOR_CREATION_TASK": 0}
     for t in tasks:
         name = t["func_or_class_name"]
         entry = summary.setdefault(name, {"func_or_class_name": name, "type": t["type"], "state_counts": {}})
         entry["state_counts"][t["state"]] = entry["state_counts"].get(t["state"], 0) + 1
-        total += 1
-        actor_tasks += t["type"] == "ACTOR_TASK"
-    return {"cluster": {"summary": summary, "total_tasks": total - actor_tasks,
-                        "total_actor_tasks": actor_tasks, "total_actor_scheduled": 0,
-                        "summary_by": "func_name"}}
+        counts[t["type"]] = counts.get(t["type"], 0) + 1
+    return {"cluster": {"summary": summary, "total_tasks": counts["NORMAL_TASK"],
+                        "total_actor_tasks": counts["ACTOR_TASK"],
+                        "total_actor_scheduled": counts["ACTOR_CREATION_TASK"], "summary_by": "func_name"}}
 
 
 # ============================================================================ pure: other tables

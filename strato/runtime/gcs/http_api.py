@@ -56,6 +56,15 @@ class StateService:
     # ---------------------------------------------------------------- sources
     def _fold(self) -> None:
         self.tasks.catch_up(self.gcs.events)
+        # Actor constructors: only the worker reports them (RUNNING); the actor table says when they ended.
+        for task_id in list(self.tasks.open_creations):
+            rec = self.tasks.tasks.get(task_id)
+            entry = self.gcs.actors.actors.get(task_id)
+            if rec is None or rec.done:
+                self.tasks.open_creations.discard(task_id)
+            elif entry is not None and rec.creation_done(entry.info.state, entry.info.start_time):
+                self.tasks.touch(rec)
+                self.tasks.open_creations.discard(task_id)
 
     async def node_stats(self) -> dict:
         """{node_id: GetNodeStatsReply} of the live nodes, at most NODE_STATS_TTL_S old."""
