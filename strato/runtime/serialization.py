@@ -20,13 +20,17 @@ from strato.exceptions import SerializationError
 _local = threading.local()
 
 
-def serialize(value, what: str = "value") -> tuple[bytes, list]:
-    """Return (bytes, refs contained in value). Raises SerializationError."""
+def serialize(value, what: str = "value", buffer_callback=None) -> tuple[bytes, list]:
+    """Return (bytes, refs contained in value). Raises SerializationError.
+
+    With `buffer_callback`, large buffers (numpy, Arrow) are handed to it out of band (PEP 574)
+    instead of being copied into the stream; the object store lays them out in shared memory.
+    """
     refs: list = []
     outer = getattr(_local, "refs", None)
     _local.refs = refs
     try:
-        data = cloudpickle.dumps(value, protocol=5)
+        data = cloudpickle.dumps(value, protocol=5, buffer_callback=buffer_callback)
     except Exception as exc:
         raise SerializationError(
             f"Could not serialize the {what} ({type(value).__name__}): {type(exc).__name__}: {exc}. "

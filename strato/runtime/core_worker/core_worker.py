@@ -40,6 +40,7 @@ from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
 from strato.runtime.core_worker.task_state import TaskState
+from strato.runtime.object_store.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.util import output
 from strato.runtime.rpc import GcsClient, RayletClient
@@ -136,6 +137,7 @@ class CoreWorker:
         self.gcs: GcsClient | None = None
         self.raylet: RayletClient | None = None
         self.submitter: TaskSubmitter | None = None
+        self.node_store: NodeStore | None = None   # the node's shared-memory store (object_store/)
         self.actor_submitter: ActorSubmitter | None = None
         self.actor_id: bytes | None = None    # set in an actor's worker
         self._actor_seq: dict[bytes, int] = {}
@@ -158,7 +160,20 @@ class CoreWorker:
         self.raylet = RayletClient(self.raylet_address, self.token)
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)
+        self.node_store = await self._connect_node_store()
         self.loop.create_task(self._flush_events_forever())
+
+    async def _connect_node_store(self) -> NodeStore:
+        """The node's shared-memory store, for values over max_inline_bytes (object_store/)."""
+        try:
+            info = await self.raylet.call("GetObjectStoreInfo", raylet_pb2.GetObjectStoreInfoRequest(), timeout=10)
+            return NodeStore.connect(info, node_id=self.node_id, raylet_address=self.raylet_address,
+                                     owner_address=self.address, token=self.token,
+                                     max_inline_bytes=self.config.max_inline_bytes)
+        except Exception as exc:
+            logger.warning("no object store on this node (%s); large values stay in process memory", exc)
+            return NodeStore(node_id=self.node_id, raylet_address=self.raylet_address, owner_address=self.address,
+                             max_inline_bytes=self.config.max_inline_bytes)
 
     async def _join_cluster(self):
         """Driver: check the token, find this machine's raylet, register the job."""
@@ -212,6 +227,8 @@ class CoreWorker:
         for client in (self.gcs, self.raylet):
             if client is not None:
                 await client.close()
+        if self.node_store is not None:
+            self.node_store.close()
         self.submitter.close()
 
     # -------------------------------------------------------- thread hand-off
@@ -246,15 +263,25 @@ class CoreWorker:
         if self._closed:
             return
         with self._lock:
+            owned = self.refs.owned(oid)
             freed = self.refs.remove_local(oid)
             if freed:
-                self.store.delete(freed)
+                self._free(freed, freed if owned else ())
 
     def release_submitted(self, oids) -> None:
         with self._lock:
+            owned = [oid for oid in oids if self.refs.owned(oid)]
             freed = self.refs.remove_submitted(oids)
             if freed:
-                self.store.delete(freed)
+                self._free(freed, owned)
+
+    def _free(self, freed: list, owned) -> None:
+        """Out of scope here: drop the values; owned ones that live in a store are freed there too."""
+        if owned and self.node_store is not None:
+            gone = set(freed)
+            self.node_store.free([(oid, obj.data) for oid in owned
+                                  if oid in gone and (obj := self.store.get(oid)) is not None and not obj.is_error])
+        self.store.delete(freed)
 
     def store_result(self, oid: bytes, obj: StoredObject) -> None:
         """Keep a value only if someone still refers to it."""
@@ -331,8 +358,8 @@ class CoreWorker:
         if isinstance(value, ObjectRef):
             raise TypeError("Calling put on an ObjectRef is not allowed: it is already in the cluster. "
                             "Pass the ref itself, or put([ref]) to nest it in a new object.")
-        data, contained = serialization.serialize(value, "value passed to put")
         oid = ids.object_id(self.ids.task_id(), 0)
+        data, contained = self.node_store.serialize(value, "value passed to put", oid)
         with self._lock:
             if contained:
                 self.refs.mark_escaped([r._id for r in contained])
@@ -454,7 +481,8 @@ class CoreWorker:
         out = []
         for ref in refs:
             obj = objs[ref._id]
-            value = serialization.deserialize(obj.data, self)
+            value = (serialization.deserialize(obj.data, self) if obj.is_error
+                     else self.node_store.deserialize(ref._id, obj.data, self))
             if obj.is_error:
                 if isinstance(value, exceptions.TaskError):
                     raise value.as_instanceof_cause()
@@ -529,7 +557,8 @@ class CoreWorker:
             if fut.done():
                 return
             try:
-                value = serialization.deserialize(obj.data, self)
+                value = (serialization.deserialize(obj.data, self) if obj.is_error
+                         else self.node_store.deserialize(oid, obj.data, self))
             except Exception as exc:
                 fut.set_exception(exc)
                 return
