@@ -29,3 +29,11 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -
   .venv/bin/pip install -q -e '.[test,notebook]'
   echo "$want" > "$stamp"
 fi
+# Debian's chromium for the browser tests (tests/ui; Playwright drives it, nothing is downloaded).
+if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  echo "== installing chromium (browser tests)"
+  $sudo_cmd apt-get install -y -qq chromium >/dev/null || {
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null; } ||
+    echo "could not install chromium: the browser tests (tests/ui) will be skipped" >&2
+fi
