@@ -21,6 +21,7 @@ own; the list functions below it call the head's HTTP endpoint.
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import urllib.error
@@ -130,17 +131,21 @@ class TaskTable:
     """Task records folded from a stream of TaskEvent messages, bounded to `max_tasks`.
 
     `version` grows with every change; `changed_since(v)` returns the records
-    changed after v, which is how widgets stay current without re-reading all.
+    changed after v (cost: the number of changes, not of tasks), which is how
+    widgets stay current without re-reading everything. `state_counts` is
+    kept up to date as events fold in.
     """
 
     def __init__(self, max_tasks: int = 100_000):
         self.max_tasks = max_tasks
-        self.tasks: dict[bytes, TaskRecord] = {}
+        self.tasks: dict[bytes, TaskRecord] = {}          # in order of first sight
         self.version = 0
         self.evicted = 0
+        self.state_counts: collections.Counter = collections.Counter()
+        self.open_creations: set[bytes] = set()           # actor constructors not known to have ended
+        self._by_version: collections.OrderedDict = collections.OrderedDict()   # least recently changed first
         self._seq = 0
         self._last_seen = None         # the newest event folded, by identity (see catch_up)
-        self.open_creations: set[bytes] = set()   # actor constructors not known to have ended
 
     def apply(self, ev) -> None:
         rec = self.tasks.get(ev.task_id)
@@ -149,16 +154,22 @@ class TaskTable:
             rec = self.tasks[ev.task_id] = TaskRecord(ev.task_id, seq=self._seq)
             if len(self.tasks) > self.max_tasks:
                 self._evict()
+        old = rec.event_state
         if rec.apply(ev) or rec.version == 0:
-            self.version += 1
-            rec.version = self.version
+            self.touch(rec, old)
         if rec.actor_id == rec.task_id and not rec.done:
             self.open_creations.add(rec.task_id)
 
-    def touch(self, rec: TaskRecord) -> None:
-        """Mark a record changed outside apply() (e.g. an actor's creation ended)."""
+    def touch(self, rec: TaskRecord, old_state: str | None = None) -> None:
+        """Note that `rec` changed (from `old_state`): new version, counts updated."""
         self.version += 1
         rec.version = self.version
+        self._by_version[rec.task_id] = rec
+        self._by_version.move_to_end(rec.task_id)
+        if old_state is not None and old_state != rec.event_state:
+            if old_state:
+                self.state_counts[old_state] -= 1
+            self.state_counts[rec.event_state] += 1
 
     def apply_all(self, events) -> None:
         for ev in events:
@@ -187,20 +198,31 @@ class TaskTable:
     def _evict(self) -> None:
         # Drop the oldest finished tasks first (a tenth at a time), then the oldest of any state.
         excess = len(self.tasks) - self.max_tasks + max(1, self.max_tasks // 10)
-        victims = sorted((r for r in self.tasks.values() if r.done), key=lambda r: r.seq)[:excess]
+        victims = [r for r in self.tasks.values() if r.done][:excess]
         if len(victims) < excess:
-            rest = sorted((r for r in self.tasks.values() if not r.done), key=lambda r: r.seq)
-            victims += rest[:excess - len(victims)]
+            victims += [r for r in self.tasks.values() if not r.done][:excess - len(victims)]
         for r in victims:
             del self.tasks[r.task_id]
+            self._by_version.pop(r.task_id, None)
             self.open_creations.discard(r.task_id)
+            if r.event_state:
+                self.state_counts[r.event_state] -= 1
         self.evicted += len(victims)
 
     def changed_since(self, version: int) -> list[TaskRecord]:
-        return sorted((r for r in self.tasks.values() if r.version > version), key=lambda r: r.version)
+        out = []
+        for rec in reversed(self._by_version.values()):
+            if rec.version <= version:
+                break
+            out.append(rec)
+        out.reverse()
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {k: v for k, v in self.state_counts.items() if v > 0}
 
     def records(self) -> list[TaskRecord]:
-        return sorted(self.tasks.values(), key=lambda r: r.seq)
+        return list(self.tasks.values())
 
 
 def cell_of(tag: str) -> int | None:

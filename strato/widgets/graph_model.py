@@ -56,6 +56,10 @@ class GraphModel:
         self._producer: dict[str, str] = {}              # object id -> task id
         self._waiting: dict[str, list[tuple[str, str, str]]] = collections.defaultdict(list)
         self._rows_at_depth: collections.Counter = collections.Counter()
+        # Kept as tasks come and change, so that groups() costs the number of groups, not tasks.
+        self._groups: dict[tuple, dict] = {}
+        self._group_rows: collections.Counter = collections.Counter()
+        self._group_edges: collections.Counter = collections.Counter()
 
     def add(self, records: list[dict]) -> tuple[list[GraphNode], list[GraphNode], list[tuple]]:
         """Fold task records in; returns (new nodes, nodes whose state changed, new edges)."""
@@ -74,6 +78,10 @@ class GraphModel:
                 new.append(n)
                 new_edges += self._link(r)
             elif (n.state, n.node, n.error, n.end) != (r["state"], r["node"], r["error"], r["end"]):
+                g = self._groups[(n.name, n.depth)]
+                g["states"][n.state] -= 1
+                g["states"][r["state"]] += 1
+                g["errors"] += bool(r["error"]) - bool(n.error)
                 n.state, n.node, n.error, n.start, n.end = r["state"], r["node"], r["error"], r["start"], r["end"]
                 if n not in new:
                     changed.append(n)
@@ -96,6 +104,16 @@ class GraphModel:
                       r["node"], r.get("cell"), r["error"], r["start"], r["end"])
         self.nodes[n.id] = n
         self.order.append(n.id)
+        key = (n.name, depth)
+        g = self._groups.get(key)
+        if g is None:
+            g = self._groups[key] = {"key": key, "name": n.name, "depth": depth, "count": 0,
+                                     "states": collections.Counter(), "errors": 0,
+                                     "x": float(depth), "y": float(-self._group_rows[depth])}
+            self._group_rows[depth] += 1
+        g["count"] += 1
+        g["states"][n.state] += 1
+        g["errors"] += bool(n.error)
         return n
 
     def _link(self, r: dict) -> list[tuple[str, str, str]]:
@@ -127,34 +145,22 @@ class GraphModel:
             return []
         self._edge_set.add(e)
         self.edges.append(e)
+        a, b = self.nodes[src], self.nodes[dst]
+        self._group_edges[((a.name, a.depth), (b.name, b.depth), kind)] += 1
         return [e]
 
     # ------------------------------------------------------------ summaries
     def state_counts(self) -> dict[str, int]:
-        return dict(collections.Counter(n.state for n in self.nodes.values()))
+        total: collections.Counter = collections.Counter()
+        for g in self._groups.values():
+            total.update(g["states"])
+        return {k: v for k, v in total.items() if v > 0}
 
     def groups(self) -> tuple[list[dict], list[tuple[tuple, tuple, str, int]]]:
-        """Tasks grouped by (function, depth): [{key, name, depth, count, states, x, y}], edges between groups."""
-        by: dict[tuple, dict] = {}
-        for nid in self.order:
-            n = self.nodes[nid]
-            key = (n.name, n.depth)
-            g = by.get(key)
-            if g is None:
-                g = by[key] = {"key": key, "name": n.name, "depth": n.depth, "count": 0,
-                               "states": collections.Counter(), "errors": 0}
-            g["count"] += 1
-            g["states"][n.state] += 1
-            g["errors"] += bool(n.error)
-        rows: collections.Counter = collections.Counter()
-        for g in by.values():
-            g["x"], g["y"] = float(g["depth"]), float(-rows[g["depth"]])
-            rows[g["depth"]] += 1
-        edge_counts: collections.Counter = collections.Counter()
-        for src, dst, kind in self.edges:
-            a, b = self.nodes[src], self.nodes[dst]
-            edge_counts[((a.name, a.depth), (b.name, b.depth), kind)] += 1
-        return list(by.values()), [(a, b, k, c) for (a, b, k), c in edge_counts.items()]
+        """Tasks grouped by (function, depth): [{key, name, depth, count, states, errors, x, y}],
+        and the edges between groups with their counts."""
+        return (list(self._groups.values()),
+                [(a, b, k, c) for (a, b, k), c in self._group_edges.items()])
 
 
 def dominant_state(states: collections.Counter) -> str:

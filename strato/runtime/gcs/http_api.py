@@ -62,8 +62,10 @@ class StateService:
             entry = self.gcs.actors.actors.get(task_id)
             if rec is None or rec.done:
                 self.tasks.open_creations.discard(task_id)
-            elif entry is not None and rec.creation_done(entry.info.state, entry.info.start_time):
-                self.tasks.touch(rec)
+            elif entry is not None:
+                old = rec.event_state
+                if rec.creation_done(entry.info.state, entry.info.start_time):
+                    self.tasks.touch(rec, old)
                 self.tasks.open_creations.discard(task_id)
 
     async def node_stats(self) -> dict:
@@ -151,10 +153,7 @@ class StateService:
 
     async def cluster(self) -> dict:
         self._fold()
-        counts: dict[str, int] = {}
-        for r in self.tasks.tasks.values():
-            counts[r.event_state] = counts.get(r.event_state, 0) + 1
-        return {"time": time.time(), "nodes": await self.nodes_list(True), "task_counts": counts,
+        return {"time": time.time(), "nodes": await self.nodes_list(True), "task_counts": self.tasks.counts(),
                 "num_actors": sum(1 for e in self.gcs.actors.actors.values() if e.info.state == "ALIVE"),
                 "dropped_events": self.gcs.events_dropped}
 
