@@ -212,15 +212,16 @@ class ActorMethod:
 
         class _Bound:
             def remote(self, *args, **kwargs):
-                return parent._remote(args, kwargs, parent._num_returns if num_returns is None else num_returns)
+                return parent._remote(args, kwargs, parent._num_returns if num_returns is None else num_returns,
+                                      name)
         return _Bound()
 
-    def _remote(self, args, kwargs, num_returns):
+    def _remote(self, args, kwargs, num_returns, name: str | None = None):
         from strato import api
         cw = api._auto_init()
         state = self._handle._state
         refs = cw.submit_actor_call(
-            self._handle._actor_id, self._name, f"{state['class_name']}.{self._name}", args, kwargs,
+            self._handle._actor_id, self._name, name or f"{state['class_name']}.{self._name}", args, kwargs,
             num_returns=num_returns, max_task_retries=state["max_task_retries"],
             max_pending_calls=state["max_pending_calls"])
         if num_returns == 1:

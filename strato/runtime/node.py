@@ -145,7 +145,9 @@ def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bo
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args, *(["--detached"] if detached else [])],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=detached,
+            # Own session even when embedded: a Ctrl-C (or Jupyter's interrupt, sent to the kernel's whole
+            # process group) must not reach the daemons; they still exit when the starter's pipe closes.
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
             close_fds=True)
     finally:
         log.close()

@@ -7,7 +7,8 @@ asyncio framing ~5 us). A frame is an 8-byte big-endian length and a pickle
 one turn of the event loop goes out in one frame.
 
 The first frame a client sends is ("hello", token, info); the server
-answers ("welcome", info) or ("refused", reason) and closes. Messages are
+answers ("welcome", info) or ("refused", reason) and closes; an accepted
+hello reaches the server's handler as ("peer_hello", info). Messages are
 tuples whose first item names the kind (see protocol/messages.py); a
 request carries a request id and gets ("reply", id, value) back.
 """
@@ -132,6 +133,7 @@ class Connection(asyncio.Protocol):
                 self._authenticated = True
                 self.peer_info = msg[2]
                 self.send(("welcome", self._server_info))
+                self.handler(self, ("peer_hello", self.peer_info))
             else:
                 self._out.append(("refused", "wrong or missing cluster token"))
                 self._flush()

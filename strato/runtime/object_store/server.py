@@ -190,6 +190,8 @@ class StoreServer:
                 conn.reply(msg[1], ("ok", self.stats()))
             elif kind == "info":
                 conn.reply(msg[1], ("ok", self.info()))
+            elif kind == "peer_hello":
+                pass
             else:
                 logger.error("object store: unknown message %r", kind)
         except Exception as exc:
