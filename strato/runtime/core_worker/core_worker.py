@@ -605,7 +605,8 @@ class CoreWorker:
             self._conns[address] = fut
             host, port = address.rsplit(":", 1)
             try:
-                conn = await transport.connect(host, int(port), self.token, {"worker_id": self.worker_id},
+                conn = await transport.connect(host, int(port), self.token,
+                                               {"worker_id": self.worker_id, "address": self.address},
                                                self._on_message, self._on_close)
                 fut.set_result(conn)
             except BaseException as exc:
@@ -618,6 +619,15 @@ class CoreWorker:
     # ---------------------------------------------------- framed messages
     def _on_message(self, conn: transport.Connection, msg: tuple) -> None:
         kind = msg[0]
+        if kind == "peer_hello":
+            # Talk back to a core worker over the connection it opened to us: one connection per
+            # pair keeps a task's output ahead of its result.
+            peer = msg[1].get("address")
+            if peer and peer not in self._conns:
+                fut = self.loop.create_future()
+                fut.set_result(conn)
+                self._conns[peer] = fut
+            return
         if kind == "task_done":
             self.submitter.on_task_done(conn, msg)
         elif kind == "actor_done":
@@ -701,6 +711,11 @@ class CoreWorker:
         self.post(self._queue_output, self.current_log_sink, record)
 
     def _queue_output(self, sink: str, record: dict) -> None:
+        fut = self._conns.get(sink)
+        if (fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
+                and not fut.result().closed and sink not in self._out_records):
+            fut.result().send(("task_output", [record]))   # same frame order as the task's result
+            return
         pending = self._out_records.get(sink)
         if pending is None:
             self._out_records[sink] = [record]
