@@ -3,7 +3,13 @@
 `import strato as ray` runs Ray Core code. The public surface is re-exported
 here name by name (tests/unit/test_public_api.py pins it).
 """
-from strato import exceptions
+import os as _os
+
+# Processes here fork (raylets start workers, drivers start daemons) while gRPC threads run;
+# gRPC's fork handlers then crash the child before it execs. Nothing relies on gRPC across a fork.
+_os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
+
+from strato import exceptions  # noqa: E402
 from strato.actor import ActorClass, ActorHandle, method
 from strato.api import (
     available_resources,

@@ -212,9 +212,12 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             return
         finally:
             log.close()
-        proc.stdin.write(self.token.encode() + b"\n")
         self.procs[worker_id] = proc
         self.sched.worker_starting(worker_id, proc.pid)
+        try:
+            proc.stdin.write(self.token.encode() + b"\n")
+        except (RuntimeError, OSError) as exc:   # it died at once; its exit is handled below
+            logger.error("worker %s died before it started: %s", worker_id.hex()[:12], exc)
         rc = await proc.wait()
         self.procs.pop(worker_id, None)
         if rc not in (0, -signal.SIGTERM, -signal.SIGKILL) and not self.stopping.is_set():
