@@ -123,8 +123,10 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _our_daemons() -> list[psutil.Process]:
+def _our_daemons(temp_dir: str | None = None) -> list[psutil.Process]:
+    """This user's detached daemons; with temp_dir, only those whose session lives under it."""
     me = os.getuid()
+    root = os.path.realpath(temp_dir) + os.sep if temp_dir else None
     out = []
     for p in psutil.process_iter(["pid", "uids", "cmdline"]):
         try:
@@ -132,6 +134,10 @@ def _our_daemons() -> list[psutil.Process]:
             if p.info["uids"] is None or p.info["uids"].real != me or p.pid == os.getpid():
                 continue
             if "--detached" in cmd and any(m in cmd for m in ("strato.runtime.gcs", "strato.runtime.raylet")):
+                if root is not None:
+                    session = cmd[cmd.index("--session-dir") + 1] if "--session-dir" in cmd else ""
+                    if not os.path.realpath(session).startswith(root):
+                        continue
                 out.append(p)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
@@ -139,7 +145,7 @@ def _our_daemons() -> list[psutil.Process]:
 
 
 def cmd_stop(args) -> int:
-    daemons = _our_daemons()
+    daemons = _our_daemons(args.temp_dir)
     victims = []
     for p in daemons:
         try:
@@ -185,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--temp-dir", default=None)
     st.set_defaults(fn=cmd_status)
     sp = sub.add_parser("stop", help="stop this user's detached strato daemons and their workers")
-    sp.add_argument("--temp-dir", default=None)
+    sp.add_argument("--temp-dir", default=None, help="only the clusters whose sessions live under this folder")
     sp.set_defaults(fn=cmd_stop)
     k = sub.add_parser("kernel", help="Jupyter kernel: `strato kernel install`")
     ksub = k.add_subparsers(dest="kernel_command", required=True)
