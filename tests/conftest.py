@@ -76,6 +76,30 @@ def strato_shm_entries() -> set[str]:
         return set()
 
 
+#: Pids of every process this session is known to have started (clusters,
+#: workers, daemons). Used to tell our /dev/shm entries from those of other
+#: strato clusters running on the same machine at the same time.
+OUR_PIDS: set[int] = {os.getpid()}
+
+
+def remember(procs) -> None:
+    OUR_PIDS.update(p.pid for p in procs)
+
+
+def shm_entry_is_ours(name: str) -> bool:
+    """Whether a /dev/shm entry may belong to this session.
+
+    Entries normally carry the pid of the process that made them. An entry is
+    ours if it names one of our pids; it is someone else's if it names a live
+    process that is not ours; an entry naming no live process is counted as
+    ours (we cannot tell, and a leak must not go unnoticed).
+    """
+    numbers = {int(n) for n in re.findall(r"\d+", name)}
+    if numbers & OUR_PIDS:
+        return True
+    return not any(n > 1 and n not in OUR_PIDS and psutil.pid_exists(n) for n in numbers)
+
+
 def processes_with_env(var: str, value: str) -> list[psutil.Process]:
     """Live processes (other than this one) whose environment has var=value."""
     me = os.getpid()
@@ -128,6 +152,17 @@ def kill_by_pid(procs) -> None:
     psutil.wait_procs([p for p in procs], timeout=5)
 
 
+def terminate_gracefully(procs, timeout: float = 10) -> None:
+    """SIGTERM the given processes (ours), then SIGKILL whatever is left."""
+    for p in procs:
+        try:
+            p.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    kill_by_pid(alive)
+
+
 def wait_until(predicate, timeout: float, interval: float = 0.2):
     """Poll ``predicate`` until it returns a truthy value or time runs out.
 
@@ -150,10 +185,14 @@ class LeakChecker:
     def check(self, what: str, grace: float = LEAK_GRACE_S) -> list[str]:
         """Return a list of problems (empty when clean); cleans up after itself."""
         problems = []
+        remember(live_children())
+        remember(session_processes())
+
+        def new_shm():
+            return {n for n in strato_shm_entries() - self.shm_baseline if shm_entry_is_ours(n)}
 
         def clean():
-            return not live_children() and not session_processes() and not (
-                strato_shm_entries() - self.shm_baseline)
+            return not live_children() and not session_processes() and not new_shm()
 
         wait_until(clean, grace, interval=0.25)
 
@@ -167,11 +206,11 @@ class LeakChecker:
                             + describe(others))
         kill_by_pid(children + others)
 
-        new_shm = strato_shm_entries() - self.shm_baseline
-        if new_shm:
-            problems.append(f"{what}: /dev/shm entries left behind: {sorted(new_shm)}")
-            # Do not report the same entries again in every later module.
-            self.shm_baseline |= new_shm
+        left = new_shm()
+        if left:
+            problems.append(f"{what}: /dev/shm entries left behind: {sorted(left)}")
+        # Do not report the same entries (or other clusters' entries) again later.
+        self.shm_baseline |= strato_shm_entries()
         return problems
 
 
@@ -201,6 +240,15 @@ def _session_leak_check():
     problems += _LEAKS.check("end of session")
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _remember_our_processes():
+    """Note the pids of the processes each test runs with (see OUR_PIDS)."""
+    remember(live_children())
+    yield
+    remember(live_children())
+    remember(session_processes())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -330,12 +378,14 @@ class CliCluster:
         return self.run("stop", check=False)
 
     def leftover_processes(self) -> list[psutil.Process]:
-        return processes_with_env(self.MARKER_VAR, self.marker)
+        procs = processes_with_env(self.MARKER_VAR, self.marker)
+        remember(procs)
+        return procs
 
 
 @pytest.fixture
 def cli_cluster():
-    """A CliCluster with a short private temp dir; everything is stopped afterwards.
+    """A CliCluster with a short private temp dir; everything it started is stopped afterwards.
 
     The temp dir is short (``/tmp/st-XXXX``) because Unix socket paths are
     limited to ~107 characters and the runtime may put sockets there.
@@ -345,14 +395,13 @@ def cli_cluster():
     try:
         yield cli
     finally:
-        cli.stop()
-        left = wait_until(lambda: not cli.leftover_processes(), LEAK_GRACE_S)
-        leftovers = [] if left else cli.leftover_processes()
+        # Not `strato stop`: it stops every strato daemon of this user, which
+        # could include another cluster on this machine. Terminate exactly the
+        # processes this test started (found by their marker), by pid.
+        terminate_gracefully(cli.leftover_processes())
+        leftovers = cli.leftover_processes()
         kill_by_pid(leftovers)
         shutil.rmtree(temp_dir, ignore_errors=True)
-        if leftovers:
-            pytest.fail("`strato stop --temp-dir` left processes running:\n" + describe(leftovers),
-                        pytrace=False)
 
 
 # ---------------------------------------------------------------------------

@@ -299,3 +299,138 @@ def test_code_written_for_ray_runs_with_strato_imported_as_ray():
 
     futures = [f.remote(i) for i in range(4)]
     assert ray.get(futures) == [0, 2, 4, 6]
+
+
+# --- values at the edges ----------------------------------------------------------
+
+@pytest.mark.parametrize("size", [0, 1, 100 * 1024 - 1, 100 * 1024, 100 * 1024 + 1, 1024 * 1024])
+def test_byte_strings_of_every_size_round_trip(size):
+    # Sizes around 100 KiB straddle the usual "inline vs object store" cut-off.
+    payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    assert strato.get(strato.put(payload)) == payload
+    assert strato.get(echo.remote(payload)) == payload
+
+    @strato.remote
+    def length(b):
+        return len(b)
+
+    assert strato.get(length.remote(payload)) == size
+
+
+def test_returning_an_exception_object_is_a_value_not_an_error():
+    @strato.remote
+    def make_error():
+        return ValueError("just data")
+
+    value = strato.get(make_error.remote())
+    assert isinstance(value, ValueError)
+    assert str(value) == "just data"
+
+
+def test_refs_inside_a_put_value_stay_refs():
+    inner = strato.put("inner value")
+    outer = strato.put({"ref": inner})
+    got = strato.get(outer)
+    assert got["ref"] == inner
+    assert strato.get(got["ref"]) == "inner value"
+
+
+def test_an_argument_whose_only_ref_was_dropped_still_reaches_the_task():
+    @strato.remote
+    def slow_sum(a):
+        import time
+        time.sleep(0.5)
+        return float(a.sum())
+
+    # The driver keeps no reference to the put object itself.
+    ref = slow_sum.remote(strato.put(np.ones(500_000)))
+    import gc
+    gc.collect()
+    assert strato.get(ref) == 500_000.0
+
+
+def test_nested_refs_stay_alive_while_a_task_borrows_them():
+    @strato.remote
+    def slow_get(refs):
+        import time
+        time.sleep(1.0)
+        return [float(a.sum()) for a in strato.get(refs)]
+
+    refs = [strato.put(np.full(300_000, i, dtype=np.float64)) for i in (1, 2)]
+    result = slow_get.remote(refs)
+    del refs
+    import gc
+    gc.collect()
+    assert strato.get(result, timeout=60) == [300_000.0, 600_000.0]
+
+
+def test_a_fetched_array_stays_valid_after_its_ref_is_dropped():
+    ref = strato.put(np.arange(1_000_000, dtype=np.int64))
+    array = strato.get(ref)
+    del ref
+    import gc
+    gc.collect()
+    # Churn the object store so that freed memory would be reused.
+    for i in range(20):
+        strato.get(strato.put(np.full(1_000_000, -i, dtype=np.int64)))
+    assert array[0] == 0 and array[-1] == 999_999
+    assert int(array.sum()) == sum(range(1_000_000))
+
+
+@pytest.mark.timeout(180)
+def test_dropped_objects_are_freed_so_many_large_puts_fit():
+    # 40 x 25 MB = 1 GB in all, far more than is ever alive at once.
+    for i in range(40):
+        ref = strato.put(np.full(25 * 1024 * 1024 // 8, i, dtype=np.int64))
+        assert int(strato.get(ref)[0]) == i
+        del ref
+
+
+def test_tasks_can_be_submitted_from_several_threads_at_once():
+    import threading
+
+    results, errors = {}, []
+
+    def submit(thread_index):
+        try:
+            refs = [add.remote(thread_index, i) for i in range(20)]
+            results[thread_index] = strato.get(refs, timeout=90)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=100)
+    assert not errors, errors
+    assert results == {t: [t + i for i in range(20)] for t in range(4)}
+
+
+@pytest.mark.timeout(240)
+def test_nested_tasks_still_work_after_idle_workers_were_reaped(tmp_path, child_env):
+    # Runs its own driver (this module's cluster stays untouched) with a short
+    # idle-worker timeout, so that the pool shrinks between rounds of nested
+    # tasks; every round must still finish.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import time, strato
+        strato.init(num_cpus=2, _system_config={"idle_worker_timeout_s": 1})
+
+        @strato.remote
+        def depth(n):
+            return 0 if n == 0 else 1 + strato.get(depth.remote(n - 1))
+
+        for round_number in range(4):
+            assert strato.get(depth.remote(5), timeout=40) == 5, round_number
+            print("round", round_number, "ok", flush=True)
+            time.sleep(2.5)  # idle workers are reaped meanwhile
+        strato.shutdown()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=220, cwd=str(tmp_path), env=child_env)
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.stdout.count(" ok") == 4

@@ -24,6 +24,16 @@ def sleep_forever(started_file):
 
 
 @strato.remote(max_retries=0)
+def nap_forever(started_file):
+    """Like sleep_forever, but in short naps (returns to Python often)."""
+    with open(started_file, "w") as f:
+        f.write(str(os.getpid()))
+    for _ in range(6000):
+        time.sleep(0.1)
+    return "not cancelled"
+
+
+@strato.remote(max_retries=0)
 def spin_forever(started_file):
     with open(started_file, "w") as f:
         f.write(str(os.getpid()))
@@ -90,12 +100,12 @@ def test_cancelling_a_queued_task_before_it_starts(tmp_path, poll):
     blockers = []
     for i in range(2):
         started = str(tmp_path / f"blocker{i}")
-        blockers.append(sleep_forever.remote(started))
+        blockers.append(nap_forever.remote(started))
     for i in range(2):
         wait_for_start(str(tmp_path / f"blocker{i}"), poll)
 
     queued_marker = tmp_path / "queued-started"
-    queued = sleep_forever.remote(str(queued_marker))
+    queued = nap_forever.remote(str(queued_marker))
     strato.cancel(queued)
     with pytest.raises(TaskCancelledError):
         strato.get(queued, timeout=60)
@@ -121,7 +131,7 @@ def test_cancelled_tasks_give_their_cpus_back(tmp_path, poll):
     refs = []
     for i in range(2):
         started = str(tmp_path / f"s{i}")
-        refs.append(sleep_forever.remote(started))
+        refs.append(nap_forever.remote(started))
         wait_for_start(started, poll)
     for ref in refs:
         strato.cancel(ref)
@@ -135,3 +145,18 @@ def test_cancelled_tasks_give_their_cpus_back(tmp_path, poll):
 def test_cancel_of_something_that_is_not_a_ref_is_a_type_error():
     with pytest.raises(TypeError):
         strato.cancel("not a ref")
+
+
+def test_cancelling_a_task_waiting_for_its_arguments(tmp_path, poll):
+    started = str(tmp_path / "upstream")
+    upstream = nap_forever.remote(started)
+    wait_for_start(started, poll)
+    downstream = quick.remote(upstream)  # cannot start until upstream is done
+
+    strato.cancel(downstream)
+    with pytest.raises(TaskCancelledError):
+        strato.get(downstream, timeout=60)
+
+    strato.cancel(upstream)
+    with pytest.raises(TaskCancelledError):
+        strato.get(upstream, timeout=60)

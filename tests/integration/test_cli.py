@@ -120,3 +120,23 @@ def test_stop_ends_every_process_and_closes_the_port(cli_cluster, poll):
         [p.pid for p in cli_cluster.leftover_processes()]
     assert poll(lambda: not port_is_open(address), 15)
 
+
+
+def test_start_on_a_port_that_is_taken_fails_cleanly(cli_cluster):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli_cluster.run("start", "--head", "--port", str(port), "--num-cpus", "1",
+                                 check=False)
+    assert result.returncode != 0, result.stdout
+    assert str(port) in result.stdout + result.stderr
+    # Nothing half-started may be left running.
+    import time
+    time.sleep(1)
+    assert not cli_cluster.leftover_processes(), [p.cmdline() for p in cli_cluster.leftover_processes()]
+
+
+def test_status_without_a_running_cluster_fails(cli_cluster):
+    result = cli_cluster.run("status", check=False)
+    assert result.returncode != 0, result.stdout

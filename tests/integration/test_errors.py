@@ -11,10 +11,6 @@ from strato.exceptions import RayError, RayTaskError, WorkerCrashedError
 pytestmark = pytest.mark.usefixtures("cluster")
 
 
-class InventoryError(Exception):
-    """An application-defined exception raised inside a task."""
-
-
 @strato.remote(max_retries=0)
 def explode_with_boom():
     raise ValueError("boom")
@@ -76,6 +72,9 @@ def test_except_clauses_for_the_users_exception_type_catch_remote_errors():
 
 
 def test_a_user_defined_exception_class_is_preserved():
+    class InventoryError(Exception):
+        """An application-defined exception raised inside a task."""
+
     @strato.remote(max_retries=0)
     def out_of_stock():
         raise InventoryError("no more widgets")
@@ -173,3 +172,54 @@ def test_submission_errors_leave_the_cluster_usable():
     with pytest.raises(TypeError):
         plus_one.remote(threading.Lock())
     assert strato.get(plus_one.remote(1)) == 2
+
+
+# --- values that cannot cross the process boundary -------------------------------
+
+def make_unloadable(message):
+    """An object that pickles fine but raises ``RuntimeError(message)`` when unpickled."""
+    def refuse_to_load():
+        raise RuntimeError(message)
+
+    class Unloadable:
+        def __reduce__(self):
+            return (refuse_to_load, ())
+
+    return Unloadable()
+
+
+def test_an_argument_that_cannot_be_unpickled_in_the_worker_fails_the_task():
+    ref = plus_one.options(max_retries=0).remote(make_unloadable("cannot load argument"))
+    with pytest.raises(RayError) as info:
+        strato.get(ref, timeout=60)
+    assert "cannot load argument" in str(info.value)
+    assert strato.get(plus_one.remote(1), timeout=60) == 2
+
+
+def test_a_return_value_that_cannot_be_pickled_fails_the_task():
+    @strato.remote(max_retries=0)
+    def return_lock():
+        return threading.Lock()
+
+    with pytest.raises(RayError) as info:
+        strato.get(return_lock.remote(), timeout=60)
+    assert "lock" in str(info.value).lower()
+
+
+def test_a_return_value_that_cannot_be_unpickled_in_the_driver_raises_on_get():
+    @strato.remote(max_retries=0)
+    def return_unloadable():
+        # Built inside the task: the worker need not import this test module.
+        def refuse_to_load():
+            raise RuntimeError("cannot load result")
+
+        class Unloadable:
+            def __reduce__(self):
+                return (refuse_to_load, ())
+
+        return Unloadable()
+
+    with pytest.raises(Exception) as info:
+        strato.get(return_unloadable.remote(), timeout=60)
+    assert "cannot load result" in str(info.value)
+    assert strato.get(plus_one.remote(2), timeout=60) == 3

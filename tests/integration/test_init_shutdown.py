@@ -4,6 +4,8 @@ Every test here starts its own cluster through the ``fresh_strato`` fixture,
 which guarantees a shutdown even when the test fails.
 """
 import json
+import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -25,8 +27,15 @@ def wait_until(predicate, timeout):
     return True
 
 
-def strato_shm_entries():
-    return {p.name for p in Path("/dev/shm").iterdir() if "strato" in p.name.lower()}
+def strato_shm_entries(pids):
+    """/dev/shm entries named after "strato" and one of the given pids.
+
+    Other strato clusters may be running on this machine at the same time,
+    so only entries carrying the pid of one of our processes are counted.
+    """
+    pids = {str(p) for p in pids}
+    return {p.name for p in Path("/dev/shm").iterdir()
+            if "strato" in p.name.lower() and pids & set(re.findall(r"\d+", p.name))}
 
 
 def live_children():
@@ -59,7 +68,6 @@ def test_the_embedded_cluster_runs_as_child_processes_of_the_driver(fresh_strato
 
 def test_shutdown_leaves_no_processes_and_no_shared_memory(fresh_strato):
     strato = fresh_strato
-    shm_before = strato_shm_entries()
     strato.init(num_cpus=2)
 
     @strato.remote
@@ -79,8 +87,9 @@ def test_shutdown_leaves_no_processes_and_no_shared_memory(fresh_strato):
         f"still running after shutdown: {[p.pid for p in live_children()]}"
     for pid in pids:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    assert wait_until(lambda: not (strato_shm_entries() - shm_before), GRACE_S), \
-        f"left in /dev/shm: {strato_shm_entries() - shm_before}"
+    ours = pids + [os.getpid()]
+    assert wait_until(lambda: not strato_shm_entries(ours), GRACE_S), \
+        f"left in /dev/shm: {strato_shm_entries(ours)}"
 
 
 def test_init_twice_without_shutdown_is_a_runtime_error(fresh_strato):
@@ -120,13 +129,40 @@ def test_init_after_shutdown_starts_a_new_working_cluster(fresh_strato):
 
     jobs = []
     for round_number in range(2):
-        strato.init(num_cpus=2)
+        # Each round uses a different configuration: nothing stale survives.
+        strato.init(num_cpus=round_number + 1, resources={f"round{round_number}": 1})
         jobs.append(strato.get_runtime_context().get_job_id())
+        total = strato.cluster_resources()
+        assert total["CPU"] == round_number + 1
+        assert f"round{round_number}" in total and f"round{1 - round_number}" not in total
         assert strato.get(double.remote(round_number + 1)) == 2 * (round_number + 1)
         strato.shutdown()
         assert not strato.is_initialized()
         assert wait_until(lambda: not live_children(), GRACE_S)
     assert len(jobs) == 2
+
+
+def test_shutdown_with_tasks_still_running_stops_them_promptly(fresh_strato, tmp_path):
+    strato = fresh_strato
+    strato.init(num_cpus=2)
+
+    @strato.remote
+    def long_sleep(path):
+        import os, time
+        open(path, "w").write(str(os.getpid()))
+        time.sleep(300)
+
+    markers = [str(tmp_path / f"t{i}") for i in range(2)]
+    refs = [long_sleep.remote(m) for m in markers]
+    assert wait_until(lambda: all(Path(m).exists() and Path(m).read_text() for m in markers), 60)
+    worker_pids = [int(Path(m).read_text()) for m in markers]
+
+    strato.shutdown()
+
+    assert wait_until(lambda: not live_children(), GRACE_S), [p.pid for p in live_children()]
+    for pid in worker_pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    del refs
 
 
 def test_shutdown_when_not_initialized_is_harmless(fresh_strato):
@@ -149,9 +185,11 @@ def test_a_driver_that_exits_without_shutdown_tears_its_cluster_down(tmp_path, c
     # The driver runs in a subprocess, prints the pids of its children, and
     # exits without calling shutdown: the at-exit hook must clean up.
     script = textwrap.dedent("""
-        import json, psutil, strato
+        import json, time, psutil, strato
         strato.init(num_cpus=1)
         assert strato.get(strato.remote(lambda: 41).remote()) == 41
+        busy = strato.remote(lambda: time.sleep(300)).remote()  # still running at exit
+        time.sleep(1)
         children = psutil.Process().children(recursive=True)
         print(json.dumps([c.pid for c in children]), flush=True)
     """)

@@ -190,3 +190,22 @@ def test_cluster_shutdown_stops_every_node_process():
             break
         time.sleep(0.2)
     assert not alive, [p.pid for p in alive]
+
+
+def test_a_pending_task_runs_once_a_node_with_its_resource_joins():
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        strato.init(address=c.address)
+        try:
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the infeasible-task warning is expected
+                ref = where_am_i.options(resources={"late": 1}).remote()
+                with pytest.raises(strato.exceptions.GetTimeoutError):
+                    strato.get(ref, timeout=1)
+                late_node = c.add_node(num_cpus=1, resources={"late": 1})
+                assert strato.get(ref, timeout=120) == late_node.node_id
+        finally:
+            strato.shutdown()
+    finally:
+        c.shutdown()

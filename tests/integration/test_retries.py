@@ -138,3 +138,26 @@ def test_retry_options_can_be_given_in_the_decorator(tmp_path):
     counter = str(tmp_path / "attempts")
     assert strato.get(flaky.remote(counter), timeout=150) == "ok"
     assert attempts(counter) == 3
+
+
+def test_a_worker_killed_from_outside_is_retried(tmp_path, poll):
+    import signal
+    import time
+
+    @strato.remote(max_retries=1)
+    def wait_to_be_killed(counter_file, pid_file):
+        with open(counter_file, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        with open(counter_file) as f:
+            if len(f.read().splitlines()) == 1:
+                with open(pid_file, "w") as f:
+                    f.write(str(os.getpid()))
+                time.sleep(120)
+        return "second attempt"
+
+    counter, pid_file = str(tmp_path / "attempts"), tmp_path / "pid"
+    ref = wait_to_be_killed.remote(counter, str(pid_file))
+    assert poll(lambda: pid_file.exists() and pid_file.read_text(), 60)
+    os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert strato.get(ref, timeout=150) == "second attempt"
+    assert attempts(counter) == 2
