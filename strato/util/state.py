@@ -21,8 +21,8 @@ own; the list functions below it call the head's HTTP endpoint.
 """
 from __future__ import annotations
 
+import bisect
 import collections
-import dataclasses
 import json
 import urllib.error
 import urllib.parse
@@ -52,60 +52,83 @@ class StateApiError(Exception):
 
 
 # ============================================================================ pure: tasks
-@dataclasses.dataclass
 class TaskRecord:
-    """What is known of one task, folded from its events."""
-    task_id: bytes
-    name: str = ""
-    job_id: bytes = b""
-    actor_id: bytes = b""
-    parent_task_id: bytes = b""
-    tag: str = ""
+    """What is known of one task, folded from its events.
+
+    A plain class whose unset fields read the class defaults: the GCS makes one per task
+    at tens of thousands a second, so creating one sets two attributes only.
+    """
+    name = ""
+    job_id = b""
+    actor_id = b""
+    parent_task_id = b""
+    tag = ""
     arg_ids: tuple = ()
     return_ids: tuple = ()
-    attempt: int = 0
-    event_state: str = ""          # ours: PENDING_ARGS, RETRY, RUNNING, FINISHED, FAILED, CANCELLED
-    node_id: bytes = b""           # where the latest attempt ran
-    worker_id: bytes = b""
-    error: str = ""
-    creation_time: float = 0.0
-    start_time: float = 0.0
-    end_time: float = 0.0
-    version: int = 0               # TaskTable.version when this record last changed
-    seq: int = 0                   # order of first sight (eviction order)
+    attempt = 0
+    event_state = ""               # ours: PENDING_ARGS, RETRY, RUNNING, FINISHED, FAILED, CANCELLED
+    node_id = b""                  # where the latest attempt ran
+    worker_id = b""
+    error = ""
+    creation_time = 0.0
+    start_time = 0.0
+    end_time = 0.0
+    version = 0                    # TaskTable.version when this record last changed
+    group = None                   # TaskTable's (cell, function) group of this task
+
+    def __init__(self, task_id: bytes, seq: int = 0, **fields):
+        self.task_id = task_id
+        self.seq = seq                 # order of first sight (eviction order)
+        for k, v in fields.items():
+            setattr(self, k, v)
+
+    def __repr__(self) -> str:
+        return f"TaskRecord({self.task_id.hex()}, {self.name!r}, {self.event_state}, attempt {self.attempt})"
 
     def apply(self, ev) -> bool:
         """Fold one event in; returns whether anything changed."""
-        before = (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time, self.tag,
-                  self.creation_time)
-        state = ev.state
-        if ev.name and not self.name:
-            self.name = ev.name
+        state, attempt = ev.state, ev.attempt
+        changed = False
         if state == "PENDING_ARGS":
-            # The owner's submission: who, what from, what for. Its node/worker are the owner's.
-            self.job_id = self.job_id or ev.job_id
-            self.tag = ev.tag or self.tag
-            self.arg_ids = tuple(ev.arg_ids) or self.arg_ids
-            self.return_ids = tuple(ev.return_ids) or self.return_ids
-            self.parent_task_id = ev.parent_task_id or self.parent_task_id
-            self.creation_time = ev.time if not self.creation_time else min(self.creation_time, ev.time)
-        if ev.actor_id and not self.actor_id:
-            self.actor_id = ev.actor_id
-        if state == "RUNNING" and ev.attempt >= self.attempt:
-            self.node_id, self.worker_id = ev.node_id, ev.worker_id
-            self.start_time = ev.time
-            if not self.job_id:
-                self.job_id = ev.job_id
-        if state in TERMINAL:
-            self.end_time = max(self.end_time, ev.time)
-            if ev.error:
-                self.error = ev.error
-        rank = _RANK.get(state, 0)
-        if (ev.attempt, rank) >= (self.attempt, _RANK.get(self.event_state, -1)):
-            self.attempt = ev.attempt
-            self.event_state = state
-        return before != (self.event_state, self.attempt, self.node_id, self.start_time, self.end_time,
-                          self.tag, self.creation_time)
+            if not self.creation_time:
+                # The owner's submission: who, what from, what for. Its node/worker are the owner's.
+                self.name = ev.name
+                self.job_id = self.job_id or ev.job_id
+                self.tag = ev.tag
+                self.arg_ids = tuple(ev.arg_ids)
+                self.return_ids = tuple(ev.return_ids)
+                self.parent_task_id = ev.parent_task_id
+                self.actor_id = ev.actor_id
+                self.creation_time = ev.time
+                changed = True
+        elif state == "RUNNING":
+            if attempt >= self.attempt:
+                t = ev.time
+                if t != self.start_time:
+                    self.node_id, self.worker_id, self.start_time = ev.node_id, ev.worker_id, t
+                    self.job_id = self.job_id or ev.job_id
+                    if not self.name:
+                        self.name, self.actor_id = ev.name, ev.actor_id
+                    changed = True
+        elif state in TERMINAL:
+            t = ev.time
+            if t > self.end_time:
+                self.end_time = t
+                changed = True
+                if not self.name:
+                    self.name, self.actor_id = ev.name, ev.actor_id
+                error = ev.error
+                if error:
+                    self.error = error
+        elif not self.name:
+            self.name, self.actor_id = ev.name, ev.actor_id
+        mine = self.event_state
+        if state != mine or attempt != self.attempt:
+            if attempt > self.attempt or (attempt == self.attempt and _RANK.get(state, 0) >= _RANK.get(mine, -1)):
+                self.attempt = attempt
+                self.event_state = state
+                changed = True
+        return changed
 
     @property
     def done(self) -> bool:
@@ -130,10 +153,13 @@ class TaskRecord:
 class TaskTable:
     """Task records folded from a stream of TaskEvent messages, bounded to `max_tasks`.
 
-    `version` grows with every change; `changed_since(v)` returns the records
-    changed after v (cost: the number of changes, not of tasks), which is how
-    widgets stay current without re-reading everything. `state_counts` is
-    kept up to date as events fold in.
+    Kept up to date as events fold in, so that readers pay for what changed,
+    not for how many tasks there are:
+      * `version` grows with every change; `changed_since(v)` lists the records changed after v;
+      * `state_counts`: tasks per state;
+      * `groups`: state counts per (notebook cell, function), and `group_edges`: how many data
+        (producer -> consumer) and call (parent -> child) edges join two groups -- the task
+        graph drawn when there are too many tasks to draw one by one.
     """
 
     def __init__(self, max_tasks: int = 100_000):
@@ -142,8 +168,14 @@ class TaskTable:
         self.version = 0
         self.evicted = 0
         self.state_counts: collections.Counter = collections.Counter()
+        self.groups: dict[tuple, collections.Counter] = {}
+        self.group_edges: collections.Counter = collections.Counter()
+        self.cell_counts: collections.Counter = collections.Counter()
         self.open_creations: set[bytes] = set()           # actor constructors not known to have ended
-        self._by_version: collections.OrderedDict = collections.OrderedDict()   # least recently changed first
+        self._keys: dict[bytes, tuple] = {}                # task id -> its group
+        self._producer: dict[bytes, bytes] = {}            # object id -> task id
+        self._log: list[tuple[int, TaskRecord]] = []       # (version, record) of every change, oldest first
+        self._cells: dict[str, int | None] = {}            # tag -> cell, cached
         self._seq = 0
         self._last_seen = None         # the newest event folded, by identity (see catch_up)
 
@@ -151,25 +183,83 @@ class TaskTable:
         rec = self.tasks.get(ev.task_id)
         if rec is None:
             self._seq += 1
-            rec = self.tasks[ev.task_id] = TaskRecord(ev.task_id, seq=self._seq)
+            rec = self.tasks[ev.task_id] = TaskRecord(ev.task_id, self._seq)
             if len(self.tasks) > self.max_tasks:
                 self._evict()
-        old = rec.event_state
-        if rec.apply(ev) or rec.version == 0:
-            self.touch(rec, old)
-        if rec.actor_id == rec.task_id and not rec.done:
+        old, submitted = rec.event_state, rec.creation_time
+        if not rec.apply(ev) and rec.version:
+            return
+        self.touch(rec, old)
+        if rec.creation_time and not submitted:
+            self._submitted(rec)
+        if rec.actor_id and rec.actor_id == rec.task_id and not rec.done:
             self.open_creations.add(rec.task_id)
 
-    def touch(self, rec: TaskRecord, old_state: str | None = None) -> None:
-        """Note that `rec` changed (from `old_state`): new version, counts updated."""
-        self.version += 1
-        rec.version = self.version
-        self._by_version[rec.task_id] = rec
-        self._by_version.move_to_end(rec.task_id)
-        if old_state is not None and old_state != rec.event_state:
-            if old_state:
-                self.state_counts[old_state] -= 1
-            self.state_counts[rec.event_state] += 1
+    def touch(self, rec: TaskRecord, old_state: str = "") -> None:
+        """Note that `rec` changed (it was in `old_state`): new version, counts updated."""
+        self.version = version = self.version + 1
+        rec.version = version
+        self._log.append((version, rec))
+        if not version & 0xFFFF and len(self._log) > 2 * len(self.tasks):
+            self._log = [(v, r) for v, r in self._log if r.version == v]    # keep each record's last change
+        new = rec.event_state
+        if old_state == new:
+            return
+        group = rec.group
+        if group is None:
+            key = (self._cell(rec.tag), rec.name)
+            group = rec.group = self.groups.get(key)
+            if group is None:
+                group = rec.group = self.groups[key] = collections.Counter()
+            self.cell_counts[key[0]] += 1
+        counts = self.state_counts
+        if old_state:
+            counts[old_state] -= 1
+            group[old_state] -= 1
+        counts[new] += 1
+        group[new] += 1
+
+    def _submitted(self, rec: TaskRecord) -> None:
+        """The owner's submission arrived: the task's cell, its producers, its parent are known."""
+        tid = rec.task_id
+        key = (self._cell(rec.tag), rec.name)
+        old = self._keys.get(tid)
+        if old != key:
+            if old is None and rec.group is not None:        # counted before the cell was known
+                rec.group[rec.event_state] -= 1
+                self.cell_counts[None] -= 1
+            elif old is not None:
+                self.groups[old][rec.event_state] -= 1
+                self.cell_counts[old[0]] -= 1
+            group = self.groups.get(key)
+            if group is None:
+                group = self.groups[key] = collections.Counter()
+            rec.group = group
+            group[rec.event_state] += 1
+            self.cell_counts[key[0]] += 1
+            self._keys[tid] = key
+        producer = self._producer
+        for oid in rec.return_ids:
+            producer[oid] = tid
+        if rec.arg_ids:
+            keys = self._keys
+            for oid in rec.arg_ids:
+                src = keys.get(producer.get(oid, b""))
+                if src is not None:
+                    self.group_edges[(src, key, "data")] += 1
+        if rec.parent_task_id:
+            src = self._keys.get(rec.parent_task_id)
+            if src is not None:
+                self.group_edges[(src, key, "call")] += 1
+
+    def _cell(self, tag: str) -> int | None:
+        try:
+            return self._cells[tag]
+        except KeyError:
+            if len(self._cells) > 10_000:
+                self._cells.clear()
+            cell = self._cells[tag] = cell_of(tag)
+            return cell
 
     def apply_all(self, events) -> None:
         for ev in events:
@@ -191,8 +281,9 @@ class TaskTable:
                 break
             new.append(ev)
         self._last_seen = buffer[-1]
+        apply = self.apply
         for ev in reversed(new):
-            self.apply(ev)
+            apply(ev)
         return len(new)
 
     def _evict(self) -> None:
@@ -203,23 +294,47 @@ class TaskTable:
             victims += [r for r in self.tasks.values() if not r.done][:excess - len(victims)]
         for r in victims:
             del self.tasks[r.task_id]
-            self._by_version.pop(r.task_id, None)
             self.open_creations.discard(r.task_id)
+            for oid in r.return_ids:
+                self._producer.pop(oid, None)
+            key = self._keys.pop(r.task_id, (None, r.name))
             if r.event_state:
                 self.state_counts[r.event_state] -= 1
+                if r.group is not None:
+                    r.group[r.event_state] -= 1
+            if r.group is not None:
+                self.cell_counts[key[0]] -= 1
         self.evicted += len(victims)
 
     def changed_since(self, version: int) -> list[TaskRecord]:
-        out = []
-        for rec in reversed(self._by_version.values()):
-            if rec.version <= version:
-                break
-            out.append(rec)
-        out.reverse()
-        return out
+        """Records changed after `version`, each once, in the order of their last change."""
+        log = self._log
+        i = bisect.bisect_right(log, version, key=lambda e: e[0])
+        return [r for v, r in log[i:] if r.version == v and r.task_id in self.tasks]
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in self.state_counts.items() if v > 0}
+
+    def num_tasks(self, cell: int | None = None) -> int:
+        return len(self.tasks) if cell is None else self.cell_counts.get(cell, 0)
+
+    def function_groups(self, cell: int | None = None) -> dict:
+        """The task graph by function (of one cell, or all): {"groups": [{name, states, count}],
+        "edges": [[from name, to name, kind, count]]}."""
+        by_name: dict[str, collections.Counter] = {}
+        for (c, name), states in self.groups.items():
+            if cell is None or c == cell:
+                by_name.setdefault(name, collections.Counter()).update(states)
+        edges: collections.Counter = collections.Counter()
+        for ((c1, n1), (c2, n2), kind), n in self.group_edges.items():
+            if cell is None or c1 == c2 == cell:
+                edges[(n1, n2, kind)] += n
+        groups = []
+        for name, states in by_name.items():
+            states = {k: v for k, v in states.items() if v > 0}
+            if states:
+                groups.append({"name": name, "states": states, "count": sum(states.values())})
+        return {"groups": groups, "edges": [[a, b, k, n] for (a, b, k), n in edges.items()]}
 
     def records(self) -> list[TaskRecord]:
         return list(self.tasks.values())

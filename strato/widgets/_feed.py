@@ -2,7 +2,8 @@
 
     Feed thread, every `interval` s (>= 0.25: at most ~4 updates a second)
         GET /api/strato/cluster          if a view wants "cluster"
-        GET /api/strato/task_changes     if a view wants "tasks" (only what changed since last time)
+        GET /api/strato/task_graph       if a view wants "tasks": what changed since last time, or,
+                                         past `max_tasks` tasks, the graph grouped by function
         view.apply(snapshot)             each view turns it into widget / Bokeh changes -> comm messages
 
 The thread stops when its last view closes, when strato disconnects, or on
@@ -25,7 +26,9 @@ class Feed:
         self.interval = max(MIN_INTERVAL_S, float(interval))
         self._client = client
         self.views: list = []
-        self.version = 0                 # task_changes cursor
+        self.version = 0                 # task_graph cursor: the task table's version last seen
+        self.task_cell = None            # the task graph's cell filter (one per feed)
+        self.max_tasks = 2000            # drawn task by task up to this many, grouped by function beyond
         self.ticks = 0
         self.errors = 0
         self.last_error = ""
@@ -63,14 +66,12 @@ class Feed:
         if "cluster" in wants:
             snapshot["cluster"] = self.client.get("/api/strato/cluster")
         if "tasks" in wants:
-            tasks = []
-            while True:
-                reply = self.client.get("/api/strato/task_changes", {"since": self.version, "max": 20000})
-                tasks += reply["tasks"]
-                self.version = reply["version"]
-                if not reply["more"]:
-                    break
-            snapshot["tasks"] = tasks
+            params = {"since": self.version, "max_tasks": self.max_tasks}
+            if self.task_cell is not None:
+                params["cell"] = self.task_cell
+            reply = self.client.get("/api/strato/task_graph", params)
+            self.version = reply["version"]
+            snapshot["task_groups" if reply["grouped"] else "tasks"] = reply if reply["grouped"] else reply["tasks"]
             snapshot["task_info"] = {k: reply[k] for k in ("num_tasks", "evicted", "dropped_events")}
         if "local_objects" in wants:
             from strato.util import state

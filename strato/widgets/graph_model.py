@@ -169,3 +169,23 @@ def dominant_state(states: collections.Counter) -> str:
         if states.get(s):
             return s
     return "FINISHED"
+
+
+def layout_groups(names: list[str], edges: list[tuple[str, str]]) -> dict[str, tuple[float, float]]:
+    """(x, y) of each function group: x is its depth along the edges (longest path; cycles, as in
+    recursion, stop growing after len(names) rounds), y its row among the groups at that depth."""
+    depth = {n: 0 for n in names}
+    for _ in range(len(names)):
+        moved = False
+        for a, b in edges:
+            if a in depth and b in depth and a != b and depth[b] < depth[a] + 1:
+                depth[b] = depth[a] + 1
+                moved = True
+        if not moved:
+            break
+    rows: collections.Counter = collections.Counter()
+    out = {}
+    for n in names:
+        out[n] = (float(depth[n]), float(-rows[depth[n]]))
+        rows[depth[n]] += 1
+    return out

@@ -1,10 +1,12 @@
 """TaskGraph: tasks as nodes coloured by state, data and call edges, live (Bokeh in a BokehModel).
 
-    feed snapshot["tasks"] --GraphModel.add--> new nodes / changed nodes / new edges
-        per task (up to `group_above` tasks): nodes.stream(new rows), nodes.patch(changed
-            colours and states), edges.stream(new segments)
-        grouped (more tasks): one circle per (function, depth), sized by count and coloured
-            by its most urgent state; the sources are replaced at each update (few rows)
+    up to `group_above` tasks (of the cell), the head sends the records that changed:
+        --GraphModel.add--> new nodes / changed nodes / new edges
+        --> nodes.stream(new rows), nodes.patch(changed colours and states), edges.stream(new segments)
+    beyond, the head sends the graph grouped by function (state counts, edge counts; its
+    TaskTable keeps them as events arrive), so 10,000s of tasks cost the kernel a few rows:
+        --> one circle per function, sized by count, coloured by its most urgent state;
+            the sources are replaced when the picture changed
 """
 from __future__ import annotations
 
@@ -29,7 +31,10 @@ class TaskGraph(View):
         self.model = gm.GraphModel(cell)
         self.cell = cell
         self.group_above = group_above
+        self.feed.task_cell, self.feed.max_tasks = cell, group_above
         self.grouped = False
+        self.function_groups: dict = {"groups": [], "edges": []}   # from the head, when grouped
+        self.num_tasks = 0
         self.width, self.height = width, height
         self._node_src = self._edge_src = self._fig = None
         self._title = None
@@ -48,6 +53,13 @@ class TaskGraph(View):
         return len(self._node_src.data["x"]) if self._node_src is not None else 0
 
     def text(self) -> str:
+        if self.grouped:
+            where = f" of cell {self.cell}" if self.cell is not None else ""
+            lines = [f"TaskGraph{where}: {self.num_tasks} tasks, grouped by function"]
+            for g in sorted(self.function_groups["groups"], key=lambda g: -g["count"])[:20]:
+                lines.append(f"  {g['name']}: {g['count']} tasks, "
+                             + ", ".join(f"{s} {c}" for s, c in sorted(g["states"].items())))
+            return "\n".join(lines)
         counts = self.model.state_counts()
         kinds = {"data": 0, "call": 0}
         for _, _, k in self.model.edges:
@@ -88,12 +100,18 @@ class TaskGraph(View):
         return VBox([self._title, BokehModel(fig)])
 
     def _legend(self) -> str:
-        counts = self.model.state_counts()
+        if self.grouped:
+            counts: dict = {}
+            for g in self.function_groups["groups"]:
+                for st, c in g["states"].items():
+                    counts[st] = counts.get(st, 0) + c
+        else:
+            counts = self.model.state_counts()
         chips = " ".join(f'<span style="color:{gm.STATE_COLORS.get(s, "#000")}">&#9679;</span> {s} {c}'
                          for s, c in sorted(counts.items()))
         mode = " (grouped by function)" if self.grouped else ""
         return (f"<b>Tasks{'' if self.cell is None else f' of cell {self.cell}'}</b>: "
-                f"{len(self.model.nodes)}{mode} &nbsp; {chips}")
+                f"{self.num_tasks if self.grouped else len(self.model.nodes)}{mode} &nbsp; {chips}")
 
     def _row(self, n: gm.GraphNode) -> dict:
         return {"x": n.x, "y": n.y, "color": gm.STATE_COLORS.get(n.state, "#000000"), "task_id": n.id,
@@ -101,19 +119,23 @@ class TaskGraph(View):
                 "error": n.error[:200], "size": 9, "count": 1}
 
     def _group_columns(self) -> tuple[dict, dict]:
-        groups, edges = self.model.groups()
+        groups, edges = self.function_groups["groups"], self.function_groups["edges"]
+        pos = gm.layout_groups([g["name"] for g in groups], [(a, b) for a, b, _, _ in edges])
         nodes = {c: [] for c in NODE_COLUMNS}
         for g in groups:
             state = gm.dominant_state(g["states"])
-            row = {"x": g["x"], "y": g["y"], "color": gm.STATE_COLORS[state], "task_id": "",
+            x, y = pos[g["name"]]
+            failed = g["states"].get("FAILED", 0)
+            row = {"x": x, "y": y, "color": gm.STATE_COLORS.get(state, "#000000"), "task_id": "",
                    "name": g["name"], "state": ", ".join(f"{s} {c}" for s, c in sorted(g["states"].items())),
-                   "node": "", "duration": 0.0, "error": f"{g['errors']} failed" if g["errors"] else "",
-                   "size": 8 + 6 * math.log10(g["count"]), "count": g["count"]}
+                   "node": "", "duration": 0.0, "error": f"{failed} failed" if failed else "",
+                   "size": 8 + 6 * math.log10(max(1, g["count"])), "count": g["count"]}
             for c in NODE_COLUMNS:
                 nodes[c].append(row[c])
-        pos = {g["key"]: (g["x"], g["y"]) for g in groups}
         edge_cols = {c: [] for c in EDGE_COLUMNS}
         for a, b, kind, _count in edges:
+            if a not in pos or b not in pos:
+                continue
             (x0, y0), (x1, y1) = pos[a], pos[b]
             for c, v in zip(EDGE_COLUMNS, (x0, y0, x1, y1, gm.EDGE_COLORS[kind], kind)):
                 edge_cols[c].append(v)
@@ -136,38 +158,58 @@ class TaskGraph(View):
         self._edge_src.data = edges
 
     def update(self, snapshot: dict) -> bool:
+        grouped = snapshot.get("task_groups")
+        if grouped is not None:
+            picture = {"groups": grouped["groups"], "edges": grouped["edges"]}
+            if self.grouped and picture == self.function_groups:
+                return False
+            self.grouped, self.function_groups, self.num_tasks = True, picture, grouped["num_tasks"]
+            if self._node_src is not None:
+                self._replace_all()
+            return True
         records = snapshot.get("tasks")
         if not records:
             return False
         new, changed, new_edges = self.model.add(records)
         if not (new or changed or new_edges):
             return False
+        self.num_tasks = len(self.model.nodes)
         if self._node_src is None:
+            return True
+        if self.grouped:              # back to one by one (old tasks were dropped): redraw
+            self.grouped = False
+            self._replace_all()
             return True
         doc = self._fig.document
         if doc is not None:
             doc.hold("combine")
         try:
-            if not self.grouped and len(self.model.nodes) > self.group_above:
-                self.grouped = True
-            if self.grouped:
-                self._render_all()
-            else:
-                if new:
-                    rows = [self._row(n) for n in new]
-                    self._node_src.stream({c: [r[c] for r in rows] for c in NODE_COLUMNS})
-                if changed:
-                    patch: dict = {"color": [], "state": [], "node": [], "duration": [], "error": []}
-                    for n in changed:
-                        r = self._row(n)
-                        for c in patch:
-                            patch[c].append((n.index, r[c]))
-                    self._node_src.patch(patch)
-                if new_edges:
-                    erows = [self._edge_row(e) for e in new_edges]
-                    self._edge_src.stream({c: [r[c] for r in erows] for c in EDGE_COLUMNS})
+            if new:
+                rows = [self._row(n) for n in new]
+                self._node_src.stream({c: [r[c] for r in rows] for c in NODE_COLUMNS})
+            if changed:
+                patch: dict = {"color": [], "state": [], "node": [], "duration": [], "error": []}
+                for n in changed:
+                    r = self._row(n)
+                    for c in patch:
+                        patch[c].append((n.index, r[c]))
+                self._node_src.patch(patch)
+            if new_edges:
+                erows = [self._edge_row(e) for e in new_edges]
+                self._edge_src.stream({c: [r[c] for r in erows] for c in EDGE_COLUMNS})
         finally:
             if doc is not None:
                 doc.unhold()
         self._title.value = self._legend()
         return True
+
+    def _replace_all(self) -> None:
+        doc = self._fig.document
+        if doc is not None:
+            doc.hold("combine")
+        try:
+            self._render_all()
+        finally:
+            if doc is not None:
+                doc.unhold()
+        self._title.value = self._legend()

@@ -4,6 +4,8 @@
             ?limit=N&detail=1&filter_keys=K&filter_predicates==&filter_values=V (repeatable)
     GET /api/v0/tasks/summarize
     GET /api/strato/task_changes?since=VERSION[&cell=N][&max=M]  task records changed after VERSION
+    GET /api/strato/task_graph?since=VERSION[&cell=N][&max_tasks=M]  the same up to M tasks, then
+                                                  grouped by function (state counts, edge counts)
     GET /api/strato/cluster                                       nodes, resources, store stats, counts
     every reply: {"result": true|false, "msg": "...", "data": {"result": ...}}
 
@@ -151,6 +153,19 @@ class StateService:
                 "num_tasks": len(self.tasks.tasks), "evicted": self.tasks.evicted,
                 "dropped_events": self.gcs.events_dropped}
 
+    async def task_graph(self, since: int, cell: int | None, max_tasks: int) -> dict:
+        """Task by task while there are at most `max_tasks` (of the cell); grouped by function beyond.
+
+        Task by task, only the records changed after `since` come back; grouped, the whole
+        (small) picture does. The widget asks with the version it last saw.
+        """
+        self._fold()
+        n = self.tasks.num_tasks(cell)
+        info = {"num_tasks": n, "evicted": self.tasks.evicted, "dropped_events": self.gcs.events_dropped}
+        if max_tasks and n > max_tasks:
+            return dict(info, grouped=True, version=self.tasks.version, **self.tasks.function_groups(cell))
+        return dict(await self.task_changes(since, cell, 0), **info, grouped=False)
+
     async def cluster(self) -> dict:
         self._fold()
         return {"time": time.time(), "nodes": await self.nodes_list(True), "task_counts": self.tasks.counts(),
@@ -176,6 +191,10 @@ class StateService:
             cell = one("cell")
             return await self.task_changes(integer("since", 0), int(cell) if cell not in (None, "") else None,
                                            integer("max", 0))
+        if path == "/api/strato/task_graph":
+            cell = one("cell")
+            return await self.task_graph(integer("since", 0), int(cell) if cell not in (None, "") else None,
+                                         integer("max_tasks", 2000))
         if path == "/api/strato/cluster":
             return await self.cluster()
         lists = {"/api/v0/tasks": self.tasks_list, "/api/v0/nodes": self.nodes_list,
