@@ -146,8 +146,7 @@ class ActorSubmitter:
                 if q.lost:
                     self._settle_lost(q, info)
                 if info.state == "DEAD":
-                    q.dead_error = info.creation_error or _blob(exceptions.ActorDiedError(
-                        f"The actor {info.class_name} ({info.actor_id.hex()[:12]}) is dead: {info.death_cause}."))
+                    q.dead_error = _blob(self._death_error(info))
                     break
                 if info.state == "ALIVE":
                     try:
@@ -158,6 +157,19 @@ class ActorSubmitter:
         finally:
             q.connecting = False
         self._pump(q)
+
+    def _death_error(self, info) -> exceptions.ActorDiedError:
+        """ActorDiedError with the cause; when the constructor raised, its error and traceback."""
+        where = f"The actor {info.class_name} ({info.actor_id.hex()[:12]}) is dead"
+        if not info.creation_error:
+            return exceptions.ActorDiedError(f"{where}: {info.death_cause}.")
+        try:
+            cause = serialization.deserialize(info.creation_error, self.cw)
+        except Exception as exc:
+            cause = exceptions.StratoError(f"(its constructor's error could not be read: {exc})")
+        err = exceptions.ActorDiedError(f"{where}: its constructor raised, so every call fails.\n\n{cause}")
+        err.creation_error = cause
+        return err
 
     def _settle_lost(self, q: ActorQueue, info) -> None:
         """Calls that were in flight when the actor's connection dropped."""

@@ -194,7 +194,16 @@ class ActorManager:
     def _on_conn_lost(self, actor_id: bytes, incarnation: int) -> None:
         async def later():
             await asyncio.sleep(1.0)   # give the raylet time to report the exit code
-            self._on_death(actor_id, incarnation, "its worker process died unexpectedly")
+            entry = self.actors.get(actor_id)
+            if entry is None or entry.incarnation != incarnation:
+                return
+            cause = "its worker process died unexpectedly"
+            node_id = entry.info.node_id
+            try:   # no exit report: is its raylet gone too?
+                await entry.raylet.call("GetNodeStats", raylet_pb2.GetNodeStatsRequest(), timeout=1.0)
+            except Exception:
+                cause = f"its node {node_id.hex()} died (its raylet stopped answering)"
+            self._on_death(actor_id, incarnation, cause)
         asyncio.get_running_loop().create_task(later())
 
     def worker_failed(self, worker_id: bytes, exit_code: int, reason: str) -> None:
