@@ -214,8 +214,18 @@ def get(object_refs, *, timeout: float | None = None):
     """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
     refs, single = _as_ref_list(object_refs, "get")
     _check_timeout(timeout)
-    values = _require_worker("get").get(refs, timeout)
+    cw = _require_worker("get")
+    if _slow_get_hook is not None and not single:
+        with _slow_get_hook(refs, "get"):
+            values = cw.get(refs, timeout)
+    else:
+        values = cw.get(refs, timeout)
     return values[0] if single else values
+
+
+#: Set in a notebook kernel (strato.widgets.progress.install): shows a progress bar under
+#: the cell when a get of many refs takes more than about a second.
+_slow_get_hook = None
 
 
 def put(value) -> ObjectRef:

@@ -33,6 +33,16 @@ def load_ipython_extension(ip) -> None:
     # Route remote output from now on, whether the cluster comes from %cluster or strato.init().
     from strato.util import output
     output.set_output_handler(magics.router.handle)
+    _install_progress(True)
+
+
+def _install_progress(on: bool) -> None:
+    """A get of many refs that waits over a second shows a progress bar (strato.widgets)."""
+    try:
+        from strato.widgets import progress
+    except ImportError:          # widget libraries not installed
+        return
+    progress.install() if on else progress.uninstall()
 
 
 def unload_ipython_extension(ip) -> None:
@@ -41,6 +51,7 @@ def unload_ipython_extension(ip) -> None:
     from strato.util import output
 
     magics = _loaded.pop("magics")
+    _install_progress(False)
     ip.events.unregister("pre_run_cell", magics.pre_run_cell)
     ip.events.unregister("post_run_cell", magics.post_run_cell)
     exc_types, custom_tb = _loaded.pop("previous_exc")

@@ -4,8 +4,9 @@
     Progress()       finished / total tasks of the cluster (from the state endpoint)
 
 `slow_get(refs)` is what strato.get calls in a notebook when given many
-refs: if the get is still waiting after `DELAY_S`, a bar appears under the
-cell, updates from its own thread, and closes when the get returns.
+refs (`install()`, done when the strato extension loads): if the get is
+still waiting after `DELAY_S`, a bar appears under the cell, updates from
+its own thread, and stops updating when the get returns.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import threading
 from strato.widgets._base import View, in_notebook
 
 DELAY_S = 1.0
-MIN_REFS = 2
+MIN_REFS = 10
 
 
 class Progress(View):
@@ -86,11 +87,17 @@ def slow_get(refs, what: str = "get"):
         return
     finished = threading.Event()
     shown: list[Progress] = []
+    from IPython import get_ipython
+    ip = get_ipython()
+    parent = ip.get_parent() if hasattr(ip, "get_parent") else None
 
     def later():
         if finished.wait(DELAY_S):
             return
+        tokens = None
         try:
+            if parent is not None and hasattr(ip, "set_thread_parent"):
+                tokens = ip.set_thread_parent(parent)     # display under the cell that called get
             from IPython.display import display
             p = Progress(refs, description=what)
             p.refresh()
@@ -98,6 +105,9 @@ def slow_get(refs, what: str = "get"):
             display(p.show_widget())
         except Exception:
             pass
+        finally:
+            if tokens is not None:
+                ip.reset_thread_parent(tokens)
 
     timer = threading.Thread(target=later, name="strato-progress-delay", daemon=True)
     timer.start()
@@ -108,3 +118,15 @@ def slow_get(refs, what: str = "get"):
         for p in shown:
             p.refresh()
             p._detach()
+
+
+def install() -> None:
+    """Have strato.get show a Progress bar when it waits over DELAY_S for MIN_REFS refs or more."""
+    from strato import api
+    api._slow_get_hook = slow_get
+
+
+def uninstall() -> None:
+    from strato import api
+    if api._slow_get_hook is slow_get:
+        api._slow_get_hook = None

@@ -158,3 +158,22 @@ def test_widgets_print_a_summary_outside_a_notebook(ran, capsys):
     assert "TaskGraph:" in out and "square" in out
     assert "Object store:" in out
     assert "tasks:" in out
+
+
+def test_task_graph_is_grouped_by_function_past_max_tasks(ran):
+    c = state.client()
+    small = c.get("/api/strato/task_graph", {"since": 0, "max_tasks": 100000})
+    assert small["grouped"] is False and len(small["tasks"]) == small["num_tasks"]
+    big = c.get("/api/strato/task_graph", {"since": 0, "max_tasks": 5})
+    assert big["grouped"] is True
+    groups = {g["name"]: g for g in big["groups"]}
+    assert groups["square"]["count"] == 21 and groups["square"]["states"] == {"FINISHED": 21}
+    assert groups["fails"]["states"] == {"FAILED": 1}
+    assert ["outer", "square", "call", 1] in big["edges"]
+
+
+def test_task_graph_widget_groups_many_tasks(ran):
+    from strato import widgets
+    tg = widgets.TaskGraph(group_above=5).refresh()
+    assert tg.grouped and "grouped by function" in tg.text()
+    assert tg.num_tasks >= 23

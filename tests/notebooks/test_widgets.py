@@ -53,6 +53,8 @@ CELLS = {
         "  'parents': [r.task_id() for r in p],\n"
         "  'states': tg.model.state_counts(), 'totals': sv.totals(), 'ticks': ticks, 'elapsed': elapsed,\n"
         "  'text': sv.text(), 'nodes_in_view': len(cv.nodes)}))"),
+    "slow_get": ("@strato.remote\ndef nap(i):\n    time.sleep(0.3)\n    return i\n"
+                 "sum(strato.get([nap.remote(i) for i in range(12)]))"),
     "dashboard": "%cluster dashboard",
     "close": ("tg.close(); sv.close(); cv.close(); time.sleep(1.0)\n"
               "print(json.dumps({'live': [tg.live, sv.live, cv.live], 'thread': tg.feed.running}))"),
@@ -151,3 +153,20 @@ def test_closing_stops_the_updates(run):
     k, cells = run
     facts = _stdout_json(k, cells["close"][0])
     assert facts == {"live": [False, False, False], "thread": False}
+
+
+def test_a_slow_get_of_many_refs_shows_a_progress_bar(run):
+    k, cells = run
+    msg_id, start, end = cells["slow_get"]
+    during = k.messages[start:end]
+    bars = [m for m in during if m["msg_type"] == "comm_open"
+            and m["content"]["data"]["state"].get("_model_name") == "IntProgressModel"
+            and m["content"]["data"]["state"].get("description") == "get"]
+    assert len(bars) == 1, [m["msg_type"] for m in during]
+    comm_id = bars[0]["content"]["comm_id"]
+    shown = [m for m in during if m["msg_type"] == "display_data" and m["parent_header"].get("msg_id") == msg_id]
+    assert shown, "the progress bar was not displayed under the cell"
+    values = [m["content"]["data"]["state"]["value"] for m in during
+              if m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id
+              and "value" in m["content"]["data"].get("state", {})]
+    assert values and values[-1] == 12, values
