@@ -255,6 +255,50 @@ def put_small(ctx):
     return ctx.result(rate, n=n, elapsed=elapsed)
 
 
+LARGE_BYTES = 100 * 1024 * 1024
+
+
+def _large_array():
+    import numpy as np
+    return np.random.default_rng(0).integers(0, 255, LARGE_BYTES, dtype=np.uint8)
+
+
+@workload(
+    unit="GB/s",
+    description="`put` of a 100 MiB numpy array repeatedly (refs dropped right away); "
+    "bytes put per second.",
+)
+def put_large(ctx):
+    lib = ctx.start()
+    arr = _large_array()
+    put = lib.put
+
+    def op():
+        put(arr)
+
+    rate, n, elapsed = ctx.rate(op, per_call=arr.nbytes / 1e9)
+    return ctx.result(rate, n=n, elapsed=elapsed)
+
+
+@workload(
+    unit="gets/s",
+    description="`get` of a 100 MiB numpy array put once (values dropped right away).",
+)
+def get_large(ctx):
+    lib = ctx.start()
+    arr = _large_array()
+    ref = lib.put(arr)
+    get = lib.get
+    if int(get(ref)[12345]) != int(arr[12345]):
+        raise AssertionError("get returned the wrong value")
+
+    def op():
+        get(ref)
+
+    rate, n, elapsed = ctx.rate(op, inner=10)
+    return ctx.result(rate, n=n, elapsed=elapsed)
+
+
 # --------------------------------------------------------------------------
 # command line
 # --------------------------------------------------------------------------
