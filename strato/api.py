@@ -6,6 +6,7 @@ address); in a worker process, the worker's main sets it, so tasks can call
 """
 from __future__ import annotations
 
+import asyncio
 import atexit
 import os
 import uuid
@@ -283,12 +284,31 @@ def cluster_resources() -> dict:
 
 
 def available_resources() -> dict:
+    """Resources free right now, summed over live nodes (asked of each raylet; the GCS's
+    heartbeat copy stands in for a raylet that does not answer)."""
+    cw = _require_worker("available_resources")
+    alive = [n for n in _all_nodes() if n.alive]
+
+    async def ask_all():
+        from strato.runtime.protocol import raylet_pb2
+        from strato.runtime.rpc import RayletClient
+
+        async def ask(n):
+            client = RayletClient(f"{n.address}:{n.raylet_port}", cw.token)
+            try:
+                reply = await client.call("GetNodeStats", raylet_pb2.GetNodeStatsRequest(), timeout=2)
+                return dict(reply.resources_available)
+            except Exception:
+                return dict(n.resources_available)
+            finally:
+                await client.close()
+        return await asyncio.gather(*(ask(n) for n in alive))
+
     avail: dict = {}
-    for n in _all_nodes():
-        if n.alive:
-            for k, v in n.resources_available.items():
-                if v > 0:
-                    avail[k] = avail.get(k, 0.0) + v
+    for node_avail in cw.run_sync(ask_all()):
+        for k, v in node_avail.items():
+            if v > 0:
+                avail[k] = avail.get(k, 0.0) + v
     return avail
 
 

@@ -212,7 +212,9 @@ def test_default_actors_hold_no_cpu_while_alive_so_more_actors_than_cpus_can_run
 
 
 def test_an_actor_with_num_cpus_holds_them_while_alive(poll):
-    before = strato.available_resources().get("CPU", 0)
+    # Start from an idle cluster: earlier tests' actors give their CPUs back asynchronously.
+    before = strato.cluster_resources()["CPU"]
+    assert poll(lambda: strato.available_resources().get("CPU", 0) == before, 20)
     c = Counter.options(num_cpus=1).remote()
     strato.get(c.get.remote(), timeout=60)
     assert poll(lambda: strato.available_resources().get("CPU", 0) == before - 1, 10), \
