@@ -15,6 +15,24 @@ KINDS = (("primary_bytes", "primary", "#1e88e5"), ("secondary_bytes", "secondary
          ("spilled_bytes", "spilled", "#e53935"))
 
 
+def cell_label(call_site: str) -> str:
+    """A call site in a notebook cell ("3040058709.py:10 (<module>)", the kernel's file for
+    the cell) as the cell it is: "Cell In[2], line 10"; other call sites unchanged."""
+    try:
+        from IPython import get_ipython
+        ip = get_ipython()
+        names = getattr(getattr(ip, "compile", None), "_filename_map", None)
+        if not names or ":" not in call_site:
+            return call_site
+        base, rest = call_site.split(":", 1)
+        for name, count in names.items():
+            if name.endswith("/" + base) or name == base:
+                return f"Cell In[{count}], line {rest.split(' ', 1)[0]}"
+    except Exception:
+        pass
+    return call_site
+
+
 class ObjectStoreView(View):
     """Store usage per node over time (primary, secondary, spilled) and the largest objects."""
 
@@ -58,7 +76,7 @@ class ObjectStoreView(View):
             lines.append(f"  {node_id[:12]}: used {fmt_bytes(s.get('used', 0))} of {fmt_bytes(s.get('capacity', 0))}")
         for o in self.largest(5):
             lines.append(f"  {fmt_bytes(o['size']):>10}  {o['object_id'][:16]}  {o['state']:8} "
-                         f"{o['call_site'] or '?'}")
+                         f"{cell_label(o['call_site']) or '?'}")
         return "\n".join(lines)
 
     # ------------------------------------------------------------ widget
@@ -96,7 +114,7 @@ class ObjectStoreView(View):
         rows = "".join(
             f"<tr><td>{fmt_bytes(o['size'])}</td><td><code>{o['object_id'][:16]}</code></td>"
             f"<td>{html.escape(o['state'])}</td><td>{o['node_id'][:12]}</td>"
-            f"<td><code>{html.escape(o['call_site'] or '?')}</code></td></tr>" for o in self.largest())
+            f"<td><code>{html.escape(cell_label(o['call_site']) or '?')}</code></td></tr>" for o in self.largest())
         self._table.value = (
             f"<b>Object store</b>: primary {fmt_bytes(t['primary_bytes'])} &middot; secondary "
             f"{fmt_bytes(t['secondary_bytes'])} &middot; spilled {fmt_bytes(t['spilled_bytes'])} &middot; "

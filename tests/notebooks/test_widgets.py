@@ -134,6 +134,8 @@ def test_store_view_reports_the_large_put(run):
     totals = facts["totals"]
     assert totals["primary_bytes"] + totals["in_process_bytes"] >= BIG, totals
     assert facts["nodes_in_view"] == 1
+    if totals["primary_bytes"] >= BIG:          # in the node's store: listed with the cell that made it
+        assert "8.0 MiB" in facts["text"] and "Cell In[" in facts["text"], facts["text"]
 
 
 def test_cluster_dashboard_magic_shows_four_tabs(run):

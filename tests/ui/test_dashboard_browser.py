@@ -28,9 +28,10 @@ CELLS = [
 
 
 def _pixels_near(png: bytes, rgb, tol=40) -> int:
-    img = Image.open(io.BytesIO(png)).convert("RGB")
+    raw = Image.open(io.BytesIO(png)).convert("RGB").tobytes()
     r0, g0, b0 = rgb
-    return sum(1 for r, g, b in img.getdata() if abs(r - r0) + abs(g - g0) + abs(b - b0) <= tol)
+    return sum(1 for i in range(0, len(raw), 3)
+               if abs(raw[i] - r0) + abs(raw[i + 1] - g0) + abs(raw[i + 2] - b0) <= tol)
 
 
 def _visible_canvas(page, timeout=30):
