@@ -303,6 +303,104 @@ def get_large(ctx):
 # command line
 # --------------------------------------------------------------------------
 
+# --------------------------------------------------------------------------
+# actors (issue 4)
+# --------------------------------------------------------------------------
+
+class _Echo:
+    def f(self):
+        return 1
+
+
+class _Caller:
+    """Calls its own actors in batches; used for n:n."""
+
+    def __init__(self, targets):
+        self.targets = targets
+
+    def run(self, lib_name, batch):
+        lib = __import__(lib_name)
+        refs = [self.targets[i % len(self.targets)].f.remote() for i in range(batch)]
+        return len(lib.get(refs))
+
+
+def _actors(lib, n):
+    cls = lib.remote(num_cpus=0)(_Echo)
+    actors = [cls.remote() for _ in range(n)]
+    lib.get([a.f.remote() for a in actors])
+    return actors
+
+
+@workload(
+    unit="calls/s",
+    description="`get(a.f.remote())` on one actor, one call at a time (round-trip latency bound).",
+    target=2.0,
+)
+def actor_calls_sequential(ctx):
+    lib = ctx.start()
+    (a,) = _actors(lib, 1)
+    get = lib.get
+
+    def op():
+        get(a.f.remote())
+
+    rate, n, elapsed = ctx.rate(op)
+    return ctx.result(rate, n=n, elapsed=elapsed)
+
+
+@workload(
+    unit="calls/s",
+    description="`get([a.f.remote() for _ in range(1000)])` on one actor (throughput).",
+    target=2.0,
+)
+def actor_calls_batched(ctx):
+    lib = ctx.start()
+    (a,) = _actors(lib, 1)
+    get = lib.get
+    batch = ctx.batch_size
+
+    def op():
+        get([a.f.remote() for _ in range(batch)])
+
+    rate, n, elapsed = ctx.rate(op, per_call=batch)
+    return ctx.result(rate, n=n, elapsed=elapsed, batch=batch)
+
+
+@workload(
+    unit="calls/s",
+    description="1:n -- the driver spreads batches of 1,000 calls over 4 actors.",
+)
+def actor_calls_1_to_n(ctx):
+    lib = ctx.start()
+    actors = _actors(lib, 4)
+    get = lib.get
+    batch = ctx.batch_size
+
+    def op():
+        get([actors[i % 4].f.remote() for i in range(batch)])
+
+    rate, n, elapsed = ctx.rate(op, per_call=batch)
+    return ctx.result(rate, n=n, elapsed=elapsed, batch=batch)
+
+
+@workload(
+    unit="calls/s",
+    description="n:n -- 2 caller actors each send batches of 1,000 calls to 2 actors of their own.",
+)
+def actor_calls_n_to_n(ctx):
+    lib = ctx.start()
+    caller_cls = lib.remote(num_cpus=0)(_Caller)
+    callers = [caller_cls.remote(_actors(lib, 2)) for _ in range(2)]
+    get = lib.get
+    batch = ctx.batch_size
+
+    def op():
+        get([c.run.remote(ctx.lib_name, batch) for c in callers])
+
+    rate, n, elapsed = ctx.rate(op, per_call=batch * len(callers))
+    return ctx.result(rate, n=n, elapsed=elapsed, batch=batch)
+
+
 def _lib_version(ctx):
     lib = ctx.lib
     if lib is None:

@@ -26,6 +26,8 @@ def serialize(value, what: str = "value", buffer_callback=None) -> tuple[bytes, 
     With `buffer_callback`, large buffers (numpy, Arrow) are handed to it out of band (PEP 574)
     instead of being copied into the stream; the object store lays them out in shared memory.
     """
+    if _plain(value, 2):   # builtins only: the C pickler, ~10x cheaper than cloudpickle's setup
+        return pickle.dumps(value, protocol=5), []
     refs: list = []
     outer = getattr(_local, "refs", None)
     _local.refs = refs
@@ -39,6 +41,23 @@ def serialize(value, what: str = "value", buffer_callback=None) -> tuple[bytes, 
     finally:
         _local.refs = outer
     return data, refs
+
+
+_ATOMS = (type(None), bool, int, float, str, bytes)
+
+
+def _plain(value, depth: int) -> bool:
+    """Is value made only of builtin scalars, in small tuples/lists/dicts (no refs, no code)?"""
+    t = type(value)
+    if t in _ATOMS:
+        return t is not bytes or len(value) < 65536
+    if depth == 0:
+        return False
+    if t is tuple or t is list:
+        return len(value) <= 16 and all(_plain(v, depth - 1) for v in value)
+    if t is dict:
+        return len(value) <= 16 and all(type(k) is str and _plain(v, depth - 1) for k, v in value.items())
+    return False
 
 
 def record_ref(ref) -> None:
