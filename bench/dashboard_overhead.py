@@ -43,13 +43,35 @@ from strato import widgets
 def f():
     return None
 
+import os, psutil
+
+def cpu_seconds():
+    # CPU seconds so far of this kernel and its cluster's processes, by role
+    me = psutil.Process(os.getpid())
+    out = {"kernel": 0.0, "gcs": 0.0, "raylet": 0.0, "workers": 0.0}
+    for p in [me] + me.children(recursive=True):
+        try:
+            cmd, t = " ".join(p.cmdline()), p.cpu_times()
+        except psutil.Error:
+            continue
+        role = ("kernel" if p.pid == me.pid else "gcs" if "runtime.gcs" in cmd
+                else "raylet" if "runtime.raylet" in cmd else "workers")
+        out[role] += t.user + t.system
+    return out
+
 def measure(duration):
+    # tasks/s of batches of 1,000 no-op tasks; last_cpu: the cores each role used meanwhile
+    global last_cpu
     strato.get([f.remote() for _ in range(200)])
+    c0 = cpu_seconds()
     n, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < duration:
         strato.get([f.remote() for _ in range(1000)])
         n += 1000
-    return n / (time.perf_counter() - t0)
+    dt = time.perf_counter() - t0
+    c1 = cpu_seconds()
+    last_cpu = {k: round((c1[k] - c0[k]) / dt, 3) for k in c1}
+    return n / dt
 
 measure(1.0)   # warm up: workers started, leases held
 """
@@ -104,22 +126,6 @@ class KernelRun:
         time.sleep(0.3)                       # let the stream output arrive
         return self.stdout.get(msg_id, "")
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU seconds used so far by the kernel and its cluster's processes, by role."""
-        import psutil
-        kernel = psutil.Process(self.km.provisioner.process.pid)
-        out = {"kernel": 0.0, "gcs": 0.0, "raylet": 0.0, "workers": 0.0}
-        for p in [kernel] + kernel.children(recursive=True):
-            try:
-                cmd = " ".join(p.cmdline())
-                t = p.cpu_times()
-            except psutil.Error:
-                continue
-            role = ("kernel" if p.pid == kernel.pid else "gcs" if "runtime.gcs" in cmd
-                    else "raylet" if "runtime.raylet" in cmd else "workers")
-            out[role] += t.user + t.system
-        return out
-
     def close(self):
         try:
             self.run("%cluster stop", timeout=60)
@@ -145,7 +151,6 @@ def main(argv=None) -> int:
         k.run(SETUP)
         for i in range(args.rounds):
             for mode in (("off", "on") if i % 2 == 0 else ("on", "off")):
-                c0, t0 = k.cpu_seconds(), time.monotonic()
                 if mode == "off":
                     rate = float(k.run(f"print(measure({args.duration}))").split()[-1])
                     off.append(rate)
@@ -160,9 +165,8 @@ def main(argv=None) -> int:
                     on.append(float(rate))
                     ticks.append(int(n_ticks))
                     comms.append(k.comm_msgs - before)
-                c1, dt = k.cpu_seconds(), time.monotonic() - t0
-                for role in c1:
-                    cpu[mode].setdefault(role, []).append((c1[role] - c0[role]) / dt)
+                for role, cores in json.loads(k.run("print(json.dumps(last_cpu))").strip().splitlines()[-1]).items():
+                    cpu[mode].setdefault(role, []).append(cores)
                 print(f"round {i + 1} {mode:3}: {rate if mode == 'off' else on[-1]:,.0f} tasks/s", flush=True)
     finally:
         k.close()
@@ -200,7 +204,7 @@ def write_section(s: dict) -> None:
         f"feed ticked {', '.join(map(str, s['feed_ticks']))} times and the kernel sent "
         f"{', '.join(map(str, s['comm_msgs']))} comm messages.",
         "",
-        "CPU (cores, median over the rounds, whole cell including set-up) without: "
+        "CPU while measuring (cores, median over the rounds) without: "
         + ", ".join(f"{r} {v:.2f}" for r, v in s["cpu_cores"]["off"].items()) + "; with: "
         + ", ".join(f"{r} {v:.2f}" for r, v in s["cpu_cores"]["on"].items()) + ".",
         END,
