@@ -55,30 +55,23 @@ class StateApiError(Exception):
 class TaskRecord:
     """What is known of one task, folded from its events.
 
-    A plain class whose unset fields read the class defaults: the GCS makes one per task
-    at tens of thousands a second, so creating one sets two attributes only.
+    Slotted: the GCS keeps up to 100,000 and makes tens of thousands a second,
+    and objects without a __dict__ cost the garbage collector less.
     """
-    name = ""
-    job_id = b""
-    actor_id = b""
-    parent_task_id = b""
-    tag = ""
-    arg_ids: tuple = ()
-    return_ids: tuple = ()
-    attempt = 0
-    event_state = ""               # ours: PENDING_ARGS, RETRY, RUNNING, FINISHED, FAILED, CANCELLED
-    node_id = b""                  # where the latest attempt ran
-    worker_id = b""
-    error = ""
-    creation_time = 0.0
-    start_time = 0.0
-    end_time = 0.0
-    version = 0                    # TaskTable.version when this record last changed
-    group = None                   # TaskTable's (cell, function) group of this task
+    __slots__ = ("task_id", "seq", "name", "job_id", "actor_id", "parent_task_id", "tag", "arg_ids",
+                 "return_ids", "attempt", "event_state", "node_id", "worker_id", "error", "creation_time",
+                 "start_time", "end_time", "version", "group")
 
     def __init__(self, task_id: bytes, seq: int = 0, **fields):
         self.task_id = task_id
         self.seq = seq                 # order of first sight (eviction order)
+        self.name = self.tag = self.error = ""
+        self.job_id = self.actor_id = self.parent_task_id = self.node_id = self.worker_id = b""
+        self.arg_ids = self.return_ids = ()
+        self.attempt = self.version = 0   # version: TaskTable.version when this record last changed
+        self.event_state = ""          # ours: PENDING_ARGS, RETRY, RUNNING, FINISHED, FAILED, CANCELLED
+        self.creation_time = self.start_time = self.end_time = 0.0
+        self.group = None              # TaskTable's (cell, function) state counts of this task
         for k, v in fields.items():
             setattr(self, k, v)
 
@@ -174,7 +167,7 @@ class TaskTable:
         self.open_creations: set[bytes] = set()           # actor constructors not known to have ended
         self._keys: dict[bytes, tuple] = {}                # task id -> its group
         self._producer: dict[bytes, bytes] = {}            # object id -> task id
-        self._log: list[tuple[int, TaskRecord]] = []       # (version, record) of every change, oldest first
+        self._log: list[tuple[int, bytes]] = []            # (version, task id) of every change, oldest first
         self._cells: dict[str, int | None] = {}            # tag -> cell, cached
         self._seq = 0
         self._last_seen = None         # the newest event folded, by identity (see catch_up)
@@ -206,9 +199,10 @@ class TaskTable:
         """Note that `rec` changed (it was in `old_state`): new version, counts updated."""
         self.version = version = self.version + 1
         rec.version = version
-        self._log.append((version, rec))
+        self._log.append((version, rec.task_id))            # ids, not records: untracked by the GC
         if not version & 0xFFFF and len(self._log) > 2 * len(self.tasks):
-            self._log = [(v, r) for v, r in self._log if r.version == v]    # keep each record's last change
+            tasks = self.tasks                                   # keep each record's last change
+            self._log = [(v, t) for v, t in self._log if t in tasks and tasks[t].version == v]
         new = rec.event_state
         if old_state == new:
             return
@@ -310,9 +304,14 @@ class TaskTable:
 
     def changed_since(self, version: int) -> list[TaskRecord]:
         """Records changed after `version`, each once, in the order of their last change."""
-        log = self._log
+        log, tasks = self._log, self.tasks
         i = bisect.bisect_right(log, version, key=lambda e: e[0])
-        return [r for v, r in log[i:] if r.version == v and r.task_id in self.tasks]
+        out = []
+        for v, t in log[i:]:
+            rec = tasks.get(t)
+            if rec is not None and rec.version == v:
+                out.append(rec)
+        return out
 
     def counts(self) -> dict[str, int]:
         return {k: v for k, v in self.state_counts.items() if v > 0}
