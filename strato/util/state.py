@@ -12,9 +12,13 @@
 A task's state is folded from its events (`TaskTable`): the owner reports
 PENDING_ARGS (with the cell tag, argument and return ids, parent task),
 RETRY and FINISHED / FAILED / CANCELLED; the worker that runs it reports
-RUNNING (with its node and worker). Events of one task reach the GCS from
-different processes, in any order, so the latest attempt's highest-ranked
-state wins rather than the last event to arrive.
+RUNNING (with its node and worker). A task that is submitted and ends
+between two flushes of its owner costs one event: the terminal one, carrying
+the submission (submit_time, tag, ids, parent) and where and when it ran
+(start_time, node, worker); its worker then drops its RUNNING event. Events
+of one task reach the GCS from different processes, in any order, so the
+latest attempt's highest-ranked state wins rather than the last event to
+arrive.
 
 Everything above the "client" line is pure (no IO) and unit-tested on its
 own; the list functions below it call the head's HTTP endpoint.
@@ -105,6 +109,21 @@ class TaskRecord:
                     changed = True
         elif state in TERMINAL:
             t = ev.time
+            if ev.submit_time and not self.creation_time:
+                # The owner's one event for a task that began and ended between two flushes:
+                # it carries the submission, and where and when the task ran.
+                self.name = ev.name
+                self.job_id = self.job_id or ev.job_id
+                self.tag = ev.tag
+                self.arg_ids = tuple(ev.arg_ids)
+                self.return_ids = tuple(ev.return_ids)
+                self.parent_task_id = ev.parent_task_id
+                self.actor_id = ev.actor_id
+                self.creation_time = ev.submit_time
+                changed = True
+            if ev.start_time and attempt >= self.attempt and not self.start_time:
+                self.node_id, self.worker_id, self.start_time = ev.node_id, ev.worker_id, ev.start_time
+                changed = True
             if t > self.end_time:
                 self.end_time = t
                 changed = True

@@ -136,3 +136,17 @@ def test_an_actor_constructor_is_a_creation_task_that_ends_with_the_actor():
     assert not rec.creation_done("PENDING_CREATION", 3.0)
     assert rec.creation_done("ALIVE", 3.0)
     assert state.task_dict(rec)["state"] == "FINISHED"
+
+
+def test_one_coalesced_terminal_event_stands_for_the_whole_task():
+    # A task submitted and finished between two flushes of its owner: one event carries it all.
+    table = state.TaskTable()
+    table.apply_all([ev(T1, "PENDING_ARGS", 1.0, return_ids=[T1 + b"\0\0\0\0"], tag="cell:3:x"),
+                     ev(T2, "FINISHED", 3.0, submit_time=1.5, start_time=2.0, node_id=WORKER_NODE,
+                        worker_id=b"w" * 16, tag="cell:3:x", arg_ids=[T1 + b"\0\0\0\0"], parent_task_id=T1,
+                        job_id=b"\0\0\0\1")])
+    d = state.task_dict(table.tasks[T2], detail=True)
+    assert d["state"] == "FINISHED" and d["cell"] == 3
+    assert (d["creation_time_ms"], d["start_time_ms"], d["end_time_ms"]) == (1500, 2000, 3000)
+    assert d["node_id"] == WORKER_NODE.hex() and d["worker_id"] == (b"w" * 16).hex()
+    assert d["arg_ids"] == [(T1 + b"\0\0\0\0").hex()]

@@ -48,6 +48,7 @@ from strato.runtime.rpc import GcsClient, RayletClient
 logger = logging.getLogger(__name__)
 
 FN_NAMESPACE = "fn"
+_TERMINAL_EVENTS = frozenset({"FINISHED", "FAILED", "CANCELLED"})
 
 
 class EventLoopThread:
@@ -124,6 +125,8 @@ class CoreWorker:
         self._fetching: set[bytes] = set()
         self._events: list = []
         self._events_dropped = 0
+        self._unsent_submissions: dict[bytes, int] = {}   # task id -> index of its PENDING_ARGS in _events
+        self._running_events: dict[bytes, tuple] = {}     # worker: RUNNING events not sent yet
         self._server = None
         self._closed = False
         self.executor = None                  # set in worker processes (worker/executor.py)
@@ -673,13 +676,39 @@ class CoreWorker:
 
     # --------------------------------------------------------- task events
     def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",
-                     tag=None, arg_ids=(), return_ids=(), parent: bytes = b"", actor_id: bytes = b"") -> None:
-        """Note a task state change; batched to the GCS every second, never waited for."""
+                     tag=None, arg_ids=(), return_ids=(), parent: bytes = b"", actor_id: bytes = b"",
+                     ran_on: tuple | None = None) -> None:
+        """Note a task state change; batched to the GCS every second, never waited for.
+
+        A task that is submitted and ends between two flushes costs one event, not three: its
+        terminal event replaces the submission still waiting here and carries the submission's
+        fields, plus (ran_on = (node_id, worker_id, start_time)) where and when it ran.
+        """
+        now = time.time()
+        if state in _TERMINAL_EVENTS:
+            i = self._unsent_submissions.pop(task_id, None)
+            if i is not None:
+                sub = self._events[i]
+                node_id, worker_id, start = ran_on or (self.node_id, self.worker_id, 0.0)
+                self._events[i] = (task_id, name, state, now, attempt, error, sub[6], sub[7], sub[8], sub[9],
+                                   actor_id or sub[10], sub[3], start, node_id, worker_id)
+                return
         if len(self._events) >= self.config.task_events_buffer:
             self._events_dropped += 1
             return
-        self._events.append((task_id, name, state, time.time(), attempt, error, tag, arg_ids, return_ids,
-                             parent, actor_id))
+        if state == "PENDING_ARGS":
+            self._unsent_submissions[task_id] = len(self._events)
+        elif state == "RUNNING" and self.mode == "worker":
+            # Sent only if the task is still running at the next flush (see end_running_event).
+            self._running_events[task_id] = (task_id, name, state, now, attempt, error, None, (), (), parent,
+                                             actor_id, 0.0, 0.0, self.node_id, self.worker_id)
+            return
+        self._events.append((task_id, name, state, now, attempt, error, tag, arg_ids, return_ids, parent,
+                             actor_id, 0.0, 0.0, self.node_id, self.worker_id))
+
+    def end_running_event(self, task_id: bytes) -> None:
+        """Worker: the task ended before its RUNNING event went out; the owner's event says it all."""
+        self._running_events.pop(task_id, None)
 
     async def _flush_events_forever(self):
         while True:
@@ -690,16 +719,20 @@ class CoreWorker:
                 logger.debug("task events flush failed: %s", exc)
 
     async def _flush_events(self):
-        if not self._events and not self._events_dropped:
+        running = list(self._running_events.values())
+        self._running_events.clear()
+        if not self._events and not self._events_dropped and not running:
             return
-        events, self._events = self._events, []
+        events, self._events = self._events + running, []
+        self._unsent_submissions.clear()
         dropped, self._events_dropped = self._events_dropped, 0
         req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
             gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
-                              node_id=self.node_id, worker_id=self.worker_id, parent_task_id=parent or b"",
+                              node_id=node, worker_id=worker, parent_task_id=parent or b"",
                               tag="" if tag is None else str(tag), arg_ids=arg_ids, return_ids=return_ids,
-                              actor_id=actor_id)
-            for (t, n, s, ts, a, e, tag, arg_ids, return_ids, parent, actor_id) in events])
+                              actor_id=actor_id, submit_time=submitted, start_time=started)
+            for (t, n, s, ts, a, e, tag, arg_ids, return_ids, parent, actor_id, submitted, started, node,
+                 worker) in events])
         await self.gcs.call("AddTaskEvents", req, timeout=5)
 
     # -------------------------------------------------------- task output

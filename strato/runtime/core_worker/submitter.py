@@ -81,9 +81,10 @@ class TaskEntry:
 
 
 class Lease:
-    __slots__ = ("lease_id", "worker_id", "address", "conn", "raylet", "in_flight", "key", "linger")
+    __slots__ = ("lease_id", "worker_id", "address", "conn", "raylet", "in_flight", "key", "linger", "node_id")
 
-    def __init__(self, lease_id, worker_id, address, conn, raylet, key):
+    def __init__(self, lease_id, worker_id, address, conn, raylet, key, node_id=b""):
+        self.node_id = node_id
         self.lease_id = lease_id
         self.worker_id = worker_id
         self.address = address
@@ -300,7 +301,7 @@ class TaskSubmitter:
             lease = Lease(reply.lease_id, w.worker_id, address, None, raylet, q.key)
             await self._return_lease(lease, disconnect=True)
             return
-        lease = Lease(reply.lease_id, w.worker_id, address, conn, raylet, q.key)
+        lease = Lease(reply.lease_id, w.worker_id, address, conn, raylet, q.key, w.node_id)
         if not q.tasks or self._closed:
             await self._return_lease(lease)
             return
@@ -320,10 +321,11 @@ class TaskSubmitter:
             lease.in_flight.pop(task_id, None)
         if q is not None:
             q.avg_s = exec_s if q.avg_s is None else 0.8 * q.avg_s + 0.2 * exec_s
+        ran_on = (lease.node_id, lease.worker_id, time.time() - exec_s) if lease is not None else None
         if status == "ok":
-            self._finish(entry, results, TaskState.FINISHED)
+            self._finish(entry, results, TaskState.FINISHED, ran_on)
         elif status == "cancelled":
-            self._finish(entry, results, TaskState.CANCELLED)
+            self._finish(entry, results, TaskState.CANCELLED, ran_on)
         else:
             exc_type = None
             if isinstance(entry.retry_exceptions, (list, tuple)):
@@ -336,7 +338,7 @@ class TaskSubmitter:
                     Failure.APPLICATION, entry.retries_left, entry.retry_exceptions, exc_type):
                 self._retry(entry)
             else:
-                self._finish(entry, results, TaskState.FAILED)
+                self._finish(entry, results, TaskState.FAILED, ran_on)
         if q is not None:
             self._dispatch(q)
 
@@ -347,13 +349,13 @@ class TaskSubmitter:
         self.cw.record_event(entry.task_id, entry.name, "RETRY", entry.attempt)
         self._enqueue(entry)
 
-    def _finish(self, entry: TaskEntry, results: list, state: TaskState) -> None:
+    def _finish(self, entry: TaskEntry, results: list, state: TaskState, ran_on: tuple | None = None) -> None:
         entry.set_state(state)
         self.tasks.pop(entry.task_id, None)
         error = ""
         if state is not TaskState.FINISHED and results and results[0][1]:
             error = _error_summary(self.cw, results[0][0])
-        self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error)
+        self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error, ran_on=ran_on)
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error))
         if entry.deps:
