@@ -243,11 +243,11 @@ class StratoMagics(Magics):
             from strato.util import state
         except ImportError:
             return None
-        try:
+        try:   # every task the head knows of (list_tasks would stop at its default limit)
             counts: dict = {}
-            for task in state.list_tasks():
-                key = task.get("state") if isinstance(task, dict) else getattr(task, "state", "?")
-                counts[key] = counts.get(key, 0) + 1
+            for entry in state.summarize_tasks()["cluster"]["summary"].values():
+                for key, n in entry["state_counts"].items():
+                    counts[key] = counts.get(key, 0) + n
             return counts
         except Exception:
             return None

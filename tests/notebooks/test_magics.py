@@ -37,7 +37,7 @@ CELLS = {
     "session_next": "%%remote --session s1\ncounter += 1\nwith guard:\n    print('guarded', counter)\ncounter",
     "local_change": "counter = 100",
     "session_sees_it": "%%remote --session s1\ncounter + 1",
-    "status": "%cluster status",
+    "status": "import time\ntime.sleep(1.5)  # task events reach the head about once a second\n%cluster status",
     "nodes": "%cluster nodes",
     "logs": "%cluster logs --task shout",
     "bad_cluster": "%cluster launch",
@@ -145,6 +145,9 @@ def test_no_block_returns_at_once_and_get_brings_names_back(cells):
 def test_status_nodes_logs(cells):
     status = text_of(cells["status"])
     assert "1 node(s) alive" in status and "CPU: " in status
+    # shout() ran twice, div() failed once, among the tasks of earlier cells
+    assert re.search(r"Tasks by state: .*FINISHED \d+", status), status
+    assert re.search(r"Tasks by state: .*FAILED \d+", status), status
     assert "ALIVE" in text_of(cells["nodes"])
     assert "shouting 0" in text_of(cells["logs"])
 
