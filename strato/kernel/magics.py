@@ -14,9 +14,7 @@ the cell's own lines.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import io
-import subprocess
 import sys
 import threading
 import time
@@ -63,35 +61,6 @@ def _nbytes(value) -> int:
         return int(total.sum()) if hasattr(total, "sum") else int(total)
     except Exception:
         return 0
-
-
-@contextlib.contextmanager
-def _own_process_group_for_daemons(embedded: bool):
-    """Start the embedded cluster's daemons in a process group of their own.
-
-    Jupyter interrupts a kernel by sending SIGINT to the kernel's whole
-    process group, which would hold the embedded GCS and raylet too: they
-    stop on SIGINT, so "interrupt kernel" would kill the cluster. They still
-    stop with the kernel (their stdin pipe closes). Work-around until the
-    runtime starts embedded daemons that way itself (asked of the runtime).
-    """
-    if not embedded:
-        yield
-        return
-    original = subprocess.Popen.__init__
-
-    def init(self, args, *a, **kw):
-        argv = args if isinstance(args, (list, tuple)) else [args]
-        if (any(str(x).startswith("strato.runtime.") for x in argv) and not kw.get("start_new_session")
-                and kw.get("process_group") is None):
-            kw["process_group"] = 0
-        original(self, args, *a, **kw)
-
-    subprocess.Popen.__init__ = init
-    try:
-        yield
-    finally:
-        subprocess.Popen.__init__ = original
 
 
 @magics_class
@@ -164,8 +133,7 @@ class StratoMagics(Magics):
             if a.token:
                 kwargs["_token"] = a.token
         try:
-            with _own_process_group_for_daemons(a.address is None):
-                info = strato.init(**kwargs)
+            info = strato.init(**kwargs)   # its daemons run in their own session: interrupts don't reach them
         except (exceptions.StratoError, ValueError, TypeError, OSError) as exc:
             raise _usage(f"%cluster connect: {exc}") from None
         self.embedded = a.address is None
