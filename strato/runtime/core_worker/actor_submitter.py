@@ -219,6 +219,19 @@ class ActorSubmitter:
         for call in calls:
             self._finish(q, call, [(blob, True)] * call.num_returns, "FAILED")
 
+    def forget_connection(self, actor_id: bytes) -> None:
+        """This process just killed the actor: later calls wait for its next incarnation
+        (or its death) instead of going down the old connection before it closes."""
+        q = self.queues.get(actor_id)
+        if q is None or q.conn is None:
+            return
+        q.conn = None
+        q.lost.extend(q.in_flight.values())
+        q.in_flight.clear()
+        if not q.connecting:
+            q.connecting = True
+            self.cw.loop.create_task(self._connect(q))
+
     def on_connection_lost(self, conn) -> None:
         if self.cw._closed:
             return

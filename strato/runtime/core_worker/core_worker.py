@@ -477,6 +477,7 @@ class CoreWorker:
 
     def kill_actor(self, actor_id: bytes, no_restart: bool) -> None:
         self.run_sync(self.gcs.call("KillActor", gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=no_restart)))
+        self.post(self.actor_submitter.forget_connection, actor_id)
 
     # ---------------------------------------------------------------- get
     def get(self, refs: list[ObjectRef], timeout: float | None):
