@@ -330,30 +330,36 @@ class CoreWorker:
         return fn
 
     # ------------------------------------------------------------- submit
+    def _serialize_args(self, args: tuple, kwargs: dict, what: str) -> tuple[bytes, list, list]:
+        """(bytes, every ref inside, ids of the top-level ref arguments -- resolved before the call)."""
+        data, contained = serialization.serialize((args, kwargs), what)
+        deps = [a._id for a in args if isinstance(a, ObjectRef)]
+        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        return data, contained, deps
+
+    def _hold_args_and_own_returns(self, deps: list, contained: list, return_ids: list) -> list[ObjectRef]:
+        """Under self._lock: nested refs escape, argument refs are held while the call is
+        pending, and the call's returns become refs this process owns."""
+        if contained:
+            dep_set = set(deps)
+            self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
+        self.refs.add_submitted(deps)
+        for oid in return_ids:
+            self.refs.add_owned(oid)
+        return [ObjectRef(oid, self.address, self) for oid in return_ids]
+
     def submit_task(self, fid: bytes, name: str, args: tuple, kwargs: dict, *, num_returns: int,
                     resources: dict, max_retries: int, retry_exceptions, strategy: str = "DEFAULT",
                     affinity: tuple | None = None) -> list[ObjectRef]:
-        data, contained = serialization.serialize((args, kwargs), f"arguments of {name}()")
-        deps = [a._id for a in args if isinstance(a, ObjectRef)]
-        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {name}()")
         task_id = self.ids.task_id()
         return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
         entry = TaskEntry(task_id, fid, name, data, deps, return_ids, num_returns, resources,
                           max_retries, retry_exceptions, self.current_task_id, strategy, affinity)
-        if self.current_task_id is not None:
-            entry.tag, entry.log_sink = self.current_tag, self.current_log_sink
-        else:
-            entry.tag, entry.log_sink = output.current_tag(), self.address
-        # Keep the argument refs (owned or borrowed) alive while the task is pending.
-        entry.arg_refs = [r for r in contained]
+        entry.tag, entry.log_sink = self._tag_and_sink()
+        entry.arg_refs = contained     # keeps the argument refs (owned or borrowed) alive while pending
         with self._lock:
-            if contained:
-                dep_set = set(deps)
-                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
-            self.refs.add_submitted(deps)
-            for oid in return_ids:
-                self.refs.add_owned(oid)
-            refs = [ObjectRef(oid, self.address, self) for oid in return_ids]
+            refs = self._hold_args_and_own_returns(deps, contained, return_ids)
         self.post(self.submitter.submit, entry)
         return refs
 
@@ -385,9 +391,7 @@ class CoreWorker:
         Returns (actor_id, handle_state); with get_if_exists and a live actor of that name,
         the existing actor's id and state.
         """
-        data, contained = serialization.serialize((args, kwargs), f"arguments of {class_name}()")
-        deps = [a._id for a in args if isinstance(a, ObjectRef)]
-        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {class_name}()")
         tag, sink = self._tag_and_sink()
         actor_id = ids.random_id(16)
         info = gcs_pb2.ActorInfo(
@@ -403,10 +407,7 @@ class CoreWorker:
         self.run_sync(self.gcs.call("KVPut", gcs_pb2.KVPutRequest(
             namespace="actor", key=actor_id, value=cloudpickle.dumps(handle_state), overwrite=True)))
         with self._lock:
-            if contained:
-                dep_set = set(deps)
-                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
-            self.refs.add_submitted(deps)
+            self._hold_args_and_own_returns(deps, contained, [])
 
         def send(inlined, error):
             spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
@@ -437,9 +438,7 @@ class CoreWorker:
 
     def submit_actor_call(self, actor_id: bytes, method: str, name: str, args: tuple, kwargs: dict, *,
                           num_returns: int, max_task_retries: int, max_pending_calls: int) -> list[ObjectRef]:
-        data, contained = serialization.serialize((args, kwargs), f"arguments of {name}()")
-        deps = [a._id for a in args if isinstance(a, ObjectRef)]
-        deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
+        data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {name}()")
         task_id = self.ids.task_id()
         return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
         tag, sink = self._tag_and_sink()
@@ -452,13 +451,7 @@ class CoreWorker:
             counts[actor_id] += 1
             seq = self._actor_seq.get(actor_id, 0)
             self._actor_seq[actor_id] = seq + 1
-            if contained:
-                dep_set = set(deps)
-                self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
-            self.refs.add_submitted(deps)
-            for oid in return_ids:
-                self.refs.add_owned(oid)
-            refs = [ObjectRef(oid, self.address, self) for oid in return_ids]
+            refs = self._hold_args_and_own_returns(deps, contained, return_ids)
         call = ActorCall(task_id, actor_id, method, name, data, deps, contained, return_ids, num_returns,
                          max_task_retries, seq, tag, sink)
         self.post(self.actor_submitter.submit, call)
