@@ -16,7 +16,7 @@ class SystemConfig:
     idle_worker_timeout_s: float = 10.0      # extra idle workers beyond the pool size are reaped after this
     lease_linger_s: float = 0.05             # an owner keeps an idle lease this long for its next task
     max_inline_bytes: int = 100 * 1024       # results up to this size travel inline
-    task_events_buffer: int = 100_000        # last N task events kept by the GCS
+    task_events_buffer: int = 100_000        # the GCS keeps the events of about the last N tasks
     worker_start_timeout_s: float = 30.0
     spread_threshold: float = 0.5            # hybrid policy: prefer the local node below this utilization
 

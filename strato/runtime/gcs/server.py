@@ -40,7 +40,9 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health = HealthTracker(config.health_check_timeout_s)
         self.nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self.subscribers: list[asyncio.Queue] = []
-        self.events: collections.deque = collections.deque(maxlen=config.task_events_buffer)
+        # A task costs one event when it is quick (its owner coalesces them) and three when it is
+        # not (submitted, running, ended): room for the last task_events_buffer tasks either way.
+        self.events: collections.deque = collections.deque(maxlen=3 * config.task_events_buffer)
         self.events_dropped = 0
         self.job_counter = 0
         self.start_time = time.time()
