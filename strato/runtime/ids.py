@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import threading
 
 TASK_ID_LEN = 16
 OBJECT_ID_LEN = TASK_ID_LEN + 4
@@ -25,7 +24,6 @@ class IdGenerator:
     def __init__(self):
         self._prefix = os.urandom(8)
         self._counter = itertools.count(1)
-        self._lock = threading.Lock()
 
     def task_id(self) -> bytes:
         return self._prefix + next(self._counter).to_bytes(8, "big")

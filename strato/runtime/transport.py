@@ -22,7 +22,6 @@ import socket
 from typing import Any, Callable
 
 _HEADER = 8
-_MAX_BUFFERED_FRAME = 1 << 40
 
 
 class ConnectionClosed(ConnectionError):

@@ -39,7 +39,6 @@ from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
-from strato.runtime.core_worker.task_state import TaskState
 from strato.runtime.object_store.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.util import output
@@ -772,7 +771,3 @@ class CoreWorker:
         self._warned_infeasible.add(key)
         warnings.warn(message, exceptions.InfeasibleTaskWarning, stacklevel=2)
 
-
-def task_state_of(core_worker: CoreWorker, task_id: bytes) -> TaskState | None:
-    entry = core_worker.submitter.tasks.get(task_id)
-    return entry.state if entry else None

@@ -32,7 +32,7 @@ from strato import exceptions
 from strato.runtime import transport
 from strato.runtime.object_store import shm
 from strato.runtime.object_store.accounting import (
-    READABLE, DeleteSpillFile, InvalidTransition, ObjectExists, ObjectState, ObjectTooLarge, SpillBatch,
+    READABLE, DeleteSpillFile, ObjectExists, ObjectState, ObjectTooLarge, SpillBatch,
     StoreAccounting)
 
 logger = logging.getLogger("strato.object_store")
