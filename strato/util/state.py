@@ -186,6 +186,8 @@ class TaskTable:
         self.open_creations: set[bytes] = set()           # actor constructors not known to have ended
         self._keys: dict[bytes, tuple] = {}                # task id -> its group
         self._producer: dict[bytes, bytes] = {}            # object id -> task id
+        self._waiting_data: dict[bytes, list] = {}         # object id -> groups of consumers seen first
+        self._waiting_parent: dict[bytes, list] = {}       # task id -> groups of its children seen first
         self._log: list[tuple[int, bytes]] = []            # (version, task id) of every change, oldest first
         self._cells: dict[str, int | None] = {}            # tag -> cell, cached
         self._seq = 0
@@ -258,19 +260,30 @@ class TaskTable:
             group[rec.event_state] += 1
             self.cell_counts[key[0]] += 1
             self._keys[tid] = key
-        producer = self._producer
+        # Edges need both ends' submissions, which come from different processes in any order:
+        # an end seen first waits in _waiting_* for the other.
+        producer, edges = self._producer, self.group_edges
+        waiting_data, waiting_parent = self._waiting_data, self._waiting_parent
         for oid in rec.return_ids:
             producer[oid] = tid
+            for consumer in waiting_data.pop(oid, ()):
+                edges[(key, consumer, "data")] += 1
+        for child in waiting_parent.pop(tid, ()):
+            edges[(key, child, "call")] += 1
         if rec.arg_ids:
             keys = self._keys
             for oid in rec.arg_ids:
                 src = keys.get(producer.get(oid, b""))
                 if src is not None:
-                    self.group_edges[(src, key, "data")] += 1
+                    edges[(src, key, "data")] += 1
+                elif len(waiting_data) < self.max_tasks:
+                    waiting_data.setdefault(oid, []).append(key)
         if rec.parent_task_id:
             src = self._keys.get(rec.parent_task_id)
             if src is not None:
-                self.group_edges[(src, key, "call")] += 1
+                edges[(src, key, "call")] += 1
+            elif len(waiting_parent) < self.max_tasks:
+                waiting_parent.setdefault(rec.parent_task_id, []).append(key)
 
     def _cell(self, tag: str) -> int | None:
         try:

@@ -150,3 +150,18 @@ def test_one_coalesced_terminal_event_stands_for_the_whole_task():
     assert (d["creation_time_ms"], d["start_time_ms"], d["end_time_ms"]) == (1500, 2000, 3000)
     assert d["node_id"] == WORKER_NODE.hex() and d["worker_id"] == (b"w" * 16).hex()
     assert d["arg_ids"] == [(T1 + b"\0\0\0\0").hex()]
+
+
+def test_grouped_edges_appear_whichever_end_is_folded_first():
+    # The child's owner (a worker) may report before the parent's owner (the driver) does.
+    parent, child, consumer = b"\x03" * 16, b"\x04" * 16, b"\x05" * 16
+    out = parent + b"\0\0\0\0"
+    table = state.TaskTable()
+    table.apply_all([
+        ev(child, "PENDING_ARGS", 2.0, name="square", parent_task_id=parent, tag="cell:1:a"),
+        ev(consumer, "PENDING_ARGS", 2.5, name="total", arg_ids=[out], tag="cell:1:a"),
+        ev(parent, "FINISHED", 3.0, name="outer", submit_time=1.0, return_ids=[out], tag="cell:1:a"),
+    ])
+    edges = dict(table.group_edges)
+    assert edges[((1, "outer"), (1, "square"), "call")] == 1
+    assert edges[((1, "outer"), (1, "total"), "data")] == 1
