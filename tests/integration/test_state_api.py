@@ -44,9 +44,14 @@ def ran(cluster):
         strato.get(bad)
     big = strato.put(np.ones(4 << 20, dtype=np.uint8))
     # Events reach the GCS within about a second of each change.
-    deadline = time.monotonic() + 15
+    # Wait for every task above, the nested square included (its owner is a worker, whose
+    # events can come a flush later than the driver's).
+    deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if len(state.list_tasks(filters=[("state", "=", "FINISHED")], limit=0)) >= 23:
+        done = state.list_tasks(filters=[("state", "=", "FINISHED")], limit=1000)
+        names = [t["func_or_class_name"] for t in done]
+        failed = state.list_tasks(filters=[("state", "=", "FAILED")], limit=1000)
+        if names.count("square") >= 21 and "outer" in names and failed:
             break
         time.sleep(0.2)
     return {"refs": refs, "big": big, "counter": counter, "bad": bad}
