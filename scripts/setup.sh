@@ -35,5 +35,5 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   echo "== installing chromium (browser tests)"
   $sudo_cmd apt-get install -y -qq chromium >/dev/null || {
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null; } ||
-    echo "could not install chromium: the browser tests (tests/ui) will be skipped" >&2
+    echo "could not install chromium: the browser tests (tests/ui) will fail" >&2
 fi

@@ -8,16 +8,11 @@ import textwrap
 import time
 
 import numpy as np
-import pytest
 import psutil
 
 from strato.runtime.object_store import shm
 
-from strato.runtime.core_worker.core_worker import CoreWorker
 
-# Active once the core worker writes large values to the store (object_store/node_store.py).
-needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
-                                 reason="the core worker does not use the object store yet")
 
 MiB = 1 << 20
 
@@ -89,7 +84,6 @@ def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
             os.unlink(stale)
 
 
-@needs_store
 def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
     strato = fresh_strato
     strato.init(num_cpus=1, object_store_memory=256 * MiB)

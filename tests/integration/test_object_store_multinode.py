@@ -11,13 +11,8 @@ from strato import api
 from strato.cluster_utils import Cluster
 from strato.runtime.object_store.stats import cluster_store_stats
 
-from strato.runtime.core_worker.core_worker import CoreWorker
 
-# Active once the core worker writes large values to the store (object_store/node_store.py).
-needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
-                                 reason="the core worker does not use the object store yet")
 
-pytestmark = needs_store
 
 MiB = 1 << 20
 

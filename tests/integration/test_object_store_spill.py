@@ -4,19 +4,13 @@ import hashlib
 import time
 
 import numpy as np
-import pytest
 
 import strato
 from strato import api
 from strato.runtime.object_store.stats import cluster_store_stats
 
-from strato.runtime.core_worker.core_worker import CoreWorker
 
-# Active once the core worker writes large values to the store (object_store/node_store.py).
-needs_store = pytest.mark.skipif(not hasattr(CoreWorker, "_connect_node_store"),
-                                 reason="the core worker does not use the object store yet")
 
-pytestmark = needs_store
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 100 << 20}
 MiB = 1 << 20

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,9 +21,11 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-sync_api = pytest.importorskip("playwright.sync_api")
+from playwright import sync_api  # noqa: E402  (Python package; the browser is Debian's chromium)
+
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"{CHROMIUM} not installed (apt-get install -y chromium)", allow_module_level=True)
+    raise RuntimeError(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
+                       f"(scripts/setup.sh installs it: apt-get install -y chromium)")
 
 
 def _free_port() -> int:

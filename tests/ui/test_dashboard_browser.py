@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-Image = pytest.importorskip("PIL.Image")
+from PIL import Image  # noqa: E402
 
 FINISHED_GREEN = (0x43, 0xA0, 0x47)
 PRIMARY_BLUE = (0x1E, 0x88, 0xE5)
