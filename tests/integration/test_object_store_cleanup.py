@@ -122,3 +122,28 @@ def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
     assert int(strato.get(kept)[-1]) == 2 * MiB - 1
     assert int(strato.get(mine).sum()) == 7 * 3 * MiB
     gc.collect()
+
+
+def test_a_raylet_stopped_while_starting_removes_its_arena(tmp_path):
+    # Its GCS never answers (nothing listens on port 1): SIGTERM must still end it at once,
+    # and the arena it already made must go with it.
+    (tmp_path / "logs").mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "strato.runtime.raylet", "--gcs", "127.0.0.1:1",
+                             "--session-dir", str(tmp_path), "--num-cpus", "1", "--detached"],
+                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.stdin.write(b"token\n")
+    proc.stdin.close()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f]:
+            time.sleep(0.1)
+        assert [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f], "the raylet made no arena"
+        started = time.monotonic()
+        proc.terminate()
+        proc.wait(timeout=10)
+        assert time.monotonic() - started < 5
+        assert not [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -330,8 +330,18 @@ async def _amain(args) -> int:
     if not args.detached:
         node_mod.watch_parent_pipe(loop, raylet.stopping.set)
     try:
-        await raylet.start()
-        await raylet.stopping.wait()
+        # A stop request must work during start-up too (e.g. while the GCS cannot be reached).
+        starting = loop.create_task(raylet.start())
+        stop_wait = loop.create_task(raylet.stopping.wait())
+        await asyncio.wait({starting, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            await asyncio.gather(starting, return_exceptions=True)
+            for proc in list(raylet.procs.values()):
+                _kill(proc)
+            return 1
+        starting.result()
+        await stop_wait
         await raylet.stop("shutdown")
     finally:
         raylet.store.cleanup()
