@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 
-from strato.remote_function import TASK_OPTIONS, resource_shape, validate_options
+from strato.remote_function import TASK_OPTIONS, ExportCache, resource_shape, validate_options
 
 _NUMBER = (int, float)
 
@@ -57,10 +57,6 @@ def _validate_actor_options(options: dict) -> dict:
         low = 1 if key == "max_concurrency" else -1
         if value < low:
             raise ValueError(f"Option {key!r} must be {desc}, got {value!r}.")
-    unknown = set(options) - set(ACTOR_OPTIONS)
-    if unknown:
-        raise ValueError(f"Invalid option keyword {sorted(unknown)[0]!r} for actors. "
-                         f"Valid ones are: {', '.join(sorted(ACTOR_OPTIONS))}.")
     if options.get("get_if_exists") and not options.get("name"):
         raise ValueError("get_if_exists=True needs a name: .options(name=..., get_if_exists=True).")
     return options
@@ -95,8 +91,7 @@ class ActorClass:
     def __init__(self, cls, options: dict):
         self._cls = cls
         self._options = _validate_actor_options(dict(options))
-        self._pickled = None
-        self._exported_to = None
+        self._export = ExportCache(cls)
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -124,12 +119,8 @@ class ActorClass:
 
     def _remote(self, args, kwargs, options) -> "ActorHandle":
         from strato import api
-        import cloudpickle
         cw = api._auto_init()
-        if self._exported_to is None or self._exported_to[0] is not cw:
-            if self._pickled is None:
-                self._pickled = cloudpickle.dumps(self._cls, protocol=5)
-            self._exported_to = (cw, cw.export_function(self._cls, self._pickled))
+        cls_id = self._export.id_for(cw)
         methods = _method_table(self._cls)
         is_async = any(m["is_async"] for m in methods.values())
         max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
@@ -147,7 +138,7 @@ class ActorClass:
             namespace = cw.job_namespace()
         max_restarts = options.get("max_restarts")
         actor_id, state = cw.create_actor(
-            self._exported_to[1], self._cls.__name__, args, kwargs, name=options.get("name") or "",
+            cls_id, self._cls.__name__, args, kwargs, name=options.get("name") or "",
             namespace=namespace, detached=options.get("lifetime") == "detached",
             get_if_exists=bool(options.get("get_if_exists")), resources=run, placement=placement,
             max_restarts=0 if max_restarts is None else max_restarts, max_concurrency=max_concurrency,

@@ -78,14 +78,34 @@ def strategy_of(options: dict) -> tuple[str, tuple | None]:
     return (s or "DEFAULT"), None
 
 
+class ExportCache:
+    """A function or class as exported to the cluster's KV: pickled once per definition and
+    exported once per connected core worker (a notebook cell that redefines it makes a new one)."""
+
+    def __init__(self, target):
+        self.target = target
+        self._pickled: bytes | None = None
+        self._exported_to = None       # (core worker, id)
+
+    def id_for(self, cw) -> bytes:
+        if self._exported_to is None or self._exported_to[0] is not cw:
+            if self._pickled is None:
+                import cloudpickle
+                try:
+                    self._pickled = cloudpickle.dumps(self.target, protocol=5)
+                except Exception:
+                    pass   # export_function pickles again and raises an error that says what to do
+            self._exported_to = (cw, cw.export_function(self.target, self._pickled))
+        return self._exported_to[1]
+
+
 class RemoteFunction:
     """A function that runs as a task on the cluster: call `.remote()`."""
 
     def __init__(self, fn, options: dict):
         self._function = fn
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
-        self._pickled: bytes | None = None
-        self._exported_to = None       # (core worker, function id)
+        self._export = ExportCache(fn)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -112,21 +132,13 @@ class RemoteFunction:
     def _remote(self, args, kwargs, options):
         from strato import api
         cw = api._auto_init()
-        exported = self._exported_to
-        if exported is None or exported[0] is not cw:
-            if self._pickled is None:
-                import cloudpickle
-                try:
-                    self._pickled = cloudpickle.dumps(self._function, protocol=5)
-                except Exception:
-                    self._pickled = None
-            exported = self._exported_to = (cw, cw.export_function(self._function, self._pickled))
+        fid = self._export.id_for(cw)
         num_returns = options.get("num_returns")
         num_returns = 1 if num_returns is None else num_returns
         max_retries = options.get("max_retries")
         strategy, affinity = strategy_of(options)
         refs = cw.submit_task(
-            exported[1], options.get("name") or self._function.__name__, args, kwargs,
+            fid, options.get("name") or self._function.__name__, args, kwargs,
             num_returns=num_returns, resources=resource_shape(options),
             max_retries=3 if max_retries is None else max_retries,
             retry_exceptions=options.get("retry_exceptions") or False, strategy=strategy, affinity=affinity)

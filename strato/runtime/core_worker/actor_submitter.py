@@ -223,27 +223,24 @@ class ActorSubmitter:
         """This process just killed the actor: later calls wait for its next incarnation
         (or its death) instead of going down the old connection before it closes."""
         q = self.queues.get(actor_id)
-        if q is None or q.conn is None:
-            return
-        q.conn = None
-        q.lost.extend(q.in_flight.values())
-        q.in_flight.clear()
-        if not q.connecting:
-            q.connecting = True
-            self.cw.loop.create_task(self._connect(q))
+        if q is not None and q.conn is not None:
+            self._reconnect(q)
 
     def on_connection_lost(self, conn) -> None:
         if self.cw._closed:
             return
         for q in self.queues.values():
             if q.conn is conn:
-                q.conn = None
-                q.lost.extend(q.in_flight.values())
-                q.in_flight.clear()
-                if not q.connecting:
-                    q.connecting = True
-                    self.cw.loop.create_task(self._connect(q))
+                self._reconnect(q)
 
+    def _reconnect(self, q: ActorQueue) -> None:
+        """Calls in flight are settled once the GCS says what became of the actor."""
+        q.conn = None
+        q.lost.extend(q.in_flight.values())
+        q.in_flight.clear()
+        if not q.connecting:
+            q.connecting = True
+            self.cw.loop.create_task(self._connect(q))
 
 def _blob(err: BaseException) -> bytes:
     return serialization.serialize(err)[0]
