@@ -5,7 +5,8 @@ classes defined in a notebook travel by value. An `ObjectRef` pickles as its
 id and its owner's address; while `serialize` runs, every ref it meets is
 recorded, so the caller learns which refs a value contains (refs nested in
 lists, dicts, objects stay refs on the other side). `deserialize` rebuilds
-those refs against the core worker it is given.
+those refs against the core worker it is given, which registers the borrowed
+ones with their owners (core_worker/reference_table.py).
 """
 from __future__ import annotations
 
@@ -81,10 +82,16 @@ def current_worker():
     return getattr(_local, "worker", None)
 
 
-def deserialize(data: bytes, worker):
-    prev = getattr(_local, "worker", None)
-    _local.worker = worker
+def deserialize(data: bytes, worker, task_arguments: bool = False):
+    """Rebuild a value; refs in it become refs of `worker`. `task_arguments`: the value is a
+    running task's arguments, whose refs the task's submitter holds until the task ends."""
+    prev, prev_args = getattr(_local, "worker", None), getattr(_local, "task_args", False)
+    _local.worker, _local.task_args = worker, task_arguments
     try:
         return pickle.loads(data)
     finally:
-        _local.worker = prev
+        _local.worker, _local.task_args = prev, prev_args
+
+
+def in_task_arguments() -> bool:
+    return getattr(_local, "task_args", False)

@@ -76,3 +76,36 @@ def test_values_move_between_nodes_and_are_freed_everywhere(two_nodes):
 
     del value, made, ref
     assert wait_for(lambda: all(s["num_objects"] == 0 for s in stats().values())), stats()
+
+
+def test_a_borrower_on_another_node_keeps_a_nested_ref_until_it_lets_go(two_nodes):
+    cluster, other = two_nodes
+
+    @strato.remote(resources={"other": 1})
+    class Keeper:
+        def keep(self, refs):
+            self.refs = refs
+            return digest(strato.get(refs[0]))          # pulls a copy to the other node
+
+        def drop(self):
+            self.refs = None
+
+    @strato.remote(resources={"other": 1})
+    def make_nested(seed):
+        return [strato.put(np.random.default_rng(seed).integers(0, 255, 7 * MiB, dtype=np.uint8))]
+
+    mine = np.random.default_rng(3).integers(0, 255, 9 * MiB, dtype=np.uint8)
+    ref = strato.put(mine)
+    keeper = Keeper.remote()
+    assert strato.get(keeper.keep.remote([ref])) == digest(mine)
+    (theirs,) = strato.get(make_nested.remote(4))      # owned by a worker on the other node
+    del ref
+    gc.collect()
+    time.sleep(0.5)
+    st = stats()
+    assert st[cluster.head.node_id]["primary_bytes"] >= 9 * MiB     # the keeper still borrows it
+    assert digest(strato.get(theirs)) == digest(np.random.default_rng(4).integers(0, 255, 7 * MiB, dtype=np.uint8))
+    strato.get(keeper.drop.remote())
+    del theirs
+    assert wait_for(lambda: all(s["num_objects"] == 0 for s in stats().values())), stats()
+    strato.kill(keeper)

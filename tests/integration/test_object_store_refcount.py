@@ -70,3 +70,151 @@ def test_many_puts_in_a_loop_do_not_accumulate(cluster):
     for _ in range(30):
         strato.put(np.ones(8 * MiB, dtype=np.uint8))
     assert wait_empty()
+
+
+# --- nested and borrowed refs -------------------------------------------------
+
+def big(value, mib=4):
+    return np.full(mib * MiB, value, dtype=np.uint8)
+
+
+def settle():
+    """Let in-flight borrower messages land before asserting that something is still there."""
+    gc.collect()
+    time.sleep(0.5)
+    gc.collect()
+
+
+@strato.remote
+class Keeper:
+    def __init__(self, refs=None):
+        self.refs = list(refs or [])
+
+    def keep(self, refs):
+        self.refs.extend(refs)
+        return len(self.refs)
+
+    def total(self):
+        return sum(int(a.sum()) for a in strato.get(self.refs))
+
+    def drop(self):
+        self.refs = []
+        return 0
+
+
+@strato.remote
+def put_and_return_nested(value):
+    return [strato.put(big(value))]
+
+
+@strato.remote
+def echo(x):
+    return x
+
+
+@strato.remote
+def hand_to_keeper(keeper, refs):
+    return strato.get(keeper.keep.remote(refs))
+
+
+def test_a_ref_nested_in_a_put_lives_as_long_as_the_outer_object(cluster):
+    inner = strato.put(big(1))
+    outer = strato.put({"data": inner})
+    del inner
+    settle()
+    assert num_objects() == 1
+    assert int(strato.get(strato.get(outer)["data"]).sum()) == 4 * MiB
+    del outer
+    assert wait_empty()
+
+
+def test_an_actor_that_keeps_a_nested_ref_keeps_the_object(cluster):
+    keeper = Keeper.remote()
+    ref = strato.put(big(1))
+    assert strato.get(keeper.keep.remote([ref])) == 1
+    del ref
+    settle()
+    assert num_objects() == 1
+    assert strato.get(keeper.total.remote()) == 4 * MiB
+    strato.get(keeper.drop.remote())
+    assert wait_empty()
+    strato.kill(keeper)
+
+
+def test_refs_nested_in_constructor_arguments_survive_the_creator_dropping_them(cluster):
+    ref = strato.put(big(2))
+    keeper = Keeper.remote([ref])
+    del ref
+    settle()
+    assert strato.get(keeper.total.remote()) == 2 * 4 * MiB
+    strato.get(keeper.drop.remote())
+    assert wait_empty()
+    strato.kill(keeper)
+
+
+def test_a_worker_owned_ref_returned_in_a_result_lives_while_the_caller_holds_it(cluster):
+    outer = put_and_return_nested.remote(3)
+    (inner,) = strato.get(outer)
+    del outer
+    settle()
+    assert num_objects() == 1
+    assert int(strato.get(inner).sum()) == 3 * 4 * MiB
+    del inner
+    assert wait_empty()
+
+
+def test_a_returned_result_holds_its_nested_refs_until_it_goes(cluster):
+    outer = put_and_return_nested.remote(4)
+    strato.wait([outer])
+    settle()
+    assert num_objects() == 1                 # nobody has looked inside yet; the result holds it
+    assert int(strato.get(strato.get(outer)[0]).sum()) == 4 * 4 * MiB
+    del outer
+    assert wait_empty()
+
+
+def test_a_ref_sent_out_and_returned_comes_back_to_its_owner(cluster):
+    ref = strato.put(big(5))
+    back = echo.remote([ref])
+    del ref
+    (again,) = strato.get(back)
+    del back
+    settle()
+    assert int(strato.get(again).sum()) == 5 * 4 * MiB
+    del again
+    assert wait_empty()
+
+
+def test_a_borrower_passes_the_ref_on_to_another_borrower(cluster):
+    keeper = Keeper.remote()
+    ref = strato.put(big(6))
+    assert strato.get(hand_to_keeper.remote(keeper, [ref])) == 1
+    del ref
+    settle()
+    assert num_objects() == 1
+    assert strato.get(keeper.total.remote()) == 6 * 4 * MiB
+    strato.get(keeper.drop.remote())
+    assert wait_empty()
+    strato.kill(keeper)
+
+
+def test_a_dead_borrower_releases_what_it_held(cluster):
+    keeper = Keeper.remote()
+    ref = strato.put(big(7))
+    strato.get(keeper.keep.remote([ref]))
+    del ref
+    settle()
+    assert num_objects() == 1
+    strato.kill(keeper)
+    assert wait_empty()
+
+
+def test_nested_puts_in_a_loop_do_not_accumulate(cluster):
+    for i in range(20):
+        inner = strato.put(big(i % 200))
+        outer = strato.put([inner, [inner]])
+        first, (second,) = strato.get(echo.remote(outer))
+        assert first == second == inner
+        assert int(strato.get(second)[0]) == i % 200
+        del inner, outer, first, second
+    assert wait_empty()

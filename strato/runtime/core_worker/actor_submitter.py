@@ -191,13 +191,13 @@ class ActorSubmitter:
 
     # ----------------------------------------------------------- results
     def on_done(self, conn, msg: tuple) -> None:
-        _, task_id, attempt, status, results, exec_s = msg
+        _, task_id, attempt, status, results, exec_s, nested = msg
         q = self.by_task.get(task_id)
-        if q is None:
-            return
-        call = q.in_flight.pop(task_id, None)
+        call = q.in_flight.pop(task_id, None) if q is not None else None
         if call is None or call.attempt != attempt:
+            self.cw.adopt_nested(conn, [], nested)   # stale: the actor may drop its holds
             return
+        self.cw.adopt_nested(conn, call.return_ids, nested)
         self._finish(q, call, results, "FINISHED" if status == "ok" else "FAILED")
 
     def _finish(self, q: ActorQueue, call: ActorCall, results: list, state: str) -> None:
@@ -205,8 +205,8 @@ class ActorSubmitter:
         self.cw.record_event(call.task_id, call.name, state, call.attempt, actor_id=call.actor_id)
         for oid, (data, is_error) in zip(call.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error))
-        if call.deps:
-            self.cw.release_submitted(call.deps)
+        if call.arg_refs:
+            self.cw.release_submitted([r._id for r in call.arg_refs])
         call.arg_refs = None
         with self.cw._lock:
             self.pending_counts[call.actor_id] -= 1

@@ -122,6 +122,10 @@ class CoreWorker:
         self._functions: dict[bytes, object] = {}
         self._conns: dict[str, asyncio.Future] = {}
         self._fetching: set[bytes] = set()
+        self._unacked_adds = 0                # borrower registrations sent, not yet acknowledged
+        self._after_acks: list = []           # (fn, args) held until they are
+        self._borrower_conns: dict = {}       # connection -> address of the borrower using it
+        self._transit: dict = {}              # worker: connection -> ids held for that caller
         self._events: list = []
         self._events_dropped = 0
         self._unsent_submissions: dict[bytes, int] = {}   # task id -> index of its PENDING_ARGS in _events
@@ -260,30 +264,176 @@ class CoreWorker:
     def add_local_ref(self, oid: bytes, owner_address: str) -> None:
         with self._lock:
             self.refs.add_local(oid, owner_address)
+            if self.refs.adds:
+                self._refs_changed()
+
+    def add_deserialized_ref(self, oid: bytes, owner_address: str) -> None:
+        """A ref rebuilt from bytes: borrowed ones are registered with their owner (deferred to
+        the task's end when they come from a running task's arguments)."""
+        with self._lock:
+            self.refs.add_local(oid, owner_address, defer=serialization.in_task_arguments())
+            if self.refs.adds:
+                self._refs_changed()
 
     def remove_local_ref(self, oid: bytes) -> None:
         if self._closed:
             return
         with self._lock:
-            owned = self.refs.owned(oid)
             freed = self.refs.remove_local(oid)
             if freed:
-                self._free(freed, freed if owned else ())
+                self._free(freed)
 
     def release_submitted(self, oids) -> None:
         with self._lock:
-            owned = [oid for oid in oids if self.refs.owned(oid)]
             freed = self.refs.remove_submitted(oids)
             if freed:
-                self._free(freed, owned)
+                self._free(freed)
 
-    def _free(self, freed: list, owned) -> None:
-        """Out of scope here: drop the values; owned ones that live in a store are freed there too."""
-        if owned and self.node_store is not None:
-            gone = set(freed)
-            self.node_store.free([(oid, obj.data) for oid in owned
-                                  if oid in gone and (obj := self.store.get(oid)) is not None and not obj.is_error])
-        self.store.delete(freed)
+    def _free(self, freed: list) -> None:
+        """Under self._lock: [(id, owned)] went out of scope here. Drop the values; owned ones that
+        live in a store are freed there too; releases owed to other owners go out."""
+        if self.node_store is not None:
+            self.node_store.free([(oid, obj.data) for oid, owned in freed
+                                  if owned and (obj := self.store.get(oid)) is not None and not obj.is_error])
+        self.store.delete([oid for oid, _ in freed])
+        if self.refs.removes or self.refs.adds:
+            self._refs_changed()
+
+    # ------------------------------------------------------------- borrowing
+    def _refs_changed(self) -> None:
+        """Under self._lock: hand the table's registrations and releases to the loop, in order."""
+        adds, removes = self.refs.take_messages()
+        self.post(self._send_borrow_messages, adds, removes)
+
+    def _send_borrow_messages(self, adds: list, removes: list) -> None:
+        """Loop thread. Registrations go out now; releases wait until every registration sent
+        before them is acknowledged (so no owner frees what a borrower has just taken)."""
+        if adds:
+            for owner, oids in _group(adds).items():
+                self._unacked_adds += 1
+                self.loop.create_task(self._register_borrows(owner, oids))
+        if removes:
+            self.send_gated(self._send_releases, removes)
+
+    def send_gated(self, fn, *args) -> None:
+        """Loop thread: run fn(*args) once no borrower registration is waiting for its ack."""
+        if self._unacked_adds:
+            self._after_acks.append((fn, args))
+        else:
+            fn(*args)
+
+    async def _register_borrows(self, owner: str, oids: list) -> None:
+        try:
+            conn = await self.connect(owner)
+            unknown = await asyncio.wait_for(conn.request("add_borrower", self.address, oids), 30)
+            if unknown:
+                logger.debug("owner %s had already freed %d borrowed object(s)", owner, len(unknown))
+        except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
+            logger.debug("could not register borrowed refs with %s: %s", owner, exc)
+        finally:
+            self._unacked_adds -= 1
+            if not self._unacked_adds:
+                held, self._after_acks = self._after_acks, []
+                for fn, args in held:
+                    fn(*args)
+
+    def _send_releases(self, removes: list) -> None:
+        for owner, oids in _group(removes).items():
+            self.loop.create_task(self._release_borrows(owner, oids))
+
+    async def _release_borrows(self, owner: str, oids: list) -> None:
+        try:
+            conn = await self.connect(owner)
+            conn.send(("remove_borrower", self.address, oids))
+        except Exception as exc:
+            logger.debug("could not release borrowed refs at %s: %s", owner, exc)
+
+    def register_task_borrows(self) -> None:
+        """Worker, a task ended: register the borrowed refs from its arguments it still holds."""
+        with self._lock:
+            if self.refs.deferred:
+                self.refs.register_deferred()
+                self._refs_changed()
+
+    def hold_in_transit(self, nested: list) -> None:
+        """Worker: refs nested in a task's returns stay alive until the caller took them over."""
+        with self._lock:
+            self.refs.add_transit([oid for inner in nested if inner for oid, _ in inner])
+
+    def send_done(self, conn, msg: tuple) -> None:
+        """Loop thread: a task's result goes to its caller after this worker's registrations
+        (the caller may release the task's arguments as soon as it has the result)."""
+        nested = msg[6]
+        if nested is not None:
+            oids = [oid for inner in nested if inner for oid, _ in inner]
+            if conn.closed:
+                self._release_transit(oids)
+                return
+            self._transit.setdefault(conn, []).extend(oids)
+        self.send_gated(_send_if_open, conn, msg)
+
+    def _release_transit(self, oids: list) -> None:
+        with self._lock:
+            freed = self.refs.remove_transit(oids)
+            if freed:
+                self._free(freed)
+
+    def adopt_nested(self, conn, return_ids: list, nested: list | None) -> None:
+        """Loop thread, caller side of a finished task whose returns nest refs: each return this
+        process still refers to holds its nested refs (registering as their borrower); then the
+        worker may drop its transit holds."""
+        if nested is None:
+            return
+        oids = [oid for inner in nested if inner for oid, _ in inner]
+        with self._lock:
+            for outer, inner in zip(return_ids, nested):
+                if inner:
+                    self.refs.add_contained(outer, inner)
+            if self.refs.adds:
+                self._refs_changed()
+        self.post(self.send_gated, _send_if_open, conn, ("release_transit", oids))
+
+    def _on_borrow_message(self, conn, msg: tuple) -> None:
+        kind = msg[0]
+        if kind == "add_borrower":
+            _, req_id, who, oids = msg
+            with self._lock:
+                unknown = [oid for oid in oids if not self.refs.add_borrower(oid, who)]
+            self._borrower_conns[conn] = who
+            conn.reply(req_id, unknown)
+        elif kind == "remove_borrower":
+            _, who, oids = msg
+            with self._lock:
+                freed = []
+                for oid in oids:
+                    freed += self.refs.remove_borrower(oid, who)
+                if freed:
+                    self._free(freed)
+        else:   # release_transit
+            oids = msg[1]
+            held = self._transit.get(conn)
+            if held is not None:
+                for oid in oids:
+                    try:
+                        held.remove(oid)
+                    except ValueError:
+                        pass
+                if not held:
+                    del self._transit[conn]
+            self._release_transit(oids)
+
+    def _borrower_gone(self, conn) -> None:
+        """A connection closed: a borrower on it released everything; a caller that never took
+        over its task's nested returns releases them too."""
+        who = self._borrower_conns.pop(conn, None)
+        if who is not None and who not in self._borrower_conns.values():
+            with self._lock:
+                freed = self.refs.drop_borrower(who)
+                if freed:
+                    self._free(freed)
+        held = self._transit.pop(conn, None)
+        if held:
+            self._release_transit(held)
 
     def store_result(self, oid: bytes, obj: StoredObject) -> None:
         """Keep a value only if someone still refers to it."""
@@ -336,13 +486,11 @@ class CoreWorker:
         deps += [v._id for v in kwargs.values() if isinstance(v, ObjectRef)]
         return data, contained, deps
 
-    def _hold_args_and_own_returns(self, deps: list, contained: list, return_ids: list) -> list[ObjectRef]:
-        """Under self._lock: nested refs escape, argument refs are held while the call is
-        pending, and the call's returns become refs this process owns."""
+    def _hold_args_and_own_returns(self, contained: list, return_ids: list) -> list[ObjectRef]:
+        """Under self._lock: every ref in the arguments (top-level or nested) is held while the
+        call is pending, and the call's returns become refs this process owns."""
         if contained:
-            dep_set = set(deps)
-            self.refs.mark_escaped([r._id for r in contained if r._id not in dep_set])
-        self.refs.add_submitted(deps)
+            self.refs.add_submitted([r._id for r in contained])
         for oid in return_ids:
             self.refs.add_owned(oid)
         return [ObjectRef(oid, self.address, self) for oid in return_ids]
@@ -358,7 +506,7 @@ class CoreWorker:
         entry.tag, entry.log_sink = self._tag_and_sink()
         entry.arg_refs = contained     # keeps the argument refs (owned or borrowed) alive while pending
         with self._lock:
-            refs = self._hold_args_and_own_returns(deps, contained, return_ids)
+            refs = self._hold_args_and_own_returns(contained, return_ids)
         self.post(self.submitter.submit, entry)
         return refs
 
@@ -369,9 +517,7 @@ class CoreWorker:
         oid = ids.object_id(self.ids.task_id(), 0)
         data, contained = self.node_store.serialize(value, "value passed to put", oid)
         with self._lock:
-            if contained:
-                self.refs.mark_escaped([r._id for r in contained])
-            self.refs.add_owned(oid)
+            self.refs.add_owned(oid, [(r._id, r._owner) for r in contained])
             ref = ObjectRef(oid, self.address, self)
         self.store.put(oid, StoredObject(data))
         return ref
@@ -406,21 +552,33 @@ class CoreWorker:
         self.run_sync(self.gcs.call("KVPut", gcs_pb2.KVPutRequest(
             namespace="actor", key=actor_id, value=cloudpickle.dumps(handle_state), overwrite=True)))
         with self._lock:
-            self._hold_args_and_own_returns(deps, contained, [])
+            self._hold_args_and_own_returns(contained, [])
 
         def send(inlined, error):
             spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
                     max_concurrency, is_async, tag, sink)
-            self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), deps, contained))
+            self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), contained))
 
         self.post(resolve_dependencies, self, deps, contained, send)
         return actor_id, handle_state
 
-    async def _create_actor(self, actor_id: bytes, spec: bytes, deps: list, keep_alive) -> None:
+    async def _create_actor(self, actor_id: bytes, spec: bytes, contained: list) -> None:
+        """Hand the creation to the GCS; the argument refs are held until the constructor has run
+        (by then the actor registered as borrower of any nested ref it kept)."""
         try:
             await self.gcs.call("CreateActor", gcs_pb2.CreateActorRequest(actor_id=actor_id, creation_spec=spec))
+            version = 0
+            while contained and not self._closed:
+                reply = await self.gcs.call("GetActorInfo", gcs_pb2.GetActorInfoRequest(
+                    actor_id=actor_id, wait_newer_than=version, timeout_s=20), timeout=40)
+                if not reply.found or reply.info.state in ("ALIVE", "DEAD"):
+                    break
+                version = reply.info.version
+        except Exception as exc:
+            logger.debug("actor %s creation: %s", actor_id.hex(), exc)
         finally:
-            self.release_submitted(deps)
+            if contained:
+                self.release_submitted([r._id for r in contained])
 
     def actor_handle_state(self, actor_id: bytes) -> dict:
         reply = self.run_sync(self.gcs.call("KVGet", gcs_pb2.KVGetRequest(namespace="actor", key=actor_id)))
@@ -450,7 +608,7 @@ class CoreWorker:
             counts[actor_id] += 1
             seq = self._actor_seq.get(actor_id, 0)
             self._actor_seq[actor_id] = seq + 1
-            refs = self._hold_args_and_own_returns(deps, contained, return_ids)
+            refs = self._hold_args_and_own_returns(contained, return_ids)
         call = ActorCall(task_id, actor_id, method, name, data, deps, contained, return_ids, num_returns,
                          max_task_retries, seq, tag, sink)
         self.post(self.actor_submitter.submit, call)
@@ -633,6 +791,8 @@ class CoreWorker:
                 output.emit(record)
         elif kind == "get_object":
             self._serve_object(conn, msg[1], msg[2])
+        elif kind in ("add_borrower", "remove_borrower", "release_transit"):
+            self._on_borrow_message(conn, msg)
         elif kind in ("push_task", "cancel_task", "create_actor", "actor_call"):
             if self.executor is None:
                 logger.error("%s received by a driver; ignored", kind)
@@ -642,6 +802,8 @@ class CoreWorker:
             logger.error("unknown message kind %r", kind)
 
     def _on_close(self, conn: transport.Connection, exc) -> None:
+        if conn in self._borrower_conns or conn in self._transit:
+            self._borrower_gone(conn)
         if self.submitter is not None:
             self.submitter.on_connection_lost(conn)
         if self.actor_submitter is not None:
@@ -771,3 +933,15 @@ class CoreWorker:
         self._warned_infeasible.add(key)
         warnings.warn(message, exceptions.InfeasibleTaskWarning, stacklevel=2)
 
+
+def _group(pairs) -> dict:
+    """[(owner, id)] -> {owner: [ids]}"""
+    out: dict = {}
+    for owner, oid in pairs:
+        out.setdefault(owner, []).append(oid)
+    return out
+
+
+def _send_if_open(conn, msg) -> None:
+    if not conn.closed:
+        conn.send(msg)

@@ -3,7 +3,7 @@
 Creating a ref adds one local reference at its core worker; garbage
 collecting it removes one (reference_table.py decides when the value can
 go). A ref pickles as (id, owner address) and comes back as a borrowed ref
-of the process that unpickles it.
+of the process that unpickles it, which registers with the owner as a borrower.
 """
 from __future__ import annotations
 
@@ -78,4 +78,8 @@ class ObjectRef:
 
 
 def _rebuild_ref(object_id: bytes, owner_address: str) -> ObjectRef:
-    return ObjectRef(object_id, owner_address, serialization.current_worker())
+    worker = serialization.current_worker()
+    ref = ObjectRef(object_id, owner_address, worker, add_ref=False)
+    if worker is not None:
+        worker.add_deserialized_ref(object_id, owner_address)
+    return ref

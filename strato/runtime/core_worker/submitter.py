@@ -310,9 +310,10 @@ class TaskSubmitter:
 
     # ------------------------------------------------------------ results
     def on_task_done(self, conn, msg: tuple) -> None:
-        _, task_id, attempt, status, results, exec_s = msg
+        _, task_id, attempt, status, results, exec_s, nested = msg
         entry = self.tasks.get(task_id)
         if entry is None or entry.attempt != attempt or entry.state is not TaskState.SUBMITTED:
+            self.cw.adopt_nested(conn, [], nested)   # a stale attempt: the worker may drop its holds
             return
         lease = entry.lease
         entry.lease = None
@@ -323,6 +324,7 @@ class TaskSubmitter:
             q.avg_s = exec_s if q.avg_s is None else 0.8 * q.avg_s + 0.2 * exec_s
         ran_on = (lease.node_id, lease.worker_id, time.time() - exec_s) if lease is not None else None
         if status == "ok":
+            self.cw.adopt_nested(conn, entry.return_ids, nested)
             self._finish(entry, results, TaskState.FINISHED, ran_on)
         elif status == "cancelled":
             self._finish(entry, results, TaskState.CANCELLED, ran_on)
@@ -358,8 +360,8 @@ class TaskSubmitter:
         self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error, ran_on=ran_on)
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error))
-        if entry.deps:
-            self.cw.release_submitted(entry.deps)
+        if entry.arg_refs:
+            self.cw.release_submitted([r._id for r in entry.arg_refs])
         entry.arg_refs = None
 
     def _fail_with(self, entry: TaskEntry, err: BaseException, state: TaskState = TaskState.FAILED) -> None:

@@ -3,8 +3,8 @@
     IO thread (core worker loop)            executing side
     push_task / actor_call --> queue  --->  main thread: load the function (or method),
     create_actor           --> queue  --->    rebuild arguments, run, serialize returns,
-    cancel_task --> drop if queued,           post ("task_done"/"actor_done", ...) back
-                    SIGINT if running
+    cancel_task --> drop if queued,           register borrowed refs still held, then
+                    SIGINT if running         post ("task_done"/"actor_done", ...) back
 
 Tasks run one at a time in the main thread, in arrival order. A worker that
 receives create_actor becomes that actor's process for good: a plain actor
@@ -103,9 +103,15 @@ class Executor:
                 msg = self._call(payload)
             else:
                 req_id, actor_id, spec, job_id = payload
-                self.cw.loop.call_soon_threadsafe(_reply, conn, req_id, self._create_actor(actor_id, spec, job_id))
+                reply = self._create_actor(actor_id, spec, job_id)   # registers kept borrowed refs first
+                self.cw.post(self.cw.send_gated, _reply, conn, req_id, reply)
                 continue
-            self.cw.loop.call_soon_threadsafe(_send, conn, msg)
+            self._send_done(conn, msg)
+
+    def _send_done(self, conn, msg: tuple) -> None:
+        """Any thread: the task's borrowed refs are registered first, then the result goes."""
+        self.cw.register_task_borrows()
+        self.cw.post(self.cw.send_done, conn, msg)
 
     def execute(self, spec: tuple) -> tuple:
         (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
@@ -135,7 +141,7 @@ class Executor:
             except TaskCancelledInterrupt:
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
             except Exception as exc:
-                status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
+                status, results = "error", [(self._error_blob(exc, name), True, None)] * num_returns
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
@@ -147,10 +153,15 @@ class Executor:
                 cw.current_task_id, cw.current_task_name = None, ""
         except TaskCancelledInterrupt:  # landed between the user's code and the bookkeeping above
             return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
-        return (done_kind, task_id, attempt, status, results, time.perf_counter() - t0)
+        nested = None
+        if status == "ok" and any(n for _, _, n in results):
+            nested = [n for _, _, n in results]
+            cw.hold_in_transit(nested)
+        return (done_kind, task_id, attempt, status, [(d, e) for d, e, _ in results], time.perf_counter() - t0,
+                nested)
 
     def _arguments(self, args_blob, inlined):
-        args, kwargs = serialization.deserialize(args_blob, self.cw)
+        args, kwargs = serialization.deserialize(args_blob, self.cw, task_arguments=True)
         if inlined:
             args = [_resolve(a, inlined, self.cw) for a in args]
             kwargs = {k: _resolve(v, inlined, self.cw) for k, v in kwargs.items()}
@@ -181,6 +192,7 @@ class Executor:
 
         msg = self._run("create_done", actor_id[:16], 0, f"{class_name}.__init__", 1, tag, sink, construct,
                         args_blob, inlined)
+        self.cw.register_task_borrows()
         if msg[3] != "ok":
             blob = msg[4][0][0]
             err = serialization.deserialize(blob, cw)
@@ -204,8 +216,7 @@ class Executor:
                          args_blob, inlined, main_thread=main_thread, owner=caller)
 
     def _call_and_send(self, conn, wire: tuple) -> None:
-        msg = self._call(wire, main_thread=False)
-        self.cw.loop.call_soon_threadsafe(_send, conn, msg)
+        self._send_done(conn, self._call(wire, main_thread=False))
 
     async def _async_call_and_send(self, conn, wire: tuple) -> None:
         (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
@@ -221,16 +232,22 @@ class Executor:
                     result = await result
                 results, status = self._serialize_returns(result, num_returns, name, task_id, caller), "ok"
             except Exception as exc:
-                status, results = "error", [(self._error_blob(exc, name), True)] * num_returns
+                status, results = "error", [(self._error_blob(exc, name), True, None)] * num_returns
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
-        msg = ("actor_done", task_id, attempt, status, results, time.perf_counter() - t0)
-        cw.loop.call_soon_threadsafe(_send, conn, msg)
+        nested = None
+        if status == "ok" and any(n for _, _, n in results):
+            nested = [n for _, _, n in results]
+            cw.hold_in_transit(nested)
+        msg = ("actor_done", task_id, attempt, status, [(d, e) for d, e, _ in results], time.perf_counter() - t0,
+               nested)
+        self._send_done(conn, msg)
 
     # ------------------------------------------------------------ results
     def _serialize_returns(self, result, num_returns: int, name: str, task_id: bytes | None = None,
                            owner: str = "") -> list:
+        """[(bytes, False, nested)] per return; nested: [(id, owner)] of the refs inside it, or None."""
         if num_returns == 1:
             values = [result]
         elif num_returns == 0:
@@ -252,10 +269,7 @@ class Executor:
                                                                call_site=f"{name}() return")
             else:
                 data, contained = serialization.serialize(v, what)
-            if contained:
-                with self.cw._lock:
-                    self.cw.refs.mark_escaped([r._id for r in contained])
-            out.append((data, False))
+            out.append((data, False, [(r._id, r._owner) for r in contained] or None))
         return out
 
     def _error_blob(self, exc: BaseException, name: str) -> bytes:
@@ -272,18 +286,13 @@ class Executor:
 
     def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed) -> tuple:
         blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex()))[0]
-        return (done_kind, task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed)
+        return (done_kind, task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
 
 
 def _resolve(value, inlined: dict, cw):
     if isinstance(value, ObjectRef) and value._id in inlined:
         return cw.node_store.deserialize(value._id, inlined[value._id], cw)
     return value
-
-
-def _send(conn, msg) -> None:
-    if not conn.closed:
-        conn.send(msg)
 
 
 def _reply(conn, req_id, value) -> None:
