@@ -81,7 +81,7 @@ def test_values_move_between_nodes_and_are_freed_everywhere(two_nodes):
 def test_a_borrower_on_another_node_keeps_a_nested_ref_until_it_lets_go(two_nodes):
     cluster, other = two_nodes
 
-    @strato.remote(resources={"other": 1})
+    @strato.remote(resources={"other": 0.5})
     class Keeper:
         def keep(self, refs):
             self.refs = refs
@@ -90,7 +90,7 @@ def test_a_borrower_on_another_node_keeps_a_nested_ref_until_it_lets_go(two_node
         def drop(self):
             self.refs = None
 
-    @strato.remote(resources={"other": 1})
+    @strato.remote(resources={"other": 0.5})
     def make_nested(seed):
         return [strato.put(np.random.default_rng(seed).integers(0, 255, 7 * MiB, dtype=np.uint8))]
 
