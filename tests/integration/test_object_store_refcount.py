@@ -3,6 +3,7 @@ import gc
 import time
 
 import numpy as np
+import pytest
 
 import strato
 from strato import api
@@ -218,3 +219,23 @@ def test_nested_puts_in_a_loop_do_not_accumulate(cluster):
         assert int(strato.get(second)[0]) == i % 200
         del inner, outer, first, second
     assert wait_empty()
+
+
+@strato.remote
+class Maker:
+    def make(self, value):
+        return [strato.put(big(value))]
+
+
+def test_get_of_a_ref_whose_owner_died_raises_owner_died_error(cluster):
+    maker = Maker.remote()
+    (inner,) = strato.get(maker.make.remote(8))
+    assert int(strato.get(inner)[0]) == 8
+    strato.kill(maker)
+    time.sleep(0.5)
+    again = strato.get(strato.put([inner]))[0]     # a fresh copy of the ref, nothing cached for it
+    del inner
+    with pytest.raises(strato.exceptions.OwnerDiedError, match="owner"):
+        strato.get(again, timeout=30)
+    del again
+    assert wait_empty()                             # the dead owner's store copy went with it

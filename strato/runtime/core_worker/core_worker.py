@@ -635,14 +635,30 @@ class CoreWorker:
         out = []
         for ref in refs:
             obj = objs[ref._id]
-            value = (serialization.deserialize(obj.data, self) if obj.is_error
-                     else self.node_store.deserialize(ref._id, obj.data, self))
+            if obj.is_error:
+                value = serialization.deserialize(obj.data, self)
+            else:
+                try:
+                    value = self.node_store.deserialize(ref._id, obj.data, self)
+                except exceptions.ObjectLostError:
+                    obj, value = self._refetch_lost(ref, timeout)
             if obj.is_error:
                 if isinstance(value, exceptions.TaskError):
                     raise value.as_instanceof_cause()
                 raise value
             out.append(value)
         return out
+
+    def _refetch_lost(self, ref: ObjectRef, timeout: float | None):
+        """A borrowed object's store copy is gone: ask its owner again, which tells an owner that
+        died (OwnerDiedError) from one that is alive (a fresh location, or ObjectLostError)."""
+        if self.refs.owned(ref._id):
+            raise
+        self.store.delete([ref._id])
+        obj = self.wait_objects([ref], 1, timeout, raise_timeout=True)[ref._id]
+        if obj.is_error:
+            return obj, serialization.deserialize(obj.data, self)
+        return obj, self.node_store.deserialize(ref._id, obj.data, self)
 
     def wait_objects(self, refs: list[ObjectRef], num_ready: int, timeout: float | None,
                      raise_timeout: bool) -> dict[bytes, StoredObject]:
