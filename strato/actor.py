@@ -137,24 +137,31 @@ class ActorClass:
         if namespace is None:
             namespace = cw.job_namespace()
         max_restarts = options.get("max_restarts")
-        actor_id, state = cw.create_actor(
+        actor_id, state, handle_ref = cw.create_actor(
             cls_id, self._cls.__name__, args, kwargs, name=options.get("name") or "",
             namespace=namespace, detached=options.get("lifetime") == "detached",
             get_if_exists=bool(options.get("get_if_exists")), resources=run, placement=placement,
             max_restarts=0 if max_restarts is None else max_restarts, max_concurrency=max_concurrency,
             is_async=is_async, handle_state=state)
-        return ActorHandle(actor_id, state)
+        return ActorHandle(actor_id, state, handle_ref)
 
     def __repr__(self):
         return f"ActorClass({self._cls.__module__}.{self._cls.__qualname__})"
 
 
 class ActorHandle:
-    """A reference to a live actor; attribute access gives its methods."""
+    """A reference to a live actor; attribute access gives its methods.
 
-    def __init__(self, actor_id: bytes, state: dict):
+    The handle of an unnamed, non-detached actor carries `_ref`, an ObjectRef counted like any
+    other (copies passed to tasks and actors are borrowers; pending calls hold it): when the
+    last one anywhere goes, the actor's creator kills it, as Ray does. Named and detached
+    actors live until their job ends or `strato.kill`.
+    """
+
+    def __init__(self, actor_id: bytes, state: dict, ref=None):
         self._actor_id = actor_id
         self._state = state
+        self._ref = ref
 
     def __getattr__(self, name: str) -> "ActorMethod":
         if name.startswith("_"):
@@ -166,7 +173,9 @@ class ActorHandle:
         return ActorMethod(self, name, meta["num_returns"])
 
     def __reduce__(self):
-        return (ActorHandle, (self._actor_id, self._state))
+        if self._ref is None:
+            return (ActorHandle, (self._actor_id, self._state))
+        return (ActorHandle, (self._actor_id, self._state, self._ref))
 
     def __eq__(self, other):
         return isinstance(other, ActorHandle) and other._actor_id == self._actor_id
@@ -214,7 +223,7 @@ class ActorMethod:
         refs = cw.submit_actor_call(
             self._handle._actor_id, self._name, name or f"{state['class_name']}.{self._name}", args, kwargs,
             num_returns=num_returns, max_task_retries=state["max_task_retries"],
-            max_pending_calls=state["max_pending_calls"])
+            max_pending_calls=state["max_pending_calls"], handle_ref=self._handle._ref)
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:

@@ -3,7 +3,8 @@
 A task id is the process's random 8-byte prefix plus an 8-byte counter, so
 making one costs a counter increment. An object id is its task id plus a
 4-byte return index (index 0 and up for returns; puts use their own
-"put task" ids).
+"put task" ids). An actor id plus index 0xffffffff names the actor's handles
+in reference counting.
 """
 from __future__ import annotations
 
@@ -35,3 +36,16 @@ def object_id(task_id: bytes, index: int) -> bytes:
 
 def task_of(object_id_: bytes) -> bytes:
     return object_id_[:TASK_ID_LEN]
+
+
+_HANDLE_INDEX = b"\xff\xff\xff\xff"
+
+
+def actor_handle_id(actor_id: bytes) -> bytes:
+    """The id under which an actor's handles are reference-counted like an object's (its owner
+    kills the actor when the count reaches zero); never the id of a real object."""
+    return actor_id[:TASK_ID_LEN] + _HANDLE_INDEX
+
+
+def is_actor_handle_id(oid: bytes) -> bool:
+    return oid[TASK_ID_LEN:] == _HANDLE_INDEX

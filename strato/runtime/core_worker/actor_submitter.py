@@ -226,6 +226,12 @@ class ActorSubmitter:
         if q is not None and q.conn is not None:
             self._reconnect(q)
 
+    def forget_actor(self, actor_id: bytes) -> None:
+        """The actor went out of scope: nothing of this process can call it any more."""
+        q = self.queues.get(actor_id)
+        if q is not None and not (q.unsent or q.in_flight or q.lost):
+            del self.queues[actor_id]
+
     def on_connection_lost(self, conn) -> None:
         if self.cw._closed:
             return

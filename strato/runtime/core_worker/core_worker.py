@@ -295,9 +295,25 @@ class CoreWorker:
         if self.node_store is not None:
             self.node_store.free([(oid, obj.data) for oid, owned in freed
                                   if owned and (obj := self.store.get(oid)) is not None and not obj.is_error])
+        for oid, owned in freed:
+            if owned and ids.is_actor_handle_id(oid):
+                self.post(self._actor_out_of_scope, oid[:ids.TASK_ID_LEN])
         self.store.delete([oid for oid, _ in freed])
         if self.refs.removes or self.refs.adds:
             self._refs_changed()
+
+    def _actor_out_of_scope(self, actor_id: bytes) -> None:
+        """Loop thread: no handle of this actor is left anywhere; it ends, like Ray's."""
+        self.actor_submitter.forget_actor(actor_id)
+        req = gcs_pb2.KillActorRequest(actor_id=actor_id, no_restart=True,
+                                       cause="all references to it went out of scope")
+        self.loop.create_task(self._quiet(self.gcs.call("KillActor", req, timeout=10), "kill out-of-scope actor"))
+
+    async def _quiet(self, coro, what: str) -> None:
+        try:
+            await coro
+        except Exception as exc:
+            logger.debug("%s: %s", what, exc)
 
     # ------------------------------------------------------------- borrowing
     def _refs_changed(self) -> None:
@@ -533,8 +549,9 @@ class CoreWorker:
                      max_restarts: int, max_concurrency: int, is_async: bool, handle_state: dict):
         """Register an actor with the GCS and have it created once its arguments are ready.
 
-        Returns (actor_id, handle_state); with get_if_exists and a live actor of that name,
-        the existing actor's id and state.
+        Returns (actor_id, handle_state, handle_ref); with get_if_exists and a live actor of that
+        name, the existing actor's id and state. handle_ref (unnamed, non-detached actors only)
+        counts the actor's handles: when it goes out of scope everywhere, the actor is killed.
         """
         data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {class_name}()")
         tag, sink = self._tag_and_sink()
@@ -548,11 +565,12 @@ class CoreWorker:
         if reply.error:
             raise ValueError(reply.error)
         if reply.existed:
-            return reply.info.actor_id, self.actor_handle_state(reply.info.actor_id)
+            return reply.info.actor_id, self.actor_handle_state(reply.info.actor_id), None
         self.run_sync(self.gcs.call("KVPut", gcs_pb2.KVPutRequest(
             namespace="actor", key=actor_id, value=cloudpickle.dumps(handle_state), overwrite=True)))
         with self._lock:
-            self._hold_args_and_own_returns(contained, [])
+            handle_refs = self._hold_args_and_own_returns(
+                contained, [] if (name or detached) else [ids.actor_handle_id(actor_id)])
 
         def send(inlined, error):
             spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
@@ -560,7 +578,7 @@ class CoreWorker:
             self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), contained))
 
         self.post(resolve_dependencies, self, deps, contained, send)
-        return actor_id, handle_state
+        return actor_id, handle_state, (handle_refs[0] if handle_refs else None)
 
     async def _create_actor(self, actor_id: bytes, spec: bytes, contained: list) -> None:
         """Hand the creation to the GCS; the argument refs are held until the constructor has run
@@ -594,8 +612,11 @@ class CoreWorker:
         return reply.info
 
     def submit_actor_call(self, actor_id: bytes, method: str, name: str, args: tuple, kwargs: dict, *,
-                          num_returns: int, max_task_retries: int, max_pending_calls: int) -> list[ObjectRef]:
+                          num_returns: int, max_task_retries: int, max_pending_calls: int,
+                          handle_ref: ObjectRef | None = None) -> list[ObjectRef]:
         data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {name}()")
+        if handle_ref is not None:
+            contained = contained + [handle_ref]     # a pending call keeps its actor alive
         task_id = self.ids.task_id()
         return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
         tag, sink = self._tag_and_sink()

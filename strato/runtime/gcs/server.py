@@ -172,7 +172,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         return gcs_pb2.GetActorInfoReply(found=True, info=entry.info)
 
     async def KillActor(self, request, context):
-        await self.actors.kill(request.actor_id, request.no_restart)
+        await self.actors.kill(request.actor_id, request.no_restart, request.cause)
         return gcs_pb2.Empty()
 
     async def ListActors(self, request, context):
