@@ -239,3 +239,35 @@ def test_get_of_a_ref_whose_owner_died_raises_owner_died_error(cluster):
         strato.get(again, timeout=30)
     del again
     assert wait_empty()                             # the dead owner's store copy went with it
+
+
+def test_a_restartable_actor_keeps_its_constructor_arguments_for_a_restart(cluster):
+    import os
+    import signal
+
+    @strato.remote(max_restarts=1)
+    class Restartable:
+        def __init__(self, refs):
+            self.total = int(strato.get(refs[0]).sum())   # only the value is kept, not the ref
+
+        def read(self):
+            return self.total, os.getpid()
+
+    ref = strato.put(big(9))
+    actor = Restartable.remote([ref])
+    total, pid = strato.get(actor.read.remote())
+    del ref
+    settle()
+    assert num_objects() == 1                          # held for the constructor's next run
+    os.kill(pid, signal.SIGKILL)
+    end = time.monotonic() + 30
+    while True:
+        try:
+            again, new_pid = strato.get(actor.read.remote(), timeout=30)
+            break
+        except strato.exceptions.RayActorError:
+            assert time.monotonic() < end
+            time.sleep(0.2)
+    assert again == total == 9 * 4 * MiB and new_pid != pid
+    strato.kill(actor)
+    assert wait_empty()

@@ -575,21 +575,24 @@ class CoreWorker:
         def send(inlined, error):
             spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
                     max_concurrency, is_async, tag, sink)
-            self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), contained))
+            self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), contained,
+                                                     until_dead=max_restarts != 0))
 
         self.post(resolve_dependencies, self, deps, contained, send)
         return actor_id, handle_state, (handle_refs[0] if handle_refs else None)
 
-    async def _create_actor(self, actor_id: bytes, spec: bytes, contained: list) -> None:
+    async def _create_actor(self, actor_id: bytes, spec: bytes, contained: list, until_dead: bool) -> None:
         """Hand the creation to the GCS; the argument refs are held until the constructor has run
-        (by then the actor registered as borrower of any nested ref it kept)."""
+        (by then the actor registered as borrower of any nested ref it kept) -- or, for an actor
+        that may restart (its constructor runs again with the same arguments), until it is dead."""
         try:
             await self.gcs.call("CreateActor", gcs_pb2.CreateActorRequest(actor_id=actor_id, creation_spec=spec))
             version = 0
             while contained and not self._closed:
                 reply = await self.gcs.call("GetActorInfo", gcs_pb2.GetActorInfoRequest(
                     actor_id=actor_id, wait_newer_than=version, timeout_s=20), timeout=40)
-                if not reply.found or reply.info.state in ("ALIVE", "DEAD"):
+                if not reply.found or reply.info.state == "DEAD" or (
+                        reply.info.state == "ALIVE" and not until_dead):
                     break
                 version = reply.info.version
         except Exception as exc:
