@@ -86,6 +86,9 @@ def remember(procs) -> None:
     OUR_PIDS.update(p.pid for p in procs)
 
 
+PID_MAX = 1 << 22   # Linux's upper bound for pid_max
+
+
 def shm_entry_is_ours(name: str) -> bool:
     """Whether a /dev/shm entry may belong to this session.
 
@@ -94,7 +97,8 @@ def shm_entry_is_ours(name: str) -> bool:
     process that is not ours; an entry naming no live process is counted as
     ours (we cannot tell, and a leak must not go unnoticed).
     """
-    numbers = {int(n) for n in re.findall(r"\d+", name)}
+    # Only numbers that can be pids: a node id in hex may happen to be all digits.
+    numbers = {n for n in map(int, re.findall(r"\d+", name)) if n < PID_MAX}
     if numbers & OUR_PIDS:
         return True
     return not any(n > 1 and n not in OUR_PIDS and psutil.pid_exists(n) for n in numbers)
