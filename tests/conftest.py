@@ -359,9 +359,9 @@ class CliCluster:
                                  f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
         return proc
 
-    def start_head(self, num_cpus: int = 2, resources: dict | None = None, **run_kwargs) -> str:
+    def start_head(self, num_cpus: int = 2, resources: dict | None = None, extra_args=(), **run_kwargs) -> str:
         self.port = free_port()
-        args = ["start", "--head", "--port", str(self.port), "--num-cpus", str(num_cpus)]
+        args = ["start", "--head", "--port", str(self.port), "--num-cpus", str(num_cpus), *extra_args]
         if resources:
             args += ["--resources", json.dumps(resources)]
         proc = self.run(*args, **run_kwargs)
