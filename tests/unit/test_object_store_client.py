@@ -197,3 +197,38 @@ def test_node_store_keeps_small_values_inline_and_large_ones_in_the_store(store)
     del back
     ns.free([(b"b" * 20, big), (b"s" * 20, small)])
     assert wait_for(lambda: ns.stats()["num_objects"] == 0)
+
+
+def test_a_repeated_get_reuses_its_lease_until_the_store_revokes_it(store):
+    owner = store.client("owner:1")
+    reader = store.client("reader:2")
+    owner.put(b"l" * 20, np.arange(MiB, dtype=np.int64))
+    # the first reads may come before the reader's listening connection is set up: no lease yet
+    assert wait_for(lambda: reader.get(b"l" * 20) is not None and b"l" * 20 in reader._leases)
+    reads = reader.stats()["counters"]["reads"]
+    first = reader.get(b"l" * 20)
+    for _ in range(5):
+        assert reader.get(b"l" * 20)[-1] == MiB - 1             # no request: the lease is reused
+    assert reader.stats()["counters"]["reads"] == reads
+    owner.free([(b"l" * 20, "")])                                 # revoked; `first` still views it
+    owner.put(b"m" * 20, np.full(MiB, -1, dtype=np.int64))        # must not land on first's pages
+    assert wait_for(lambda: not reader._leases)
+    assert first[0] == 0 and first[-1] == MiB - 1 and int(first.sum()) == MiB * (MiB - 1) // 2
+    del first
+    gc.collect()
+    owner.free([(b"m" * 20, "")])
+    assert wait_for(lambda: owner.stats()["used"] == 0)
+
+
+def test_leases_are_given_back_when_memory_gets_short(store):
+    c = store.client()
+    for i in range(5):                                            # 5 x 8 MiB, each read once
+        c.put(bytes([i]) * 20, np.full(8 * MiB, i, dtype=np.uint8))
+        assert c.get(bytes([i]) * 20)[0] == i
+    assert c._leases
+    for i in range(5, 12):                                        # past the spill threshold
+        c.put(bytes([i]) * 20, np.full(8 * MiB, i, dtype=np.uint8))
+    st = c.stats()
+    assert st["num_spilled"] > 0 and st["used"] <= st["capacity"]
+    for i in range(12):
+        assert c.get(bytes([i]) * 20)[-1] == i

@@ -6,32 +6,62 @@ put is a few tens of microseconds of messaging; no event-loop hop). The
 bytes themselves never travel on the socket:
 
 * writing: the arena file is mapped once per process (writable) and the
-  layout is copied into the region the store reserved, then sealed;
-* reading: each read maps just that object's pages (read-only); the
-  mapping is released to the store when Python collects it -- when the
-  last numpy array or Arrow table viewing it goes -- so the store never
-  reuses memory that someone still reads.
+  layout is copied into the region the store reserved, then sealed (a
+  one-way message: a reader of an unsealed object waits at the store);
+* reading: the arena is also mapped once per process read-only, and each
+  read hands out a view of the object's pages through a small numpy array
+  of its own. The store counts this process as a reader of the region
+  until that array is collected -- when the last numpy array or Arrow
+  table viewing it goes -- so the store never reuses memory that someone
+  still reads.
+
+Reads are leases: after the last value of an object is gone the process
+keeps reading rights on its region, so the next `get` of the same object
+needs no request at all. The store revokes a lease (a message on the
+flusher thread's connection) when the object is freed or the store needs
+memory; the lease is then given back as soon as no value views it. A
+value is therefore never read after its memory was reused: the region
+stays counted as read until this process releases it, and it releases it
+only once no view of it is left.
 
 Releases and frees are one-way messages. They are queued (they may come
 from a garbage collector's finalizer, where taking a lock is unsafe) and
 sent with the next request, or by a small flusher thread woken through a
-pipe.
+pipe. The flusher sends them on an idle pooled connection when there is
+one, so that in a single-threaded process a free reaches the store before
+the next request (the next put then reuses the freed region).
 """
 from __future__ import annotations
 
 import collections
 import itertools
+import logging
 import os
 import pickle
+import select
 import socket
 import threading
 import weakref
+
+import numpy as np
 
 from strato import exceptions
 from strato.runtime.object_store import layout as lay
 from strato.runtime.object_store import shm
 
 _HEADER = 8
+logger = logging.getLogger(__name__)
+
+
+class _Lease:
+    """This process's reading rights on one object's region (one reader at the store)."""
+    __slots__ = ("oid", "offset", "size", "live", "revoked", "released", "__weakref__")
+
+    def __init__(self, oid: bytes, offset: int, size: int, revoked: bool):
+        self.oid, self.offset, self.size = oid, offset, size
+        self.live = 0               # views handed out and not yet collected (as of the last _settle)
+        self.revoked = revoked      # give it back once `live` reaches 0; no new views
+        self.released = False
 
 
 class _Conn:
@@ -47,6 +77,10 @@ class _Conn:
     def send(self, msgs: list) -> None:
         data = pickle.dumps(msgs, protocol=5)
         self.sock.sendall(len(data).to_bytes(_HEADER, "big") + data)
+
+    def has_frame(self) -> bool:
+        buf = self.buf
+        return len(buf) >= _HEADER and len(buf) >= _HEADER + int.from_bytes(buf[:_HEADER], "big")
 
     def recv(self) -> list:
         buf = self.buf
@@ -79,7 +113,13 @@ class StoreClient:
         self._fd = os.open(arena_path, os.O_RDWR)
         self._arena = None
         self._view = None
+        self._ro = None                          # the arena mapped read-only: every read views it
         self._map_lock = threading.Lock()
+        self._leases: dict[bytes, _Lease] = {}   # oid -> lease not revoked
+        self._lease_lock = threading.Lock()
+        self._gone: collections.deque = collections.deque()     # leases whose views were collected
+        self._inflight: collections.Counter = collections.Counter()   # oid -> gets waiting for the store
+        self._early: set = set()                 # revokes that came before their get's reply
         self._req_ids = itertools.count(1)
         self._pool: list[_Conn] = []
         self._all: list[_Conn] = []
@@ -89,7 +129,8 @@ class StoreClient:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
         self._closed = False
-        self._pool.append(self._new_conn())      # the anchor: kept open while this process lives
+        self._anchor = self._new_conn()          # kept open while this process lives
+        self._pool.append(self._anchor)
         self._flusher = threading.Thread(target=self._flush_forever, name="strato-store-flush", daemon=True)
         self._flusher.start()
 
@@ -163,23 +204,56 @@ class StoreClient:
             pass
 
     def _flush_forever(self) -> None:
-        conn = None
-        while True:
+        listener = None
+        try:
+            listener = self._new_conn()
+            listener.send([("listen",)])        # the store may grant leases now: it can revoke them
+        except Exception:
+            listener = None
+        while not self._closed:
+            fds = [self._wake_r] if listener is None else [self._wake_r, listener.sock]
             try:
-                os.read(self._wake_r, 4096)
-            except OSError:
+                ready, _, _ = select.select(fds, [], [])
+            except (OSError, ValueError):
                 return
             if self._closed:
                 return
-            try:
-                with self._send_lock:
-                    msgs = self._drain()
-                    if msgs:
-                        if conn is None:
-                            conn = self._new_conn()
-                        conn.send(msgs)
-            except (OSError, ConnectionError):
-                conn = None
+            if self._wake_r in ready:
+                try:
+                    os.read(self._wake_r, 4096)
+                except OSError:
+                    return
+            if listener is not None and listener.sock in ready:
+                try:
+                    msgs = listener.recv()
+                    while listener.has_frame():
+                        msgs += listener.recv()
+                except (OSError, ConnectionError):
+                    listener = None
+                    msgs = []
+                for msg in msgs:
+                    if msg[0] == "revoke":
+                        self._revoked(msg[1], msg[2])
+            with self._lease_lock:
+                self._settle()
+            self._send_pending(listener)
+
+    def _send_pending(self, listener) -> None:
+        """Send the queued one-way messages on the anchor connection -- the one a single-threaded
+        process makes its requests on, so they reach the store in order with them. They get no
+        reply, so a request waiting on that connection meanwhile is not disturbed."""
+        with self._send_lock:
+            msgs = self._drain()
+            if not msgs:
+                return
+            for conn in (self._anchor, listener):
+                if conn is None:
+                    continue
+                try:
+                    conn.send(msgs)
+                    return
+                except (OSError, ConnectionError):
+                    continue
 
     def close(self) -> None:
         if self._closed:
@@ -228,7 +302,7 @@ class StoreClient:
         except BaseException:
             self._post(("abort", oid))
             raise
-        self.call("seal", oid)
+        self._post(("sealed", oid))
         return True
 
     def put(self, oid: bytes, value, *, owner: str = "", call_site: str = "") -> lay.Layout:
@@ -243,24 +317,118 @@ class StoreClient:
         self._post(("abort", oid))
 
     # ------------------------------------------------------------ reading
+    def _readable(self):
+        if self._ro is None:
+            with self._map_lock:
+                if self._ro is None:
+                    self._ro = shm.map_arena_read_only(self._fd, self.capacity)
+        return self._ro
+
     def read(self, oid: bytes, source: str = "") -> memoryview:
         """A read-only view of the object's bytes (pulled from `source`, a raylet address, if not here)."""
-        offset, size = self.call("get", oid, source)
+        ro = self._readable()
+        with self._lease_lock:
+            self._settle()
+            lease = self._leases.get(oid)
+            if lease is not None:
+                lease.live += 1
+            else:
+                self._inflight[oid] += 1
+        if lease is None:
+            lease = self._lease(oid, source)
         try:
-            mm = shm.map_object(self._fd, offset, max(size, 1))
+            exporter = np.frombuffer(ro, dtype=np.uint8, count=max(lease.size, 1), offset=lease.offset)
+            weakref.finalize(exporter, self._view_gone, lease)
         except BaseException:
-            self._post(("release", offset))
+            self._view_gone(lease)
             raise
-        weakref.finalize(mm, self._post, ("release", offset))
-        return memoryview(mm)[:size]
+        return memoryview(exporter)[:lease.size]
+
+    def _lease(self, oid: bytes, source: str) -> _Lease:
+        """Ask the store for the object; the lease comes back with one view counted."""
+        try:
+            offset, size, leased = self.call("get", oid, source)
+        except BaseException:
+            with self._lease_lock:
+                self._done_waiting(oid)
+            raise
+        lease = _Lease(oid, offset, size, revoked=not leased)
+        lease.live = 1
+        with self._lease_lock:
+            self._done_waiting(oid)
+            if (offset, oid) in self._early:            # revoked before the reply reached us
+                self._early.discard((offset, oid))
+                lease.revoked = True
+            if not lease.revoked:
+                if oid in self._leases:                 # another thread's get was quicker: keep that one
+                    lease.revoked = True
+                else:
+                    self._leases[oid] = lease
+        return lease
+
+    def _done_waiting(self, oid: bytes) -> None:
+        self._inflight[oid] -= 1
+        if self._inflight[oid] <= 0:
+            del self._inflight[oid]
+            if self._early:
+                self._early = {e for e in self._early if e[1] != oid}
+
+    def _view_gone(self, lease: _Lease) -> None:
+        """Finalizer of a view: no locks; counted at the next _settle."""
+        self._gone.append(lease)
+        if lease.revoked:
+            self.flush()
+
+    def _settle(self) -> None:
+        """Count the views collected since last time; give back revoked leases nothing views. Holds _lease_lock."""
+        gone = self._gone
+        while gone:
+            try:
+                lease = gone.popleft()
+            except IndexError:
+                break
+            lease.live -= 1
+            if lease.revoked:
+                self._give_back_lease(lease)
+
+    def _give_back_lease(self, lease: _Lease) -> None:
+        if lease.live <= 0 and not lease.released:
+            lease.released = True
+            self._post(("release", lease.offset))
+
+    def _revoked(self, offset: int, oid: bytes) -> None:
+        """The store wants the region back (its object was freed, or memory is short)."""
+        with self._lease_lock:
+            lease = self._leases.get(oid)
+            if lease is not None and lease.offset == offset:
+                del self._leases[oid]
+                lease.revoked = True        # before _settle: a finalizer running after it sees the flag
+                self._settle()
+                self._give_back_lease(lease)
+            elif oid in self._inflight:
+                self._early.add((offset, oid))
 
     def get(self, oid: bytes, source: str = "", worker=None):
         return lay.loads_layout(self.read(oid, source), worker)
 
     # ------------------------------------------------------------ freeing, stats
     def free(self, items) -> None:
-        """items: [(oid, raylet address of the primary copy or "")]; one-way."""
-        self._post(("free", list(items)))
+        """items: [(oid, raylet address of the primary copy or "")]; one-way.
+
+        Leases on them are given back first when nothing views them, so the store can reuse the
+        memory at once (no lock is waited for: this may run in a finalizer)."""
+        items = list(items)
+        if self._leases and self._lease_lock.acquire(blocking=False):
+            try:
+                for oid, _ in items:
+                    lease = self._leases.pop(oid, None)
+                    if lease is not None:
+                        lease.revoked = True
+                        self._settle()
+                        self._give_back_lease(lease)
+            finally:
+                self._lease_lock.release()
+        self._post(("free", items))
 
     def stats(self) -> dict:
         return self.call("stats")

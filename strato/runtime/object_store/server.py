@@ -9,7 +9,12 @@
                                                      5 MiB chunks), free their copies
 
 Clients write and read the arena file themselves; the server only decides
-which region an object gets and when a region may be reused. A client that
+which region an object gets and when a region may be reused. Every read
+counts its client as a reader of the region until the client releases it.
+A client with a listening connection keeps its reads as leases (it may read
+the object again without asking); the server revokes them when the object
+is freed or memory gets short (above the spill threshold, or requests
+waiting), and the client releases each once no value of its views it. A client that
 disconnects (its process exited) loses its readers and its unsealed
 objects, and -- if it owned objects here -- those objects: their owner is
 gone. Owners elsewhere are checked every few seconds. Requests that need
@@ -46,13 +51,14 @@ def default_capacity() -> int:
 
 
 class _Client:
-    __slots__ = ("client_id", "conns", "readers", "writing")
+    __slots__ = ("client_id", "conns", "readers", "writing", "listener")
 
     def __init__(self, client_id: str):
         self.client_id = client_id
         self.conns: set = set()
         self.readers: collections.Counter = collections.Counter()   # region offset -> count
         self.writing: set[bytes] = set()
+        self.listener = None        # the connection that takes this client's revokes (no leases without one)
 
 
 class _Waiter:
@@ -87,6 +93,8 @@ class StoreServer:
         self._waiting: collections.deque[_Waiter] = collections.deque()
         self._pulls: dict[bytes, asyncio.Task] = {}
         self._copies: dict[bytes, set[str]] = {}            # primaries here: raylets that pulled a copy
+        self._leases: dict[int, dict[_Client, bytes]] = {}  # region offset -> clients leasing it -> oid
+        self._free_on_seal: set[bytes] = set()              # freed while still being written
         self._open_pull_stream = open_pull_stream
         self._send_free = send_free
         self._io = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="strato-spill")
@@ -180,12 +188,20 @@ class StoreServer:
             elif kind == "abort":
                 self._abort(client, msg[1])
             elif kind == "create":
-                asyncio.get_running_loop().create_task(self._reply(conn, msg[1], self._create(client, *msg[2:])))
+                if not self._reply_now(conn, msg[1], self._create_now, client, *msg[2:]):
+                    asyncio.get_running_loop().create_task(
+                        self._reply(conn, msg[1], self._create(client, *msg[2:])))
             elif kind == "seal":
                 self._seal(client, msg[2])
                 conn.reply(msg[1], ("ok", None))
+            elif kind == "sealed":                      # one-way seal
+                self._seal(client, msg[1])
             elif kind == "get":
-                asyncio.get_running_loop().create_task(self._reply(conn, msg[1], self._get(client, *msg[2:])))
+                if not self._reply_now(conn, msg[1], self._get_now, client, *msg[2:]):
+                    asyncio.get_running_loop().create_task(
+                        self._reply(conn, msg[1], self._get(client, *msg[2:])))
+            elif kind == "listen":
+                client.listener = conn
             elif kind == "stats":
                 conn.reply(msg[1], ("ok", self.stats()))
             elif kind == "info":
@@ -202,16 +218,32 @@ class StoreServer:
     async def _reply(self, conn, req_id, coro) -> None:
         try:
             value = ("ok", await coro)
-        except exceptions.ObjectStoreFullError as exc:
-            value = ("err", "full", str(exc))
-        except ObjectExists as exc:
-            value = ("err", "exists", str(exc))
-        except exceptions.ObjectLostError as exc:
-            value = ("err", "lost", str(exc))
         except Exception as exc:
-            logger.exception("object store request failed")
-            value = ("err", "internal", f"{type(exc).__name__}: {exc}")
+            value = self._error_reply(exc)
         conn.reply(req_id, value)
+
+    def _reply_now(self, conn, req_id, fn, *args) -> bool:
+        """Answer at once when `fn` can (it returns None when the request must wait); False otherwise."""
+        try:
+            result = fn(*args)
+        except Exception as exc:
+            conn.reply(req_id, self._error_reply(exc))
+            return True
+        if result is None:
+            return False
+        conn.reply(req_id, ("ok", result))
+        return True
+
+    @staticmethod
+    def _error_reply(exc: Exception) -> tuple:
+        if isinstance(exc, exceptions.ObjectStoreFullError):
+            return ("err", "full", str(exc))
+        if isinstance(exc, ObjectExists):
+            return ("err", "exists", str(exc))
+        if isinstance(exc, exceptions.ObjectLostError):
+            return ("err", "lost", str(exc))
+        logger.error("object store request failed", exc_info=exc)
+        return ("err", "internal", f"{type(exc).__name__}: {exc}")
 
     def _client_of(self, conn) -> _Client:
         client_id = conn.peer_info.get("client_id", "")
@@ -227,13 +259,18 @@ class StoreServer:
         if client is None:
             return
         client.conns.discard(conn)
+        if client.listener is conn:
+            client.listener = None
         if client.conns or self.closed:
             return
         del self._clients[client_id]
+        for offset in list(client.readers):
+            self._unregister_lease(client, offset)
         for offset, n in client.readers.items():
             for _ in range(n):
                 self.acct.remove_reader(offset)
         for oid in list(client.writing):
+            self._free_on_seal.discard(oid)
             if self.acct.state(oid) is S.ALLOCATED:
                 self._apply(self.acct.abort(oid))
                 self._lost(oid)
@@ -244,6 +281,17 @@ class StoreServer:
         self._retry_waiting()
 
     # ------------------------------------------------------------ create / seal
+    def _create_now(self, client: _Client, oid: bytes, size: int, owner: str, call_site: str,
+                    primary: bool = True) -> int | None:
+        """The region's offset when memory is free right now; None when the request must wait."""
+        if self.acct.state(oid) is not None:
+            raise ObjectExists(oid.hex())
+        region = self._try_reserve("create", oid, size, owner=owner, call_site=call_site, primary=primary)
+        if region is None:
+            return None
+        client.writing.add(oid)
+        return region.offset
+
     async def _create(self, client: _Client, oid: bytes, size: int, owner: str, call_site: str,
                       primary: bool = True) -> int:
         if self.acct.state(oid) is not None:
@@ -279,10 +327,14 @@ class StoreServer:
         client.writing.discard(oid)
         self.acct.seal(oid, time.time())
         self._wake(oid)
+        if oid in self._free_on_seal:       # its owner let go of it while it was being written
+            self._free_on_seal.discard(oid)
+            self.free([(oid, "")])
         self._spill_if_needed()
 
     def _abort(self, client: _Client, oid: bytes) -> None:
         client.writing.discard(oid)
+        self._free_on_seal.discard(oid)
         if self.acct.state(oid) is S.ALLOCATED:
             self._apply(self.acct.abort(oid))
             self._lost(oid)
@@ -366,6 +418,9 @@ class StoreServer:
     def _spill_if_needed(self, need: int = 0) -> None:
         if self.closed:
             return
+        if self._leases and (self._waiting or self.acct.alloc.used + need
+                             > self.acct.capacity * self.acct.spill_threshold):
+            self._revoke_leases(list(self._leases))     # leased objects could neither spill nor be evicted
         self._apply(self.acct.maybe_spill(need))
 
     def _apply(self, instructions) -> None:
@@ -466,11 +521,24 @@ class StoreServer:
                     f"Object {oid.hex()} is not in the object store of node {self.node_id.hex()[:12]}: it was "
                     f"freed (no reference to it remained at its owner) or its owner exited.")
 
-    async def _get(self, client: _Client, oid: bytes, source: str = "") -> tuple[int, int]:
+    def _get_now(self, client: _Client, oid: bytes, source: str = "") -> tuple[int, int, bool] | None:
+        if self.acct.state(oid) not in READABLE:
+            return None
+        return self._add_reader(client, oid)
+
+    async def _get(self, client: _Client, oid: bytes, source: str = "") -> tuple[int, int, bool]:
         await self._ensure_readable(oid, source)
+        return self._add_reader(client, oid)
+
+    def _add_reader(self, client: _Client, oid: bytes) -> tuple[int, int, bool]:
+        """(offset, size, leased). A leased read may be kept by the client after its values are gone,
+        to read the object again without asking; the client gives it back when revoked (`_revoke`)."""
         region = self.acct.add_reader(oid)
         client.readers[region.offset] += 1
-        return region.offset, self.acct.objects[oid].size
+        leased = client.listener is not None
+        if leased:
+            self._leases.setdefault(region.offset, {})[client] = oid
+        return region.offset, self.acct.objects[oid].size, leased
 
     def _release(self, client: _Client, offset: int) -> None:
         if client.readers.get(offset, 0) <= 0:
@@ -479,8 +547,24 @@ class StoreServer:
         client.readers[offset] -= 1
         if not client.readers[offset]:
             del client.readers[offset]
+            self._unregister_lease(client, offset)
         self.acct.remove_reader(offset)
         self._retry_waiting()
+        self._spill_if_needed()
+
+    def _unregister_lease(self, client: _Client, offset: int) -> None:
+        holders = self._leases.get(offset)
+        if holders is not None:
+            holders.pop(client, None)
+            if not holders:
+                del self._leases[offset]
+
+    def _revoke_leases(self, offsets) -> None:
+        """Ask the clients leasing these regions to release them once no value of theirs views them."""
+        for offset in offsets:
+            for client, oid in self._leases.pop(offset, {}).items():
+                if client.listener is not None and not client.listener.closed:
+                    client.listener.send(("revoke", offset, oid))
 
     # ------------------------------------------------------------ free
     def free(self, items) -> None:
@@ -493,7 +577,11 @@ class StoreServer:
                 if address != self.raylet_address:
                     forward[address].append(oid)
             if self.acct.state(oid) is S.ALLOCATED:
-                continue  # still being written (a retried task): its writer seals or aborts it
+                self._free_on_seal.add(oid)     # still being written: freed when its writer seals it
+                continue
+            entry = self.acct.objects.get(oid)
+            if entry is not None and entry.region is not None and entry.region.offset in self._leases:
+                self._revoke_leases([entry.region.offset])
             self._apply(self.acct.free(oid))
             self._lost(oid)
         if forward and self._send_free is not None:
@@ -543,7 +631,11 @@ class StoreServer:
                 raise exceptions.ObjectLostError(f"node at {source} sent nothing for object {oid.hex()}")
             self.acct.seal(oid, time.time())
             self._wake(oid)
+            if oid in self._free_on_seal:
+                self._free_on_seal.discard(oid)
+                self.free([(oid, "")])
         except BaseException:
+            self._free_on_seal.discard(oid)
             if created and self.acct.state(oid) is S.ALLOCATED:
                 self._apply(self.acct.abort(oid))
                 self._lost(oid)

@@ -71,9 +71,9 @@ def map_arena(fd: int, capacity: int) -> mmap.mmap:
     return mmap.mmap(fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
 
 
-def map_object(fd: int, offset: int, size: int) -> mmap.mmap:
-    """A read-only mapping of one object's pages (offset is page aligned)."""
-    return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=offset)
+def map_arena_read_only(fd: int, capacity: int) -> mmap.mmap:
+    """The whole arena, read-only: what a client's reads view (one mapping per process)."""
+    return mmap.mmap(fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ)
 
 
 POPULATE_CHUNK = 2 << 20
