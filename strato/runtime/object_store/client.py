@@ -355,10 +355,10 @@ class StoreClient:
         lease = _Lease(oid, offset, size, revoked=not leased)
         lease.live = 1
         with self._lease_lock:
-            self._done_waiting(oid)
             if (offset, oid) in self._early:            # revoked before the reply reached us
                 self._early.discard((offset, oid))
                 lease.revoked = True
+            self._done_waiting(oid)
             if not lease.revoked:
                 if oid in self._leases:                 # another thread's get was quicker: keep that one
                     lease.revoked = True

@@ -170,6 +170,7 @@ class StoreServer:
             await asyncio.sleep(0.5)
             try:
                 self._expire_waiters()
+                self._revoke_detached()
                 self._spill_if_needed()
                 if int(time.monotonic()) % 5 == 0:
                     await self._check_remote_owners()
@@ -450,6 +451,7 @@ class StoreServer:
             return
         self._disk_error = ""
         self._apply(self.acct.spill_done(path, placed))
+        self._revoke_detached()         # read while being spilled: those regions wait for their readers
         self._retry_waiting()
         self._spill_if_needed()
 
@@ -558,6 +560,13 @@ class StoreServer:
             holders.pop(client, None)
             if not holders:
                 del self._leases[offset]
+
+    def _revoke_detached(self) -> None:
+        """Revoke leases on regions whose object left them (spilled, freed): only readers hold those."""
+        regions = self.acct.regions
+        stale = [o for o in self._leases if (r := regions.get(o)) is None or r.oid is None]
+        if stale:
+            self._revoke_leases(stale)
 
     def _revoke_leases(self, offsets) -> None:
         """Ask the clients leasing these regions to release them once no value of theirs views them."""
