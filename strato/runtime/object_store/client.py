@@ -43,8 +43,6 @@ import socket
 import threading
 import weakref
 
-import numpy as np
-
 from strato import exceptions
 from strato.runtime.object_store import layout as lay
 from strato.runtime.object_store import shm
@@ -337,6 +335,7 @@ class StoreClient:
         if lease is None:
             lease = self._lease(oid, source)
         try:
+            import numpy as np      # here, not at import: numpy costs every process ~0.1 s at start
             exporter = np.frombuffer(ro, dtype=np.uint8, count=max(lease.size, 1), offset=lease.offset)
             weakref.finalize(exporter, self._view_gone, lease)
         except BaseException:
