@@ -8,11 +8,16 @@
       memory store (threading)   <----     (submitter.py), push tasks in frames,
     strato.put() -> memory store           store results, retry on worker death
                                          framed server: tasks pushed to this
-                                           worker, object requests of borrowers
+                                           worker, object requests of borrowers,
+                                           borrower registrations and releases
 
 The process that calls `.remote()` or `put` owns the result: its value
 (memory_store.py), its reference count (reference_table.py) and its task's
 lifecycle (task_state.py). `get` of a ref owned elsewhere asks the owner.
+A process that holds a ref it does not own -- received inside an argument,
+a return or another object -- registers with the owner as a borrower and
+releases it when its last copy goes; releases and task results wait until
+earlier registrations are acknowledged (see reference_table.py).
 In a worker process the main thread runs tasks (worker/executor.py); the
 loop runs on a background thread in drivers and workers alike, so a blocking
 `get` never stalls the network side.
