@@ -89,6 +89,24 @@ class TestNamesInOneDriver:
         assert strato.get_actor(name, namespace="other_ns") == a
         strato.kill(a)
 
+    def test_list_named_actors_shows_live_names_of_this_namespace_or_all(self):
+        mine, theirs = unique("listed"), unique("listed-elsewhere")
+        a = Store.options(name=mine).remote()
+        b = Store.options(name=theirs, namespace="listing_ns").remote()
+        unnamed = Store.remote()
+        strato.get([a.get.remote("x"), b.get.remote("x"), unnamed.get.remote("x")], timeout=60)
+        names = strato.util.list_named_actors()
+        assert mine in names and theirs not in names
+        everywhere = strato.util.list_named_actors(all_namespaces=True)
+        assert {"name": theirs, "namespace": "listing_ns"} in everywhere
+        assert all(entry["name"] for entry in everywhere)           # unnamed actors are not listed
+        strato.kill(a)
+        strato.kill(b)
+        assert mine not in strato.util.list_named_actors()           # dead ones neither
+
+    def test_get_node_ip_address_is_the_nodes_address(self):
+        assert strato.util.get_node_ip_address() == strato.nodes()[0]["NodeManagerAddress"]
+
     def test_get_actor_of_an_unknown_name_is_a_value_error(self):
         with pytest.raises(ValueError, match="no-such-actor"):
             strato.get_actor("no-such-actor")
