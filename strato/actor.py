@@ -142,7 +142,7 @@ class ActorClass:
             namespace=namespace, detached=options.get("lifetime") == "detached",
             get_if_exists=bool(options.get("get_if_exists")), resources=run, placement=placement,
             max_restarts=0 if max_restarts is None else max_restarts, max_concurrency=max_concurrency,
-            is_async=is_async, handle_state=state)
+            is_async=is_async, handle_state=state, captured=self._export.captured)
         return ActorHandle(actor_id, state, handle_ref)
 
     def __repr__(self):

@@ -85,14 +85,20 @@ class ExportCache:
     def __init__(self, target):
         self.target = target
         self._pickled: bytes | None = None
+        self.captured: list = []       # ObjectRefs in the pickled closure, kept alive with it
         self._exported_to = None       # (core worker, id)
 
     def id_for(self, cw) -> bytes:
         if self._exported_to is None or self._exported_to[0] is not cw:
             if self._pickled is None:
                 import cloudpickle
+                from strato.runtime import serialization
                 try:
-                    self._pickled = cloudpickle.dumps(self.target, protocol=5)
+                    with serialization.recording_refs() as captured:
+                        self._pickled = cloudpickle.dumps(self.target, protocol=5)
+                    # Refs captured in the closure (a global of the notebook, say) stay valid for
+                    # as long as this definition exists, like Ray's: tasks may run it any time.
+                    self.captured = captured
                 except Exception:
                     pass   # export_function pickles again and raises an error that says what to do
             self._exported_to = (cw, cw.export_function(self.target, self._pickled))
@@ -141,7 +147,8 @@ class RemoteFunction:
             fid, options.get("name") or self._function.__name__, args, kwargs,
             num_returns=num_returns, resources=resource_shape(options),
             max_retries=3 if max_retries is None else max_retries,
-            retry_exceptions=options.get("retry_exceptions") or False, strategy=strategy, affinity=affinity)
+            retry_exceptions=options.get("retry_exceptions") or False, strategy=strategy, affinity=affinity,
+            captured=self._export.captured)
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:

@@ -61,6 +61,19 @@ def _plain(value, depth: int) -> bool:
     return False
 
 
+@contextlib.contextmanager
+def recording_refs():
+    """Collect the refs that whatever pickling runs inside the block meets (e.g. refs captured
+    in a remote function's closure)."""
+    refs: list = []
+    outer = getattr(_local, "refs", None)
+    _local.refs = refs
+    try:
+        yield refs
+    finally:
+        _local.refs = outer
+
+
 def record_ref(ref) -> None:
     """Called by ObjectRef.__reduce__: note that the value being serialized holds `ref`."""
     refs = getattr(_local, "refs", None)
@@ -70,28 +83,42 @@ def record_ref(ref) -> None:
 
 @contextlib.contextmanager
 def deserialization_context(worker):
-    prev = getattr(_local, "worker", None)
-    _local.worker = worker
+    """Refs rebuilt inside the block are borrowed refs of `worker`, registered with their owners."""
+    prev, prev_mode = getattr(_local, "worker", None), getattr(_local, "ref_mode", "register")
+    _local.worker, _local.ref_mode = worker, "register"
     try:
         yield
     finally:
-        _local.worker = prev
+        _local.worker, _local.ref_mode = prev, prev_mode
 
 
 def current_worker():
     return getattr(_local, "worker", None)
 
 
-def deserialize(data: bytes, worker, task_arguments: bool = False):
+def deserialize(data: bytes, worker, task_arguments: bool = False, loads=pickle.loads):
     """Rebuild a value; refs in it become refs of `worker`. `task_arguments`: the value is a
     running task's arguments, whose refs the task's submitter holds until the task ends."""
-    prev, prev_args = getattr(_local, "worker", None), getattr(_local, "task_args", False)
-    _local.worker, _local.task_args = worker, task_arguments
+    return _loads_with(data, worker, "defer" if task_arguments else "register", loads)
+
+
+def load_definition(data: bytes, worker, loads):
+    """Unpickle an exported function or class. Refs captured in it are held by the definition in
+    the driver and by the pending tasks (or live actors) made from it, not by this copy: they are
+    not registered as borrowed, so a worker that cached the definition does not keep them forever."""
+    return _loads_with(data, worker, "held elsewhere", loads)
+
+
+def _loads_with(data, worker, mode: str, loads):
+    prev, prev_mode = getattr(_local, "worker", None), getattr(_local, "ref_mode", "register")
+    _local.worker, _local.ref_mode = worker, mode
     try:
-        return pickle.loads(data)
+        return loads(data)
     finally:
-        _local.worker, _local.task_args = prev, prev_args
+        _local.worker, _local.ref_mode = prev, prev_mode
 
 
-def in_task_arguments() -> bool:
-    return getattr(_local, "task_args", False)
+def ref_mode() -> str:
+    """How refs being rebuilt now are counted: "register" (a borrower tells the owner), "defer"
+    (only if still held when the running task ends) or "held elsewhere" (never registered)."""
+    return getattr(_local, "ref_mode", "register")

@@ -179,3 +179,12 @@ def test_negative_counts_are_bugs():
     owned_with_ref(t)
     with pytest.raises(AssertionError):
         t.remove_submitted([b"x"])
+
+
+def test_refs_held_elsewhere_are_never_registered():
+    t = ReferenceTable(ME)
+    t.add_local(b"y", OTHER, register=False)         # captured in a cached function definition
+    t.register_deferred()
+    assert t.take_messages() == ([], [])
+    assert t.remove_local(b"y") == [(b"y", False)]
+    assert t.take_messages() == ([], [])

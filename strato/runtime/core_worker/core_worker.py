@@ -276,7 +276,8 @@ class CoreWorker:
         """A ref rebuilt from bytes: borrowed ones are registered with their owner (deferred to
         the task's end when they come from a running task's arguments)."""
         with self._lock:
-            self.refs.add_local(oid, owner_address, defer=serialization.in_task_arguments())
+            mode = serialization.ref_mode()
+            self.refs.add_local(oid, owner_address, defer=mode == "defer", register=mode != "held elsewhere")
             if self.refs.adds:
                 self._refs_changed()
 
@@ -494,7 +495,7 @@ class CoreWorker:
             for path in record["sys_path"]:
                 if path not in sys.path:
                     sys.path.append(path)
-            fn = cloudpickle.loads(record["pickled"])
+            fn = serialization.load_definition(record["pickled"], self, cloudpickle.loads)
             self._functions[fid] = fn
             self._exported.add(fid)
         return fn
@@ -518,8 +519,11 @@ class CoreWorker:
 
     def submit_task(self, fid: bytes, name: str, args: tuple, kwargs: dict, *, num_returns: int,
                     resources: dict, max_retries: int, retry_exceptions, strategy: str = "DEFAULT",
-                    affinity: tuple | None = None) -> list[ObjectRef]:
+                    affinity: tuple | None = None, captured: list = ()) -> list[ObjectRef]:
+        """`captured`: refs pickled with the function, held like arguments while the task is pending."""
         data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {name}()")
+        if captured:
+            contained = contained + list(captured)
         task_id = self.ids.task_id()
         return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
         entry = TaskEntry(task_id, fid, name, data, deps, return_ids, num_returns, resources,
@@ -551,7 +555,8 @@ class CoreWorker:
 
     def create_actor(self, cls_fid: bytes, class_name: str, args: tuple, kwargs: dict, *, name: str,
                      namespace: str, detached: bool, get_if_exists: bool, resources: dict, placement: dict,
-                     max_restarts: int, max_concurrency: int, is_async: bool, handle_state: dict):
+                     max_restarts: int, max_concurrency: int, is_async: bool, handle_state: dict,
+                     captured: list = ()):
         """Register an actor with the GCS and have it created once its arguments are ready.
 
         Returns (actor_id, handle_state, handle_ref); with get_if_exists and a live actor of that
@@ -559,6 +564,8 @@ class CoreWorker:
         counts the actor's handles: when it goes out of scope everywhere, the actor is killed.
         """
         data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {class_name}()")
+        if captured:     # refs pickled with the class: the actor may use them as long as it lives
+            contained = contained + list(captured)
         tag, sink = self._tag_and_sink()
         actor_id = ids.random_id(16)
         info = gcs_pb2.ActorInfo(
@@ -581,7 +588,7 @@ class CoreWorker:
             spec = (cls_fid, data, inlined or {}, error.data if error is not None else None, class_name,
                     max_concurrency, is_async, tag, sink)
             self.loop.create_task(self._create_actor(actor_id, cloudpickle.dumps(spec), contained,
-                                                     until_dead=max_restarts != 0))
+                                                     until_dead=max_restarts != 0 or bool(captured)))
 
         self.post(resolve_dependencies, self, deps, contained, send)
         return actor_id, handle_state, (handle_refs[0] if handle_refs else None)

@@ -60,12 +60,12 @@ class ReferenceTable:
         if contains:
             self.add_contained(oid, contains)
 
-    def _entry(self, oid: bytes, owner_address: str, defer: bool) -> RefEntry:
+    def _entry(self, oid: bytes, owner_address: str, defer: bool, register: bool = True) -> RefEntry:
         entry = self.entries.get(oid)
         if entry is None:
             owned = owner_address == self.my_address
             entry = self.entries[oid] = RefEntry(owned=owned, owner_address=owner_address)
-            if not owned:
+            if not owned and register:
                 if defer:
                     self.deferred.add(oid)
                 else:
@@ -77,9 +77,11 @@ class ReferenceTable:
             self.adds.append((entry.owner_address, oid))
         return entry
 
-    def add_local(self, oid: bytes, owner_address: str, defer: bool = False) -> None:
-        """One more ObjectRef instance here. `defer`: it was rebuilt from a running task's arguments."""
-        self._entry(oid, owner_address, defer).local += 1
+    def add_local(self, oid: bytes, owner_address: str, defer: bool = False, register: bool = True) -> None:
+        """One more ObjectRef instance here. `defer`: it was rebuilt from a running task's arguments.
+        `register=False`: something else holds it for as long as it can be used here (a ref captured
+        in an exported function: its definition and pending tasks in the driver); never registered."""
+        self._entry(oid, owner_address, defer and register, register).local += 1
 
     def add_contained(self, outer: bytes, inner) -> bool:
         """Owned object `outer` nests refs `inner` [(id, owner)]: hold them while `outer` lives.
