@@ -271,3 +271,22 @@ def test_a_restartable_actor_keeps_its_constructor_arguments_for_a_restart(clust
     assert again == total == 9 * 4 * MiB and new_pid != pid
     strato.kill(actor)
     assert wait_empty()
+
+
+def test_a_ref_pickled_and_unpickled_by_user_code_works_and_keeps_its_object(cluster):
+    import pickle
+
+    @strato.remote
+    def roundtrip(blob):
+        ref = pickle.loads(blob)                    # user code, not strato, unpickles it
+        return int(strato.get(ref).sum())
+
+    ref = strato.put(big(11))
+    blob = pickle.dumps(ref)
+    copy = pickle.loads(blob)
+    del ref
+    settle()
+    assert int(strato.get(copy).sum()) == 11 * 4 * MiB
+    assert strato.get(roundtrip.remote(pickle.dumps(copy))) == 11 * 4 * MiB
+    del copy
+    assert wait_empty()

@@ -79,6 +79,9 @@ class ObjectRef:
 
 def _rebuild_ref(object_id: bytes, owner_address: str) -> ObjectRef:
     worker = serialization.current_worker()
+    if worker is None:      # unpickled by user code (pickle.loads): a ref of this process's worker
+        from strato import api
+        worker = api._worker
     ref = ObjectRef(object_id, owner_address, worker, add_ref=False)
     if worker is not None:
         worker.add_deserialized_ref(object_id, owner_address)
