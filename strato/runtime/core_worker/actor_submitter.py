@@ -204,7 +204,7 @@ class ActorSubmitter:
         self.by_task.pop(call.task_id, None)
         self.cw.record_event(call.task_id, call.name, state, call.attempt, actor_id=call.actor_id)
         for oid, (data, is_error) in zip(call.return_ids, results):
-            self.cw.store_result(oid, StoredObject(data, is_error))
+            self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
         if call.arg_refs:
             self.cw.release_submitted([r._id for r in call.arg_refs])
         call.arg_refs = None

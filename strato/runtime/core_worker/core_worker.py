@@ -344,10 +344,15 @@ class CoreWorker:
         else:
             fn(*args)
 
+    def _borrower_id(self) -> str:
+        """Names this process to owners: its address plus its worker id, so that a later process
+        that happens to get the same port is never mistaken for it."""
+        return f"{self.address}/{self.worker_id.hex()}"
+
     async def _register_borrows(self, owner: str, oids: list) -> None:
         try:
             conn = await self.connect(owner)
-            unknown = await asyncio.wait_for(conn.request("add_borrower", self.address, oids), 30)
+            unknown = await asyncio.wait_for(conn.request("add_borrower", self._borrower_id(), oids), 30)
             if unknown:
                 logger.debug("owner %s had already freed %d borrowed object(s)", owner, len(unknown))
         except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
@@ -366,7 +371,7 @@ class CoreWorker:
     async def _release_borrows(self, owner: str, oids: list) -> None:
         try:
             conn = await self.connect(owner)
-            conn.send(("remove_borrower", self.address, oids))
+            conn.send(("remove_borrower", self._borrower_id(), oids))
         except Exception as exc:
             logger.debug("could not release borrowed refs at %s: %s", owner, exc)
 
@@ -457,12 +462,21 @@ class CoreWorker:
         if held:
             self._release_transit(held)
 
-    def store_result(self, oid: bytes, obj: StoredObject) -> None:
-        """Keep a value only if someone still refers to it."""
+    def store_result(self, oid: bytes, obj: StoredObject, owned: bool = False) -> None:
+        """Keep a value only if someone still refers to it. `owned`: a return of this process's
+        task -- when nobody refers to it any more, its copy in a node's store is freed too (the
+        worker wrote it there for us)."""
         with self._lock:
-            if oid not in self.refs:
+            known = oid in self.refs
+        if known:
+            self.store.put(oid, obj)
+            with self._lock:
+                known = oid in self.refs      # dropped meanwhile: _free may have found nothing yet
+            if known:
                 return
-        self.store.put(oid, obj)
+            self.store.delete([oid])
+        if owned and not obj.is_error and self.node_store is not None:
+            self.node_store.free([(oid, obj.data)])
 
     # ----------------------------------------------------------- functions
     def export_function(self, fn, pickled: bytes | None = None) -> bytes:

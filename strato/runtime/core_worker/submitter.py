@@ -359,7 +359,7 @@ class TaskSubmitter:
             error = _error_summary(self.cw, results[0][0])
         self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error, ran_on=ran_on)
         for oid, (data, is_error) in zip(entry.return_ids, results):
-            self.cw.store_result(oid, StoredObject(data, is_error))
+            self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
         if entry.arg_refs:
             self.cw.release_submitted([r._id for r in entry.arg_refs])
         entry.arg_refs = None

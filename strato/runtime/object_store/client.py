@@ -287,12 +287,21 @@ class StoreClient:
     def create(self, oid: bytes, size: int, *, owner: str = "", call_site: str = "", primary: bool = True) -> int:
         return self.call("create", oid, size, owner, call_site, primary)
 
-    def put_layout(self, oid: bytes, layout: lay.Layout, *, owner: str = "", call_site: str = "") -> bool:
-        """Write and seal; False when an object of that id is already there (a retried task)."""
+    def put_layout(self, oid: bytes, layout: lay.Layout, *, owner: str = "", call_site: str = "",
+                   replace: bool = False) -> bool:
+        """Write and seal; False when an object of that id is already there. `replace` (a task's
+        return): an earlier attempt's value of that id, which nobody was told of, is dropped first
+        -- it may nest refs of a worker that died."""
         try:
             offset = self.create(oid, layout.size, owner=owner, call_site=call_site)
         except FileExistsError:
-            return False
+            if not replace:
+                return False
+            try:
+                self.call("drop_stale", oid)
+                offset = self.create(oid, layout.size, owner=owner, call_site=call_site)
+            except FileExistsError:
+                return False
         try:
             view = self._writable()
             shm.prefault(self._arena, offset, layout.size, self._populated)
@@ -355,8 +364,8 @@ class StoreClient:
         lease.live = 1
         with self._lease_lock:
             if (offset, oid) in self._early:            # revoked before the reply reached us
-                self._early.discard((offset, oid))
-                lease.revoked = True
+                lease.revoked = True                    # (the mark stays for other gets in flight:
+                                                        # one revoke covers all of them)
             self._done_waiting(oid)
             if not lease.revoked:
                 if oid in self._leases:                 # another thread's get was quicker: keep that one

@@ -55,8 +55,10 @@ class NodeStore:
                    max_inline_bytes=max_inline_bytes, client=client)
 
     # ------------------------------------------------------------ writing
-    def serialize(self, value, what: str, oid: bytes, *, owner: str = "", call_site: str = "") -> tuple[bytes, list]:
-        """(bytes to keep or send, refs contained in value): the value itself or a marker."""
+    def serialize(self, value, what: str, oid: bytes, *, owner: str = "", call_site: str = "",
+                  replace: bool = False) -> tuple[bytes, list]:
+        """(bytes to keep or send, refs contained in value): the value itself or a marker.
+        `replace`: a task's return, which replaces what an earlier attempt left under that id."""
         stream, buffers, refs = lay.dumps_oob(value, what)
         size = lay.payload_size(stream, buffers)
         if size <= self.max_inline_bytes or self.client is None:
@@ -65,7 +67,7 @@ class NodeStore:
             return serialization.serialize(value, what)     # small arrays: keep them in-band
         layout = lay.make_layout(stream, buffers, refs)
         self.client.put_layout(oid, layout, owner=owner or self.owner_address,
-                               call_site=call_site or user_call_site())
+                               call_site=call_site or user_call_site(), replace=replace)
         return lay.encode_marker(self.node_id, layout.size, self.raylet_address), refs
 
     # ------------------------------------------------------------ reading

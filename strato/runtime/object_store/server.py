@@ -203,6 +203,12 @@ class StoreServer:
                         self._reply(conn, msg[1], self._get(client, *msg[2:])))
             elif kind == "listen":
                 client.listener = conn
+            elif kind == "drop_stale":                  # a retried task replaces an earlier attempt's return
+                if self.acct.state(msg[2]) is S.ALLOCATED:
+                    conn.reply(msg[1], ("err", "exists", f"object {msg[2].hex()} is still being written"))
+                else:
+                    self.free([(msg[2], "")])
+                    conn.reply(msg[1], ("ok", None))
             elif kind == "stats":
                 conn.reply(msg[1], ("ok", self.stats()))
             elif kind == "info":

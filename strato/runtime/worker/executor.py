@@ -266,7 +266,7 @@ class Executor:
             what = f"return value of {name}()"
             if task_id is not None and self.cw.node_store is not None:   # large ones go to the node's store
                 data, contained = self.cw.node_store.serialize(v, what, ids.object_id(task_id, i), owner=owner,
-                                                               call_site=f"{name}() return")
+                                                               call_site=f"{name}() return", replace=True)
             else:
                 data, contained = serialization.serialize(v, what)
             out.append((data, False, [(r._id, r._owner) for r in contained] or None))
