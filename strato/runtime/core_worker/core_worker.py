@@ -127,8 +127,9 @@ class CoreWorker:
         self._functions: dict[bytes, object] = {}
         self._conns: dict[str, asyncio.Future] = {}
         self._fetching: set[bytes] = set()
-        self._unacked_adds = 0                # borrower registrations sent, not yet acknowledged
-        self._after_acks: list = []           # (fn, args) held until they are
+        self._add_seq = 0                     # borrower registrations sent, numbered
+        self._unacked: set[int] = set()       # numbers of those not acknowledged yet
+        self._after_acks: collections.deque = collections.deque()   # (last number before it, fn, args)
         self._borrower_conns: dict = {}       # connection -> address of the borrower using it
         self._transit: dict = {}              # worker: connection -> ids held for that caller
         self._events: list = []
@@ -332,15 +333,17 @@ class CoreWorker:
         before them is acknowledged (so no owner frees what a borrower has just taken)."""
         if adds:
             for owner, oids in _group(adds).items():
-                self._unacked_adds += 1
-                self.loop.create_task(self._register_borrows(owner, oids))
+                self._add_seq += 1
+                self._unacked.add(self._add_seq)
+                self.loop.create_task(self._register_borrows(owner, oids, self._add_seq))
         if removes:
             self.send_gated(self._send_releases, removes)
 
     def send_gated(self, fn, *args) -> None:
-        """Loop thread: run fn(*args) once no borrower registration is waiting for its ack."""
-        if self._unacked_adds:
-            self._after_acks.append((fn, args))
+        """Loop thread: run fn(*args) once every borrower registration sent before now is
+        acknowledged (later ones do not hold it up)."""
+        if self._unacked:
+            self._after_acks.append((self._add_seq, fn, args))
         else:
             fn(*args)
 
@@ -349,7 +352,7 @@ class CoreWorker:
         that happens to get the same port is never mistaken for it."""
         return f"{self.address}/{self.worker_id.hex()}"
 
-    async def _register_borrows(self, owner: str, oids: list) -> None:
+    async def _register_borrows(self, owner: str, oids: list, seq: int) -> None:
         try:
             conn = await self.connect(owner)
             unknown = await asyncio.wait_for(conn.request("add_borrower", self._borrower_id(), oids), 30)
@@ -358,11 +361,12 @@ class CoreWorker:
         except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
             logger.debug("could not register borrowed refs with %s: %s", owner, exc)
         finally:
-            self._unacked_adds -= 1
-            if not self._unacked_adds:
-                held, self._after_acks = self._after_acks, []
-                for fn, args in held:
-                    fn(*args)
+            self._unacked.discard(seq)
+            oldest = min(self._unacked) if self._unacked else self._add_seq + 1
+            held = self._after_acks
+            while held and held[0][0] < oldest:
+                _, fn, args = held.popleft()
+                fn(*args)
 
     def _send_releases(self, removes: list) -> None:
         for owner, oids in _group(removes).items():
