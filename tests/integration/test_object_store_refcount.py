@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import strato
-from strato import api
-from strato.runtime.object_store.stats import cluster_store_stats
+from conftest import node_store_stats, wait_collected
 
 
 
@@ -17,18 +16,11 @@ MiB = 1 << 20
 
 
 def num_objects():
-    (st,) = cluster_store_stats(api._worker).values()
-    return st["num_objects"]
+    return node_store_stats()["num_objects"]
 
 
 def wait_empty(timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if num_objects() == 0:
-            return True
-        time.sleep(0.1)
-    return num_objects() == 0
+    return wait_collected(lambda: num_objects() == 0, timeout)
 
 
 @strato.remote
