@@ -167,25 +167,6 @@ def terminate_gracefully(procs, timeout: float = 10) -> None:
     kill_by_pid(alive)
 
 
-def wait_collected(predicate, timeout: float = 15.0) -> bool:
-    """Poll ``predicate``, collecting garbage before each try (refs a test dropped go at once),
-    until it holds or ``timeout`` seconds pass; returns whether it held."""
-    import gc
-
-    def check():
-        gc.collect()
-        return predicate()
-    return bool(wait_until(check, timeout, interval=0.1))
-
-
-def node_store_stats() -> dict:
-    """Object store statistics of the connected cluster's only node."""
-    from strato import api
-    from strato.runtime.object_store.stats import cluster_store_stats
-    (st,) = cluster_store_stats(api._worker).values()
-    return st
-
-
 def wait_until(predicate, timeout: float, interval: float = 0.2):
     """Poll ``predicate`` until it returns a truthy value or time runs out.
 

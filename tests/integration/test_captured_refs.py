@@ -12,16 +12,26 @@ import time
 import numpy as np
 
 import strato
-from conftest import node_store_stats, wait_collected as wait_for
+from strato import api
+from strato.runtime.object_store.stats import cluster_store_stats
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 256 << 20}
 MiB = 1 << 20
 
 
 def num_objects():
-    return node_store_stats()["num_objects"]
+    (st,) = cluster_store_stats(api._worker).values()
+    return st["num_objects"]
 
 
+def wait_for(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.2)
+    return pred()
 
 
 def test_a_ref_captured_in_a_closure_outlives_the_name_that_held_it(cluster):

@@ -11,8 +11,6 @@ from strato import api
 from strato.cluster_utils import Cluster
 from strato.runtime.object_store.stats import cluster_store_stats
 
-from conftest import wait_collected as wait_for
-
 
 
 
@@ -36,6 +34,14 @@ def stats():
     return cluster_store_stats(api._worker)
 
 
+def wait_for(pred, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
 
 
 def digest(a):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import strato
-from conftest import node_store_stats, wait_collected
+from strato import api
+from strato.runtime.object_store.stats import cluster_store_stats
 
 
 
@@ -16,11 +17,18 @@ MiB = 1 << 20
 
 
 def num_objects():
-    return node_store_stats()["num_objects"]
+    (st,) = cluster_store_stats(api._worker).values()
+    return st["num_objects"]
 
 
 def wait_empty(timeout=15.0):
-    return wait_collected(lambda: num_objects() == 0, timeout)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if num_objects() == 0:
+            return True
+        time.sleep(0.1)
+    return num_objects() == 0
 
 
 @strato.remote

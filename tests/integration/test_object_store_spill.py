@@ -1,10 +1,13 @@
 """A store smaller than the data spills primaries to disk and restores them on get."""
+import gc
 import hashlib
+import time
 
 import numpy as np
 
 import strato
-from conftest import node_store_stats, wait_collected as wait_for
+from strato import api
+from strato.runtime.object_store.stats import cluster_store_stats
 
 
 
@@ -14,9 +17,18 @@ MiB = 1 << 20
 
 
 def stats():
-    return node_store_stats()
+    (st,) = cluster_store_stats(api._worker).values()
+    return st
 
 
+def wait_for(pred, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.1)
+    return pred()
 
 
 def digest(a) -> str:

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 
 import strato
-from conftest import node_store_stats, wait_collected as wait_for
+from strato import api
+from strato.runtime.object_store.stats import cluster_store_stats
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 160 << 20}
 MiB = 1 << 20
 
 
 def stats():
-    return node_store_stats()
+    (st,) = cluster_store_stats(api._worker).values()
+    return st
 
 
 def num_objects():
@@ -33,6 +35,15 @@ def used_bytes():
     return stats()["used"]
 
 
+def wait_for(pred, timeout=15.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        gc.collect()
+        if pred():
+            return True
+        time.sleep(0.1)
+    gc.collect()
+    return pred()
 
 
 def wait_empty(timeout=15.0):
@@ -357,6 +368,7 @@ class AsyncKeeper:
         return 1
 
     async def sums(self):
+        import asyncio
         return sorted([int((await r)[0]) for r in self.refs])
 
     async def drop(self):
