@@ -381,6 +381,8 @@ class CoreWorker:
 
     def register_task_borrows(self) -> None:
         """Worker, a task ended: register the borrowed refs from its arguments it still holds."""
+        if not self.refs.deferred:      # the common case, every task: no lock needed to see it
+            return
         with self._lock:
             if self.refs.deferred:
                 self.refs.register_deferred()

@@ -153,12 +153,16 @@ class Executor:
                 cw.current_task_id, cw.current_task_name = None, ""
         except TaskCancelledInterrupt:  # landed between the user's code and the bookkeeping above
             return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
+        return self._done_message(done_kind, task_id, attempt, status, results, time.perf_counter() - t0)
+
+    def _done_message(self, kind, task_id, attempt, status, results, elapsed) -> tuple:
+        """(kind, task id, attempt, status, [(bytes, is_error)], seconds, nested or None); refs nested
+        in the returns are held here until the caller has taken them over."""
         nested = None
         if status == "ok" and any(n for _, _, n in results):
             nested = [n for _, _, n in results]
-            cw.hold_in_transit(nested)
-        return (done_kind, task_id, attempt, status, [(d, e) for d, e, _ in results], time.perf_counter() - t0,
-                nested)
+            self.cw.hold_in_transit(nested)
+        return (kind, task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
 
     def _arguments(self, args_blob, inlined):
         args, kwargs = serialization.deserialize(args_blob, self.cw, task_arguments=True)
@@ -236,13 +240,8 @@ class Executor:
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
-        nested = None
-        if status == "ok" and any(n for _, _, n in results):
-            nested = [n for _, _, n in results]
-            cw.hold_in_transit(nested)
-        msg = ("actor_done", task_id, attempt, status, [(d, e) for d, e, _ in results], time.perf_counter() - t0,
-               nested)
-        self._send_done(conn, msg)
+        self._send_done(conn, self._done_message("actor_done", task_id, attempt, status, results,
+                                                 time.perf_counter() - t0))
 
     # ------------------------------------------------------------ results
     def _serialize_returns(self, result, num_returns: int, name: str, task_id: bytes | None = None,
