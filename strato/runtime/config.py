@@ -19,6 +19,7 @@ class SystemConfig:
     task_events_buffer: int = 100_000        # the GCS keeps the events of about the last N tasks
     worker_start_timeout_s: float = 30.0
     spread_threshold: float = 0.5            # hybrid policy: prefer the local node below this utilization
+    max_frame_bytes: int = 1 << 30           # largest hot-path frame a peer may announce (after the token hello)
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "SystemConfig":

@@ -162,7 +162,8 @@ class CoreWorker:
 
     async def _start(self):
         self._server = await transport.serve(
-            self.node_ip, 0, self.token, {"worker_id": self.worker_id}, self._on_message, self._on_close)
+            self.node_ip, 0, self.token, {"worker_id": self.worker_id}, self._on_message, self._on_close,
+            max_frame=self.config.max_frame_bytes)
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{self.node_ip}:{port}"
         self.refs = ReferenceTable(self.address)
@@ -833,7 +834,8 @@ class CoreWorker:
             try:
                 conn = await transport.connect(host, int(port), self.token,
                                                {"worker_id": self.worker_id, "address": self.address},
-                                               self._on_message, self._on_close)
+                                               self._on_message, self._on_close,
+                                               max_frame=self.config.max_frame_bytes)
                 fut.set_result(conn)
             except BaseException as exc:
                 fut.set_exception(exc)

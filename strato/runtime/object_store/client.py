@@ -1,7 +1,8 @@
 """The core worker's side of the node's store: write, read, release, free.
 
 Requests go to the raylet's StoreServer over a Unix socket in the framed
-format of transport.py, synchronously from the calling thread (a get or a
+format of transport.py, after the same token hello (protocol/handshake.py:
+nothing is unpickled before both sides proved the token), synchronously from the calling thread (a get or a
 put is a few tens of microseconds of messaging; no event-loop hop). The
 bytes themselves never travel on the socket:
 
@@ -46,6 +47,7 @@ import weakref
 from strato import exceptions
 from strato.runtime.object_store import layout as lay
 from strato.runtime.object_store import shm
+from strato.runtime.protocol import handshake
 
 _HEADER = 8
 logger = logging.getLogger(__name__)
@@ -67,10 +69,19 @@ class _Conn:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(path)
         self.buf = bytearray()
-        self.send([("hello", token, {"client_id": client_id})])
+        try:
+            handshake.client_handshake_sync(self.sock, token)   # both sides prove the token before any pickle
+        except handshake.WrongToken as exc:
+            self.close()
+            raise exceptions.AuthenticationError(f"the object store at {path}: {exc}") from None
+        except handshake.HandshakeError:
+            self.close()
+            raise
+        self.send([("hello", {"client_id": client_id})])
         reply = self.recv()
         if not reply or reply[0][0] != "welcome":
-            raise exceptions.AuthenticationError("the object store refused this process: wrong cluster token")
+            self.close()
+            raise exceptions.AuthenticationError(f"the object store at {path} did not welcome this process")
 
     def send(self, msgs: list) -> None:
         data = pickle.dumps(msgs, protocol=5)

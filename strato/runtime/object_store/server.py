@@ -113,10 +113,8 @@ class StoreServer:
         self._view = memoryview(self._arena)
         os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(
-            lambda: transport.Connection(self.token, self._on_message, self._on_close,
-                                         server_info={"node_id": self.node_id}, is_server=True),
-            self.socket_path)
+        self._server = await transport.serve_unix(self.socket_path, self.token, {"node_id": self.node_id},
+                                                  self._on_message, self._on_close)
         os.chmod(self.socket_path, 0o600)
         self._tasks.append(loop.create_task(self._tick_forever()))
         logger.info("object store: %.2f GiB at %s, socket %s", self.capacity / 2**30, self.arena_path,
