@@ -23,7 +23,8 @@ from strato.runtime.gcs.actor_manager import ActorManager
 from strato.runtime.gcs.node_health import HealthTracker
 from strato.runtime.gcs.storage import InMemoryStoreClient, StoreClient
 from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc
-from strato.runtime.rpc import make_server
+from strato.runtime import tls
+from strato.runtime.rpc import add_port, make_server
 
 logger = logging.getLogger("strato.gcs")
 VERSION = "0.1.0"
@@ -202,11 +203,12 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
 async def _amain(args) -> int:
     from strato.runtime import node as node_mod
     token = sys.stdin.readline().strip()
+    tls.install(tls.from_env())      # paths from the starter (tls.py); None: plain TCP
     config = SystemConfig.from_json(args.config)
     gcs = GcsServer(InMemoryStoreClient(), config, args.session_dir, token, args.host)
     server = make_server(token)
     gcs_pb2_grpc.add_GcsServiceServicer_to_server(gcs, server)
-    port = server.add_insecure_port(f"{args.host}:{args.port}")
+    port = add_port(server, f"{args.host}:{args.port}")
     if port == 0:
         print(f"ERROR could not listen on {args.host}:{args.port} (port in use?)", flush=True)
         return 1

@@ -38,7 +38,8 @@ from strato.runtime.object_store.service import ObjectStoreService
 from strato.runtime.protocol import gcs_pb2, raylet_pb2, raylet_pb2_grpc
 from strato.runtime.raylet import lease_scheduler as ls
 from strato.runtime.raylet.policy import NodeView
-from strato.runtime.rpc import GcsClient, make_server, wait_ready
+from strato.runtime import tls
+from strato.runtime.rpc import GcsClient, add_port, make_server, wait_ready
 
 logger = logging.getLogger("strato.raylet")
 Reply = raylet_pb2.RequestWorkerLeaseReply
@@ -76,7 +77,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
     async def start(self) -> None:
         self.server = make_server(self.token)
         raylet_pb2_grpc.add_NodeManagerServiceServicer_to_server(self, self.server)
-        self.port = self.server.add_insecure_port(f"{self.node_ip}:{self.port}")
+        self.port = add_port(self.server, f"{self.node_ip}:{self.port}")
         await self.server.start()
         self.addresses[self.node_id] = (self.node_ip, self.port)
         await self.store.start(f"{self.node_ip}:{self.port}")
@@ -316,6 +317,7 @@ def node_resources(num_cpus: float | None, num_gpus: float | None, custom: dict 
 async def _amain(args) -> int:
     from strato.runtime import node as node_mod
     token = sys.stdin.readline().strip()
+    tls.install(tls.from_env())      # paths from the starter (tls.py), passed on to our workers' environment
     config = SystemConfig.from_json(args.config)
     resources = node_resources(args.num_cpus, args.num_gpus, json.loads(args.resources or "{}"),
                                args.node_ip, args.head)

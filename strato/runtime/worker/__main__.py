@@ -44,11 +44,13 @@ def main(argv=None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
 
     from strato import api
+    from strato.runtime import tls
     from strato.runtime.config import SystemConfig
     from strato.runtime.core_worker.core_worker import CoreWorker
     from strato.runtime.protocol import raylet_pb2
     from strato.runtime.worker.executor import Executor
 
+    tls.install(tls.from_env())          # the raylet's environment names the cluster's certificates, if any
     host, port = None, None
     cw = CoreWorker(mode="worker", worker_id=bytes.fromhex(args.worker_id), node_id=bytes.fromhex(args.node_id),
                     node_ip=args.node_ip, job_id=b"", gcs_address=args.gcs, raylet_address=args.raylet,
