@@ -39,9 +39,11 @@ class NodeHandle:
 
 class Cluster:
     def __init__(self, initialize_head: bool = True, head_node_args: dict | None = None,
-                 system_config: dict | None = None, temp_dir: str | None = None):
+                 system_config: dict | None = None, temp_dir: str | None = None, tls: bool = False):
+        """`tls=True`: every link uses TLS with a self-signed CA made for this cluster (tls.generate)."""
         self.config = SystemConfig.from_dict(system_config)
         self.temp_dir = temp_dir
+        self.tls = tls
         self.head = None
         self.nodes: list[NodeHandle] = []
         self._head_info = None
@@ -57,20 +59,22 @@ class Cluster:
         return self._head_info["token"]
 
     def add_node(self, *, num_cpus=None, num_gpus=None, resources: dict | None = None,
-                 object_store_memory: int | None = None) -> NodeHandle:
+                 object_store_memory: int | None = None, node_ip_address: str = "127.0.0.1") -> NodeHandle:
+        """Start a node (the head first); `node_ip_address` may be any 127.x.y.z to model another host."""
         if self._head_info is None:
-            info = node_mod.start_head(temp_root=self.temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
-                                       resources=resources, config=self.config, detached=False,
-                                       object_store_memory=object_store_memory)
+            info = node_mod.start_head(temp_root=self.temp_dir, host=node_ip_address, num_cpus=num_cpus,
+                                       num_gpus=num_gpus, resources=resources, config=self.config, detached=False,
+                                       object_store_memory=object_store_memory, tls_generate=self.tls)
             self._head_info = info
             handle = NodeHandle(info["node_id"].hex(), info["raylet"].proc.pid, info["raylet"], True)
             self.head = handle
         else:
             info = self._head_info
-            daemon = node_mod.start_raylet(info["session_dir"], info["token"], info["address"], "127.0.0.1",
+            node_mod.check_bind(node_ip_address, info["tls"] is not None)
+            daemon = node_mod.start_raylet(info["session_dir"], info["token"], info["address"], node_ip_address,
                                            num_cpus=num_cpus, num_gpus=num_gpus, resources=resources,
                                            config=self.config, head=False, detached=False,
-                                           object_store_memory=object_store_memory)
+                                           object_store_memory=object_store_memory, tls=info["tls"])
             node_mod.finish_raylet(daemon)
             handle = NodeHandle(daemon.node_id.hex(), daemon.proc.pid, daemon)
         self.nodes.append(handle)

@@ -207,3 +207,32 @@ def generate(directory: str, hosts: list[str], days: int = 365) -> TlsConfig:
     key = write("node.key", node_key.private_bytes(**key_fmt))
     cert = write("node.crt", node_cert.public_bytes(pem))
     return TlsConfig(ca, cert, key, CLUSTER_NAME).check()
+
+
+# -- where a cluster may listen ----------------------------------------------------
+class InsecureNetworkWarning(UserWarning):
+    """A cluster listens beyond this machine without TLS."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BindVerdict:
+    allowed: bool
+    warning: str = ""
+    error: str = ""
+
+
+def bind_policy(host: str, has_tls: bool, allow_insecure_network: bool = False) -> BindVerdict:
+    """May daemons listen on `host`? Loopback always; other addresses warn without TLS; every interface
+    (0.0.0.0, ::) without TLS only with an explicit allow_insecure_network."""
+    if has_tls or is_loopback(host):
+        return BindVerdict(True)
+    risk = (f"listening on {host} without TLS: anyone who can reach this address and watch the traffic can "
+            f"read the cluster's data, and the control plane's messages travel in clear. Start the cluster "
+            f"with --tls-generate (or --tls-cert/--tls-key/--tls-ca) to encrypt links between hosts")
+    if host in ("0.0.0.0", "::", "[::]"):
+        if not allow_insecure_network:
+            return BindVerdict(False, error=f"refusing to listen on every interface ({host}) without TLS. "
+                                            f"{risk[0].upper()}{risk[1:]}, or pass --allow-insecure-network "
+                                            f"if this network is trusted.")
+        return BindVerdict(True, warning=f"--allow-insecure-network: {risk}.")
+    return BindVerdict(True, warning=f"{risk}.")

@@ -47,6 +47,7 @@ from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resol
 from strato.runtime.object_store.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.util import output
+from strato.runtime import rpc
 from strato.runtime.rpc import GcsClient, RayletClient
 
 logger = logging.getLogger(__name__)
@@ -499,6 +500,12 @@ class CoreWorker:
         fid = hashlib.sha1(pickled).digest()[:16]
         if fid in self._exported:
             return fid
+        if len(pickled) > rpc.MAX_FUNCTION_BYTES:
+            raise ValueError(
+                f"{getattr(fn, '__qualname__', fn)!r} pickles to {len(pickled) / 2**20:.0f} MiB, over the "
+                f"{rpc.MAX_FUNCTION_BYTES >> 20} MiB a remote function or class may take: it captures large data "
+                f"from its surroundings. Put the data in the object store (ref = strato.put(data)) and pass the ref "
+                f"as an argument instead.")
         record = cloudpickle.dumps({"pickled": pickled, "name": getattr(fn, "__qualname__", str(fn)),
                                     "sys_path": [p for p in sys.path if p]})
         req = gcs_pb2.KVPutRequest(namespace=FN_NAMESPACE, key=fid, value=record, overwrite=False)
