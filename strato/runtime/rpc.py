@@ -1,13 +1,16 @@
 """gRPC plumbing of the control plane: call credentials, limits, TLS and typed clients.
 
-The cluster token never travels. Every call carries "strato-auth" metadata
-`v1.<unix time>.<nonce>.<HMAC(k, method | time | nonce)>` with k derived
-from the token; servers check it before the handler sees the request
-(`CallGuard`: fresh within `CLOCK_WINDOW_S`, each nonce once, bound to the
-method) and refuse anything else with UNAUTHENTICATED, which clients turn
-into `AuthenticationError`; an unreachable server becomes
-`ClusterConnectionError`, both saying what to do. Between hosts the
-channel is TLS (tls.py), so the credential is not even visible.
+The cluster token never travels, and a server decodes nothing before the
+call is authenticated. A client serializes each request itself and sends
+"strato-auth" metadata `v1.<unix time>.<nonce>.<HMAC(k, method|time|nonce|request bytes)>`
+(k derived from the token). The server's interceptor takes the request as
+raw bytes, checks the credential (`CallGuard`: the MAC over exactly those
+bytes, fresh within `CLOCK_WINDOW_S`, each nonce once) and only then parses
+the protobuf and runs the handler; anything else gets UNAUTHENTICATED,
+which clients turn into `AuthenticationError` (an unreachable server
+becomes `ClusterConnectionError`), both saying what to do. A sniffed
+credential is therefore worth nothing: it is bound to one request's bytes
+and works once. Between hosts the channel is TLS (tls.py) as well.
 
 Servers accept messages up to `MAX_MESSAGE_BYTES` (the control plane sends
 specs, state and 5 MiB object chunks; a remote function's pickle is capped
@@ -20,15 +23,17 @@ import asyncio
 import collections
 import hashlib
 import hmac
+import inspect
 import os
 import time
 
 import grpc
 import grpc.aio
+from google.protobuf import message_factory
 
 from strato import exceptions
 from strato.runtime import tls
-from strato.runtime.protocol import gcs_pb2_grpc, raylet_pb2_grpc
+from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc, raylet_pb2, raylet_pb2_grpc  # noqa: F401 (stubs)
 
 AUTH_KEY = "strato-auth"
 MAX_MESSAGE_BYTES = 128 * 1024 * 1024
@@ -46,16 +51,22 @@ def call_key(token: str) -> bytes:
     return hmac.new(token.encode(), b"strato grpc v1", hashlib.sha256).digest()
 
 
-def call_credential(key: bytes, method: str, now: float | None = None, nonce: str | None = None) -> str:
-    """The metadata value one call carries: proof of the token for this method at this time, used once."""
+def _mac(key: bytes, method: str, ts: int, nonce: str, body: bytes) -> str:
+    h = hmac.new(key, f"{method}|{ts}|{nonce}|".encode(), hashlib.sha256)
+    h.update(body)
+    return h.hexdigest()
+
+
+def call_credential(key: bytes, method: str, body: bytes, now: float | None = None, nonce: str | None = None) -> str:
+    """The metadata value of one call: proof of the token over this method and these request bytes, now."""
     ts = int(time.time() if now is None else now)
     nonce = nonce or os.urandom(12).hex()
-    mac = hmac.new(key, f"{method}|{ts}|{nonce}".encode(), hashlib.sha256).hexdigest()
-    return f"v1.{ts}.{nonce}.{mac}"
+    return f"v1.{ts}.{nonce}.{_mac(key, method, ts, nonce, body)}"
 
 
 class CallGuard:
-    """Decides whether a call's credential is good: right MAC for the method, fresh, and its nonce unseen.
+    """Decides whether a call may run: the MAC matches the method and request bytes, it is fresh, its
+    nonce unseen.
 
     Nonces are remembered for the clock window; past `max_remembered` the
     oldest are forgotten and the window's floor rises to their time, so a
@@ -69,7 +80,7 @@ class CallGuard:
         self._seen: collections.OrderedDict[str, int] = collections.OrderedDict()   # nonce -> time, in arrival order
         self._floor = 0
 
-    def check(self, credential: str, method: str, now: float | None = None) -> str | None:
+    def check(self, credential: str, method: str, body: bytes, now: float | None = None) -> str | None:
         """None when the call may go on, else why it may not."""
         now = time.time() if now is None else now
         try:
@@ -79,8 +90,7 @@ class CallGuard:
             return "malformed credential"
         if version != "v1" or not 8 <= len(nonce) <= 64:
             return "malformed credential"
-        expected = hmac.new(self._key, f"{method}|{ts}|{nonce}".encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(mac, expected):
+        if not hmac.compare_digest(mac, _mac(self._key, method, ts, nonce, body)):
             return "wrong cluster token"
         if abs(now - ts) > self.window_s or ts < self._floor:
             return (f"credential time {ts} is more than {self.window_s:g} s from this server's clock {int(now)}: "
@@ -102,35 +112,52 @@ class CallGuard:
             seen.popitem(last=False)
 
 
+_REFUSAL = ("wrong or missing cluster credentials ({why}): connect with this cluster's token "
+            "(strato.init(address=...) on the head's machine finds it; elsewhere pass --token-file or STRATO_TOKEN)")
+
+
 class TokenInterceptor(grpc.aio.ServerInterceptor):
+    """Hands each handler its request as raw bytes, checks the credential over them, then parses."""
+
     def __init__(self, token: str):
         self._guard = CallGuard(token)
 
-        async def refuse(request, context):
-            await context.abort(grpc.StatusCode.UNAUTHENTICATED,
-                                "wrong or missing cluster credentials: connect with this cluster's token "
-                                "(strato.init(address=...) on the head's machine finds it; elsewhere pass "
-                                "--token-file or STRATO_TOKEN)")
-        self._refuse_unary = grpc.unary_unary_rpc_method_handler(refuse)
-
-        async def refuse_stream(request, context):
-            await refuse(request, context)
-            yield  # pragma: no cover
-        self._refuse_stream = grpc.unary_stream_rpc_method_handler(refuse_stream)
-
     async def intercept_service(self, continuation, details):
+        handler = await continuation(details)
+        if handler is None or handler.request_streaming:
+            return handler                      # unknown method (UNIMPLEMENTED); no client-streaming RPCs exist
         method = details.method.rsplit("/", 1)[-1]
+        credential = ""
         for key, value in details.invocation_metadata or ():
             if key == AUTH_KEY:
-                if self._guard.check(value, method) is None:
-                    return await continuation(details)
+                credential = value
                 break
-        if method in _STREAMING:
-            return self._refuse_stream
-        return self._refuse_unary
+        guard, parse = self._guard, handler.request_deserializer
 
+        async def admit(raw: bytes, context):
+            why = guard.check(credential, method, raw) if credential else "no credential"
+            if why is not None:
+                await context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSAL.format(why=why))
+            return parse(raw)
 
-_STREAMING = {"SubscribeNodeChanges", "PullObject"}
+        if handler.response_streaming:
+            inner = handler.unary_stream
+
+            async def checked_stream(raw, context):
+                result = inner(await admit(raw, context), context)
+                if inspect.isawaitable(result):
+                    result = await result
+                async for item in result:
+                    yield item
+            return grpc.unary_stream_rpc_method_handler(
+                checked_stream, request_deserializer=None, response_serializer=handler.response_serializer)
+        inner = handler.unary_unary
+
+        async def checked(raw, context):
+            result = inner(await admit(raw, context), context)
+            return await result if inspect.isawaitable(result) else result
+        return grpc.unary_unary_rpc_method_handler(
+            checked, request_deserializer=None, response_serializer=handler.response_serializer)
 
 
 def make_server(token: str) -> grpc.aio.Server:
@@ -146,10 +173,19 @@ def add_port(server: grpc.aio.Server, address: str) -> int:
     return server.add_secure_port(address, config.grpc_server_credentials())
 
 
-class _Client:
-    """Calls a stub's methods with a fresh credential and errors translated."""
+def _methods(pb2_module, service: str) -> dict[str, tuple[str, type, bool]]:
+    """method name -> (path, reply class, server-streaming) from a generated module's descriptor."""
+    desc = pb2_module.DESCRIPTOR.services_by_name[service]
+    return {m.name: (f"/{desc.full_name}/{m.name}", message_factory.GetMessageClass(m.output_type),
+                     m.server_streaming) for m in desc.methods}
 
-    _stub_cls = None
+
+class _Client:
+    """Calls a service's methods with the request serialized here, a credential over its bytes, and errors
+    translated."""
+
+    _pb2 = None
+    _service = ""
     _what = "server"
 
     def __init__(self, address: str, token: str):
@@ -160,20 +196,26 @@ class _Client:
         else:
             self._channel = grpc.aio.secure_channel(address, config.grpc_channel_credentials(),
                                                     options=_OPTIONS + config.grpc_channel_options())
-        self._stub = self._stub_cls(self._channel)
         self._key = call_key(token)
+        self._calls = {}
+        for name, (path, reply, streaming) in _methods(self._pb2, self._service).items():
+            make = self._channel.unary_stream if streaming else self._channel.unary_unary
+            self._calls[name] = make(path, request_serializer=None, response_deserializer=reply.FromString)
 
-    def _md(self, method: str) -> tuple:
-        return ((AUTH_KEY, call_credential(self._key, method)),)
+    def _prepare(self, method: str, request):
+        body = request.SerializeToString()
+        return body, ((AUTH_KEY, call_credential(self._key, method, body)),)
 
     async def call(self, method: str, request, timeout: float | None = 30.0):
+        body, md = self._prepare(method, request)
         try:
-            return await getattr(self._stub, method)(request, metadata=self._md(method), timeout=timeout)
+            return await self._calls[method](body, metadata=md, timeout=timeout)
         except grpc.aio.AioRpcError as err:
             raise translate(err, self._what, self.address) from None
 
     def stream(self, method: str, request):
-        return getattr(self._stub, method)(request, metadata=self._md(method))
+        body, md = self._prepare(method, request)
+        return self._calls[method](body, metadata=md)
 
     async def close(self):
         await self._channel.close()
@@ -192,12 +234,12 @@ def translate(err: grpc.aio.AioRpcError, what: str, address: str) -> Exception:
 
 
 class GcsClient(_Client):
-    _stub_cls = gcs_pb2_grpc.GcsServiceStub
+    _pb2, _service = gcs_pb2, "GcsService"
     _what = "GCS"
 
 
 class RayletClient(_Client):
-    _stub_cls = raylet_pb2_grpc.NodeManagerServiceStub
+    _pb2, _service = raylet_pb2, "NodeManagerService"
     _what = "raylet"
 
 

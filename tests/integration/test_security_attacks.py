@@ -305,8 +305,9 @@ def test_a_client_sends_nothing_secret_to_a_server_without_the_token(target, kin
     assert not (tmp_path / "client-pwned").exists(), "the client unpickled a frame from an impostor"
 
 
-def test_grpc_calls_carry_no_token_and_a_credential_works_once_for_one_method(target):
-    """What a gRPC call carries is a single-use, per-method proof: sniffing it gives nothing reusable."""
+def test_grpc_calls_carry_no_token_and_a_sniffed_credential_is_worth_nothing(target):
+    """A gRPC call carries a single-use proof bound to its method and request bytes: an impostor server (or
+    someone sniffing a plain link) that captures one cannot use it for anything else, nor twice."""
     seen = []
 
     class Capture(grpc.aio.ServerInterceptor):
@@ -320,28 +321,36 @@ def test_grpc_calls_carry_no_token_and_a_credential_works_once_for_one_method(ta
         port = rpc.add_port(server, "127.0.0.1:0")
         await server.start()
         client = rpc.GcsClient(f"127.0.0.1:{port}", target["token"])
+        request = gcs_pb2.KVGetRequest(namespace="fn", key=b"k")
         with pytest.raises(StratoError, match="UNIMPLEMENTED"):     # the impostor has no such method
-            await client.call("GetAllNodes", gcs_pb2.Empty(), timeout=5)
+            await client.call("KVGet", request, timeout=5)
         await client.close()
         await server.stop(0)
         cred = seen[0][rpc.AUTH_KEY]
         assert target["token"] not in str(seen[0])
-        # the sniffed credential against the real GCS: not for another method, and not twice
         real = grpc.aio.insecure_channel(target["ends"]["gcs"]) if target["tls"] is None else \
             grpc.aio.secure_channel(target["ends"]["gcs"], target["tls"].grpc_channel_credentials(),
                                     options=target["tls"].grpc_channel_options())
         stub = gcs_pb2_grpc.GcsServiceStub(real)
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await stub.GetClusterInfo(gcs_pb2.Empty(), metadata=((rpc.AUTH_KEY, cred),), timeout=5)
-        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        fresh = rpc.call_credential(rpc.call_key(target["token"]), "GetAllNodes")
+
+        async def refused(call):
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await call
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, info.value
+            return info.value.details()
+
+        # the sniffed credential with other request bytes, or for another method: refused
+        put = gcs_pb2.KVPutRequest(namespace="fn", key=b"k", value=b"planted", overwrite=True)
+        assert "wrong cluster token" in await refused(stub.KVPut(put, metadata=((rpc.AUTH_KEY, cred),), timeout=5))
+        assert "wrong cluster token" in await refused(
+            stub.KVGet(gcs_pb2.KVGetRequest(namespace="fn", key=b"other"), metadata=((rpc.AUTH_KEY, cred),),
+                       timeout=5))
+        # a good credential works once; its replay, and a call without one, are refused
+        fresh = rpc.call_credential(rpc.call_key(target["token"]), "GetAllNodes", gcs_pb2.Empty().SerializeToString())
         await stub.GetAllNodes(gcs_pb2.Empty(), metadata=((rpc.AUTH_KEY, fresh),), timeout=5)
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await stub.GetAllNodes(gcs_pb2.Empty(), metadata=((rpc.AUTH_KEY, fresh),), timeout=5)
-        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await stub.GetAllNodes(gcs_pb2.Empty(), timeout=5)
-        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        assert "replayed" in await refused(stub.GetAllNodes(gcs_pb2.Empty(), metadata=((rpc.AUTH_KEY, fresh),),
+                                                            timeout=5))
+        assert "no credential" in await refused(stub.GetAllNodes(gcs_pb2.Empty(), timeout=5))
         await real.close()
 
     asyncio.run(scenario())

@@ -29,35 +29,42 @@ def test_the_gate_needs_a_positive_cap():
 
 def test_a_fresh_credential_for_the_method_passes_once():
     guard = CallGuard("tok")
-    cred = call_credential(call_key("tok"), "GetAllNodes", now=1000)
-    assert guard.check(cred, "GetAllNodes", now=1001) is None
-    assert guard.check(cred, "GetAllNodes", now=1002) == "replayed credential"
+    cred = call_credential(call_key("tok"), "GetAllNodes", b"req", now=1000)
+    assert guard.check(cred, "GetAllNodes", b"req", now=1001) is None
+    assert guard.check(cred, "GetAllNodes", b"req", now=1002) == "replayed credential"
 
 
-def test_a_credential_is_bound_to_its_method_and_token():
+def test_a_credential_is_bound_to_its_method_request_bytes_and_token():
     guard = CallGuard("tok")
-    assert guard.check(call_credential(call_key("tok"), "GetAllNodes", now=5), "KVPut", now=5) == "wrong cluster token"
-    assert guard.check(call_credential(call_key("other"), "KVPut", now=5), "KVPut", now=5) == "wrong cluster token"
+    key = call_key("tok")
+    assert guard.check(call_credential(key, "GetAllNodes", b"", now=5), "KVPut", b"", now=5) == "wrong cluster token"
+    assert guard.check(call_credential(key, "KVPut", b"a=1", now=5), "KVPut", b"a=2", now=5) == "wrong cluster token"
+    assert guard.check(call_credential(call_key("other"), "KVPut", b"", now=5), "KVPut", b"", now=5) \
+        == "wrong cluster token"
+
+
+def test_the_token_is_not_in_the_credential():
+    assert "tok-secret" not in call_credential(call_key("tok-secret"), "M", b"tok-secret"[:0])
 
 
 def test_stale_or_future_credentials_are_refused_with_the_clock_named():
     guard = CallGuard("tok", window_s=60)
     key = call_key("tok")
-    assert "synchronise the clocks" in guard.check(call_credential(key, "M", now=0), "M", now=61)
-    assert "synchronise the clocks" in guard.check(call_credential(key, "M", now=200), "M", now=100)
+    assert "synchronise the clocks" in guard.check(call_credential(key, "M", b"", now=0), "M", b"", now=61)
+    assert "synchronise the clocks" in guard.check(call_credential(key, "M", b"", now=200), "M", b"", now=100)
 
 
 @pytest.mark.parametrize("bad", ["", "token", "v1.x.y", "v2.1.abcdefgh.00", "v1.notanumber.abcdefgh.00"])
 def test_malformed_credentials_are_refused(bad):
-    assert CallGuard("tok").check(bad, "M", now=0) == "malformed credential"
+    assert CallGuard("tok").check(bad, "M", b"", now=0) == "malformed credential"
 
 
 def test_forgetting_nonces_past_the_cap_raises_the_floor_so_old_ones_stay_refused():
     guard = CallGuard("tok", window_s=1000, max_remembered=2)
     key = call_key("tok")
-    creds = [call_credential(key, "M", now=t) for t in (10, 11, 12)]
+    creds = [call_credential(key, "M", b"", now=t) for t in (10, 11, 12)]
     for c in creds:
-        assert guard.check(c, "M", now=12) is None
+        assert guard.check(c, "M", b"", now=12) is None
     # the first nonce was forgotten, but its time is now below the floor
-    assert guard.check(creds[0], "M", now=13) is not None
-    assert guard.check(call_credential(key, "M", now=13), "M", now=13) is None
+    assert guard.check(creds[0], "M", b"", now=13) is not None
+    assert guard.check(call_credential(key, "M", b"", now=13), "M", b"", now=13) is None
