@@ -5,7 +5,7 @@
                                               v
     GCS process: runtime/gcs/http_api.py   task records, node/actor/job tables,
                  GET /api/v0/{tasks,actors,nodes,workers,objects,jobs}, /api/v0/tasks/summarize,
-                 GET /api/strato/{task_changes,cluster}  (token: header or ?token=)
+                 GET /api/strato/{task_changes,cluster}  (token: Authorization: Bearer header only)
                                               ^
     drivers: list_tasks() ... --HTTP JSON-----+-- widgets (strato.widgets), the JupyterLab extension
 

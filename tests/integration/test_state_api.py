@@ -131,16 +131,18 @@ def test_http_endpoint_needs_the_cluster_token(ran):
         with pytest.raises(urllib.error.HTTPError) as err:
             _get(url, headers)
         assert err.value.code == 401
-    assert _get(url, {"Authorization": f"Bearer {token}"})["result"] is True
-    assert _get(url, {"X-Strato-Token": token})["data"]["result"]["total"] == 1
-    assert _get(f"{url}?token={token}")["result"] is True
+    assert _get(url, {"Authorization": f"Bearer {token}"})["data"]["result"]["total"] == 1
+    for headers, target in (({"X-Strato-Token": token}, url), ({}, f"{url}?token={token}")):
+        with pytest.raises(urllib.error.HTTPError) as err:     # only the Authorization header is read
+            _get(target, headers)
+        assert err.value.code == 401
 
 
 def test_http_endpoint_reports_bad_requests(ran):
     base = strato.init(ignore_reinit_error=True)["dashboard_url"]
     token = strato.api._worker.token
     with pytest.raises(urllib.error.HTTPError) as err:
-        _get(f"{base}/api/v0/nope?token={token}")
+        _get(f"{base}/api/v0/nope", {"Authorization": f"Bearer {token}"})
     assert err.value.code == 404
     with pytest.raises(ValueError, match="Cannot filter"):
         state.list_tasks(filters=[("colour", "=", "red")])

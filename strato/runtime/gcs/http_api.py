@@ -9,8 +9,9 @@
     GET /api/strato/cluster                                       nodes, resources, store stats, counts
     every reply: {"result": true|false, "msg": "...", "data": {"result": ...}}
 
-Every request carries the cluster token: `Authorization: Bearer T`,
-`X-Strato-Token: T` or `?token=T`; anything else gets 401. The server is a
+Every request carries the cluster token in `Authorization: Bearer T`;
+anything else gets 401, and so does a token in the query string (`?token=`),
+right or wrong: URLs end up in logs, proxies and browser history. The server is a
 small HTTP/1.1 loop on the GCS's asyncio loop (keep-alive, GET only), so
 handlers read the GCS tables directly, between RPCs, without locks. Task
 records are folded lazily from the GCS event buffer at each request
@@ -218,14 +219,17 @@ class StateService:
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
 
-    def authorized(self, headers: dict[str, str], query: dict[str, list[str]]) -> bool:
-        offered = headers.get("x-strato-token", "")
+    def auth_problem(self, headers: dict[str, str], query: dict[str, list[str]]) -> str | None:
+        """Why the request is refused (401), or None when it carries the cluster token in its header."""
+        if "token" in query:
+            return ("the cluster token is not accepted in the URL (?token=): URLs end up in logs and browser "
+                    "history. Send it in the header 'Authorization: Bearer TOKEN' instead.")
         auth = headers.get("authorization", "")
-        if auth.lower().startswith("bearer "):
-            offered = auth[7:].strip()
-        if not offered and query.get("token"):
-            offered = query["token"][-1]
-        return bool(offered) and hmac.compare_digest(offered.encode(), self.token.encode())
+        offered = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
+        if offered and hmac.compare_digest(offered.encode(), self.token.encode()):
+            return None
+        return ("wrong or missing cluster token: send 'Authorization: Bearer TOKEN' (the token file in the "
+                "head node's session folder)")
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
@@ -293,10 +297,8 @@ class HttpServer:
         query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
         if method != "GET":
             status, body = 405, {"result": False, "msg": "only GET is served", "data": {}}
-        elif not self.service.authorized(headers, query):
-            status, body = 401, {"result": False, "data": {},
-                                 "msg": "wrong or missing cluster token: send 'Authorization: Bearer TOKEN' "
-                                        "(the token file in the head node's session folder)"}
+        elif (problem := self.service.auth_problem(headers, query)) is not None:
+            status, body = 401, {"result": False, "data": {}, "msg": problem}
         else:
             try:
                 result = await self.service.handle(url.path.rstrip("/") or "/", query)
