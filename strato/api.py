@@ -15,6 +15,7 @@ import threading
 
 from strato import exceptions
 from strato.runtime import node as node_mod
+from strato.runtime import temp_root, tokens
 from strato.runtime.config import SystemConfig
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.ids import random_id
@@ -88,7 +89,12 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
          include_dashboard=None, log_to_driver: bool = True, runtime_env=None, _token: str | None = None,
          _temp_dir: str | None = None, _system_config: dict | None = None, _node_ip_address: str | None = None,
          **kwargs) -> ClusterContext:
-    """Start an embedded cluster (no address) or connect to one ("host:port" or "auto")."""
+    """Start an embedded cluster (no address) or connect to one ("host:port" or "auto").
+
+    Connecting takes the cluster token from `_token`, else the STRATO_TOKEN
+    environment variable, else the token file of a cluster whose head was
+    started on this machine (under `_temp_dir`, default $TMPDIR/strato-<uid>).
+    """
     global _worker, _embedded
     if kwargs:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(kwargs)}. Valid ones: address, "
@@ -124,7 +130,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
             _embedded = node_mod.start_head(temp_root=_temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
                                             resources=resources, config=config, detached=False,
                                             object_store_memory=object_store_memory)
-            gcs_address, token = _embedded["address"], _embedded["token"]
+            gcs_address, token, token_source = _embedded["address"], _embedded["token"], ""
             raylet_address, node_id = _embedded["raylet_address"], _embedded["node_id"]
             session_dir = _embedded["session_dir"]
         else:
@@ -133,7 +139,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                                  "when connecting to "
                                  "a running one (address=...), set them with `strato start` instead.")
             if address == "auto":
-                current = node_mod.current_cluster(_temp_dir)
+                current = temp_root.current_cluster(_temp_dir)
                 if current is None:
                     raise exceptions.ClusterConnectionError(
                         "address='auto' found no running cluster started on this machine. Start one with "
@@ -141,11 +147,15 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                 address = current["address"]
             if not isinstance(address, str) or ":" not in address:
                 raise ValueError(f"address must be 'host:port' or 'auto', got {address!r}")
-            token = _token or node_mod.lookup_token(_temp_dir, address)
+            token, token_source = _token or None, "_token"
+            if token is None:
+                token, token_source = (os.environ.get(tokens.TOKEN_ENV) or "").strip() or None, tokens.TOKEN_ENV
+            if token is None:
+                token, token_source = temp_root.lookup_token(_temp_dir, address), ""
             if token is None:
                 raise exceptions.AuthenticationError(
-                    f"No token for the cluster at {address}: pass _token=... (the contents of the 'token' file "
-                    f"in the head node's session folder).")
+                    f"No token for the cluster at {address}: set the {tokens.TOKEN_ENV} environment variable "
+                    f"or pass _token=... (the contents of the 'token' file in the head node's session folder).")
             gcs_address, raylet_address, node_id, session_dir = address, "", b"", ""
         from strato.runtime.core_worker.core_worker import CoreWorker
         cw = CoreWorker(mode="driver", worker_id=random_id(16), node_id=node_id,
@@ -154,10 +164,14 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                         namespace=namespace or uuid.uuid4().hex, session_dir=session_dir)
         try:
             cw.start()
-        except BaseException:
+        except BaseException as exc:
             cw._closed = True
             cw.io.stop()
             _stop_embedded()
+            if isinstance(exc, exceptions.AuthenticationError) and token_source == tokens.TOKEN_ENV:
+                raise exceptions.AuthenticationError(
+                    f"{exc} (The token came from the {tokens.TOKEN_ENV} environment variable: check it, or "
+                    f"unset it to use the token of a cluster started on this machine.)") from exc
             raise
         _worker = cw
         return ClusterContext(address=gcs_address, node_id=cw.node_id.hex(), session_dir=session_dir,

@@ -1,15 +1,19 @@
 """The `strato` command: start, join, inspect and stop clusters.
 
     strato start --head [--port P] [--num-cpus N] [--num-gpus N] [--resources JSON]
-    strato start --address HOST:PORT [--num-cpus N] ...     add this machine as a node
-    strato status [--address HOST:PORT]                      nodes, resources used / total
-    strato stop                                              stop this user's detached strato daemons
+    strato start --address HOST:PORT [--token-file F] ...   add this machine as a node
+    strato status [--address HOST:PORT] [--token-file F]     nodes, resources used / total
+    strato stop [--temp-dir DIR]                             stop the detached daemons of this temp root
+    strato stop --all                                        stop every detached strato daemon of this user
 
 Daemons listen on 127.0.0.1 unless --node-ip-address says otherwise. The head
 writes the cluster token (mode 0600) into its session folder under the temp
-root (--temp-dir, default $TMPDIR/strato-<uid>); `start --address`, `status`
-and `strato.init(address=...)` on the same machine read it from there, or
-take it with --token.
+root (--temp-dir, default $TMPDIR/strato-<uid>, which must be a folder of
+this user with mode 0700); `start --address`, `status` and
+`strato.init(address=...)` on the same machine read it from there. From
+elsewhere, give it with --token-file or the STRATO_TOKEN environment variable
+(--token works too, but shows in `ps` and shell history: it warns).
+`strato stop` ends only the daemons whose sessions live under the temp root.
 """
 from __future__ import annotations
 
@@ -24,7 +28,11 @@ import psutil
 
 from strato import exceptions
 from strato.runtime import node as node_mod
+from strato.runtime import temp_root, tokens
 from strato.runtime.config import SystemConfig
+
+_COMMAND_LINE = ("on the command line, where every user of this machine can read it (`ps`), and into your "
+                 "shell's history")
 
 
 def _json_arg(text: str, what: str) -> dict:
@@ -45,21 +53,27 @@ def cmd_start(args) -> int:
                          "(join one).")
     ip = args.node_ip_address
     if args.head:
-        info = node_mod.start_head(temp_root=args.temp_dir, host=ip, port=args.port, num_cpus=args.num_cpus,
-                                   num_gpus=args.num_gpus, resources=resources, config=config, detached=True,
-                                   object_store_memory=args.object_store_memory)
+        try:
+            info = node_mod.start_head(temp_root=args.temp_dir, host=ip, port=args.port, num_cpus=args.num_cpus,
+                                       num_gpus=args.num_gpus, resources=resources, config=config,
+                                       detached=True, object_store_memory=args.object_store_memory)
+        except exceptions.StratoError as exc:
+            raise SystemExit(f"strato start: {exc}")
         print(f"Strato cluster started at {info['address']} (session {info['session_dir']}).")
         print(f"  Connect from Python:   strato.init(address='{info['address']}')  or  address='auto'")
-        print(f"  Add a node:            strato start --address {info['address']}")
-        print(f"  Token file (0600):     {os.path.join(info['session_dir'], 'token')}")
-        print("  Stop:                  strato stop")
+        token_file = os.path.join(info['session_dir'], 'token')
+        temp_dir = f" --temp-dir {args.temp_dir}" if args.temp_dir else ""
+        print(f"  Add a node:            strato start --address {info['address']}{temp_dir}")
+        print("    from another machine, with a copy of the token file: --token-file PATH")
+        print(f"  Token file (0600):     {token_file}")
+        print(f"  Stop:                  strato stop{temp_dir}")
         return 0
-    token = args.token or node_mod.lookup_token(args.temp_dir, args.address)
-    if token is None:
-        raise SystemExit(f"strato start: no token for {args.address}; pass --token (the contents of the head's "
-                         f"'token' file).")
-    session_dir = node_mod.new_session(args.temp_dir)
-    node_mod.write_token(session_dir, token)
+    token = _client_token(args, args.address, "strato start")
+    try:
+        session_dir = temp_root.new_session(args.temp_dir)
+    except exceptions.StratoError as exc:
+        raise SystemExit(f"strato start: {exc}")
+    temp_root.write_token(session_dir, token)
     daemon = node_mod.start_raylet(session_dir, token, args.address, ip, num_cpus=args.num_cpus,
                                    num_gpus=args.num_gpus, resources=resources, config=config, head=False,
                                    detached=True, port=args.port, object_store_memory=args.object_store_memory)
@@ -69,6 +83,21 @@ def cmd_start(args) -> int:
         raise SystemExit(f"strato start: {exc}")
     print(f"Node {daemon.node_id.hex()} joined the cluster at {args.address}.")
     return 0
+
+
+def _client_token(args, address: str, prog: str) -> str:
+    """The token to join `address` with: --token, --token-file, $STRATO_TOKEN, then the local registry."""
+    try:
+        choice = tokens.explicit_token(args.token, args.token_file, os.environ, where=_COMMAND_LINE)
+        for warning in choice.warnings:
+            print(f"{prog}: {warning}", file=sys.stderr)
+        token = choice.token or temp_root.lookup_token(args.temp_dir, address)
+    except (ValueError, exceptions.StratoError) as exc:
+        raise SystemExit(f"{prog}: {exc}")
+    if token is None:
+        raise SystemExit(f"{prog}: no token for {address}: pass --token-file PATH (a copy of the 'token' file in "
+                         f"the head node's session folder) or set {tokens.TOKEN_ENV}.")
+    return token
 
 
 async def _status(address: str, token: str) -> list:
@@ -90,14 +119,16 @@ def _fmt(v: float, key: str) -> str:
 def cmd_status(args) -> int:
     address = args.address
     if not address:
-        current = node_mod.current_cluster(args.temp_dir)
+        try:
+            current = temp_root.current_cluster(args.temp_dir)
+        except exceptions.StratoError as exc:
+            raise SystemExit(f"strato status: {exc}")
         if current is None:
-            print("No running cluster started on this machine (start one with `strato start --head`).")
+            print("No running cluster started on this machine (start one with `strato start --head`, or "
+                  "give --address HOST:PORT).")
             return 1
         address = current["address"]
-    token = args.token or node_mod.lookup_token(args.temp_dir, address)
-    if token is None:
-        raise SystemExit(f"strato status: no token for {address}; pass --token.")
+    token = _client_token(args, address, "strato status")
     try:
         nodes = asyncio.run(_status(address, token))
     except exceptions.StratoError as exc:
@@ -122,31 +153,44 @@ def cmd_status(args) -> int:
     return 0
 
 
-def _our_daemons(temp_dir: str | None = None) -> list[psutil.Process]:
-    """This user's detached daemons; with temp_dir, only those whose session lives under it."""
+DAEMON_MODULES = ("strato.runtime.gcs", "strato.runtime.raylet")
+
+
+def session_of_daemon(cmdline: list[str]) -> str | None:
+    """The --session-dir of a detached strato daemon's command line; None for any other command line."""
+    if "--detached" not in cmdline or not any(m in cmdline for m in DAEMON_MODULES):
+        return None
+    i = cmdline.index("--session-dir") if "--session-dir" in cmdline else -1
+    return cmdline[i + 1] if 0 <= i < len(cmdline) - 1 else ""
+
+
+def is_under(path: str, root: str) -> bool:
+    """Whether `path` lies inside the folder `root` (both compared as real absolute paths)."""
+    return os.path.realpath(path).startswith(os.path.realpath(root).rstrip(os.sep) + os.sep)
+
+
+def _our_daemons() -> list[tuple[psutil.Process, str]]:
+    """This user's detached strato daemons, each with its session folder."""
     me = os.getuid()
-    root = os.path.realpath(temp_dir) + os.sep if temp_dir else None
     out = []
     for p in psutil.process_iter(["pid", "uids", "cmdline"]):
         try:
-            cmd = p.info["cmdline"] or []
             if p.info["uids"] is None or p.info["uids"].real != me or p.pid == os.getpid():
                 continue
-            if "--detached" in cmd and any(m in cmd for m in ("strato.runtime.gcs", "strato.runtime.raylet")):
-                if root is not None:
-                    session = cmd[cmd.index("--session-dir") + 1] if "--session-dir" in cmd else ""
-                    if not os.path.realpath(session).startswith(root):
-                        continue
-                out.append(p)
+            session = session_of_daemon(p.info["cmdline"] or [])
+            if session is not None:
+                out.append((p, session))
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return out
 
 
 def cmd_stop(args) -> int:
-    daemons = _our_daemons(args.temp_dir)
+    found = _our_daemons()
+    root = None if args.all else temp_root.resolve_root(args.temp_dir)
+    daemons = [(p, s) for p, s in found if root is None or (s and is_under(s, root))]
     victims = []
-    for p in daemons:
+    for p, _ in daemons:
         try:
             victims += [p] + p.children(recursive=True)
         except psutil.NoSuchProcess:
@@ -162,9 +206,30 @@ def cmd_stop(args) -> int:
             p.kill()
         except psutil.NoSuchProcess:
             pass
-    node_mod.forget_current(args.temp_dir)
-    print(f"Stopped {len(daemons)} strato daemon(s) ({len(victims)} process(es) in all).")
+    roots = {os.path.dirname(s) for _, s in daemons if s} | ({root} if root else set())
+    for r in roots:
+        try:
+            temp_root.prune_registry(r)      # their records now name dead processes
+        except (OSError, exceptions.StratoError):
+            pass
+    where = "of every temp root" if root is None else f"under {root}"
+    print(f"Stopped {len(daemons)} strato daemon(s) {where} ({len(victims)} process(es) in all).")
+    others = len(found) - len(daemons)
+    if others:
+        print(f"{others} other strato daemon(s) of yours run under other temp roots; `strato stop --temp-dir DIR` "
+              f"stops those of DIR, `strato stop --all` stops every one.")
     return 0
+
+
+_TEMP_DIR_HELP = "folder for sessions, tokens and cluster records (default: $TMPDIR/strato-<uid>; mode 0700)"
+
+
+def _token_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--token-file", default=None, metavar="PATH",
+                   help=f"file holding the cluster token (a copy of the head's 'token' file); or set "
+                        f"{tokens.TOKEN_ENV}. Not needed on the head's own machine")
+    p.add_argument("--token", default=None,
+                   help="the cluster token itself (shows in `ps` and shell history: prefer --token-file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -180,17 +245,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="bytes of shared memory for the node's object store (default: 30%% of RAM)")
     s.add_argument("--node-ip-address", default="127.0.0.1", help="address the daemons listen on")
-    s.add_argument("--token", default=None, help="cluster token (joining from another machine)")
+    _token_arguments(s)
     s.add_argument("--system-config", default="{}", help="JSON of tunables (see strato.runtime.config)")
-    s.add_argument("--temp-dir", default=None)
+    s.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     s.set_defaults(fn=cmd_start)
     st = sub.add_parser("status", help="nodes and resources of a running cluster")
-    st.add_argument("--address", default=None)
-    st.add_argument("--token", default=None)
-    st.add_argument("--temp-dir", default=None)
+    st.add_argument("--address", default=None, help="HOST:PORT of the GCS (default: the last `start --head` here)")
+    _token_arguments(st)
+    st.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     st.set_defaults(fn=cmd_status)
-    sp = sub.add_parser("stop", help="stop this user's detached strato daemons and their workers")
-    sp.add_argument("--temp-dir", default=None, help="only the clusters whose sessions live under this folder")
+    sp = sub.add_parser("stop", help="stop the detached strato daemons (and their workers) of a temp root")
+    scope = sp.add_mutually_exclusive_group()
+    scope.add_argument("--temp-dir", default=None,
+                       help="stop the clusters whose sessions live under this folder (default: $TMPDIR/strato-<uid>)")
+    scope.add_argument("--all", action="store_true", help="stop every detached strato daemon of this user")
     sp.set_defaults(fn=cmd_stop)
     k = sub.add_parser("kernel", help="Jupyter kernel: `strato kernel install`")
     ksub = k.add_subparsers(dest="kernel_command", required=True)

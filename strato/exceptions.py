@@ -181,6 +181,14 @@ class ClusterConnectionError(StratoError, builtins.ConnectionError):
     """No cluster could be reached at the given address."""
 
 
+class UnsafeTempDirError(StratoError, builtins.PermissionError):
+    """The temp folder (where tokens and cluster records live) is not private to this user.
+
+    Raised when it belongs to another user, is a symbolic link, or has a mode
+    other than 0700; the message says which and how to fix it.
+    """
+
+
 class InfeasibleTaskWarning(UserWarning):
     """No node of the cluster can ever satisfy a task's resource request."""
 
@@ -195,6 +203,7 @@ __all__ = [
     "StratoError", "TaskError", "RemoteTraceback", "WorkerCrashedError", "TaskCancelledError",
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
     "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
-    "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError", "InfeasibleTaskWarning",
+    "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError",
+    "UnsafeTempDirError", "InfeasibleTaskWarning",
     "RayError", "RayTaskError", "RaySystemError", "RayActorError", "SystemError_",
 ]

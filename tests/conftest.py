@@ -399,8 +399,8 @@ def cli_cluster():
     try:
         yield cli
     finally:
-        # Not `strato stop`: it stops every strato daemon of this user, which
-        # could include another cluster on this machine. Terminate exactly the
+        # Not `strato stop`: a test may have left the temp dir unusable for
+        # it, or started daemons under other temp dirs. Terminate exactly the
         # processes this test started (found by their marker), by pid.
         terminate_gracefully(cli.leftover_processes())
         leftovers = cli.leftover_processes()

@@ -177,13 +177,14 @@ class ClusterArgs:
     num_gpus: float | None = None
     object_store_memory: int | None = None
     token: str | None = None
+    token_file: str | None = None
     task: str | None = None
     actor: str | None = None
     tail: int = 50
 
 
 CLUSTER_FLAGS = {
-    "connect": ["--num-cpus", "--num-gpus", "--object-store-memory", "--token"],
+    "connect": ["--num-cpus", "--num-gpus", "--object-store-memory", "--token-file", "--token"],
     "start": ["--num-cpus", "--num-gpus", "--object-store-memory"],
     "logs": ["--task", "--actor", "--tail"],
 }
@@ -194,7 +195,9 @@ def _cluster_parser(command: str) -> _Parser:
     if command in ("connect", "start"):
         if command == "connect":
             p.add_argument("address", nargs="?")
-            p.add_argument("--token")
+            tokens = p.add_mutually_exclusive_group()
+            tokens.add_argument("--token-file", dest="token_file")
+            tokens.add_argument("--token")
         p.add_argument("--num-cpus", type=_non_negative, dest="num_cpus")
         p.add_argument("--num-gpus", type=_non_negative, dest="num_gpus")
         p.add_argument("--object-store-memory", type=parse_bytes, dest="object_store_memory")
@@ -226,6 +229,7 @@ def parse_cluster(line: str) -> ClusterArgs:
                                                                  args.object_store_memory)):
         raise MagicArgumentError(f"{prog}: --num-cpus/--num-gpus/--object-store-memory size a new embedded "
                                  f"cluster; a running one at an address was sized by `strato start`")
-    if args.token is not None and args.address is None:
-        raise MagicArgumentError(f"{prog}: --token is for joining a running cluster; give its address too")
+    for flag, value in (("--token", args.token), ("--token-file", args.token_file)):
+        if value is not None and args.address is None:
+            raise MagicArgumentError(f"{prog}: {flag} is for joining a running cluster; give its address too")
     return args

@@ -28,12 +28,14 @@ import strato
 from strato import exceptions
 from strato.kernel import args as margs
 from strato.kernel import capture, cell_runner, routing, tracebacks
+from strato.runtime import tokens
 from strato.util import output
 
 #: Values at least this big (numpy arrays, pandas frames, Arrow tables) go through the object store.
 LARGE_VALUE_BYTES = 1 << 20
 #: How long a finished cell waits for the tail of its output.
 OUTPUT_GRACE_S = 2.0
+_IN_THE_NOTEBOOK = "in the notebook and in the kernel's input history"
 
 
 def _usage(message: str) -> UsageError:
@@ -98,10 +100,14 @@ class StratoMagics(Magics):
     @line_magic
     def cluster(self, line: str):
         """%cluster connect [ADDRESS] [--num-cpus N] [--num-gpus N] [--object-store-memory BYTES]
+        %cluster connect HOST:PORT [--token-file PATH]
         %cluster start | stop | status | nodes | dashboard | logs [--task ID | --actor NAME] [--tail N]
 
         connect without an address starts an embedded cluster (it stops with the kernel);
-        with HOST:PORT (or 'auto') it joins a running one. Running it again is harmless.
+        with HOST:PORT (or 'auto') it joins a running one. Its token comes from --token-file, the
+        STRATO_TOKEN environment variable, or the head's token file when the head runs on this
+        machine (--token TOKEN works too, but leaves the token in the notebook: it warns).
+        Running it again is harmless.
         """
         try:
             a = margs.parse_cluster(line)
@@ -130,8 +136,14 @@ class StratoMagics(Magics):
                     kwargs[key] = getattr(a, key)
         else:
             kwargs["address"] = a.address
-            if a.token:
-                kwargs["_token"] = a.token
+            try:
+                choice = tokens.explicit_token(a.token, a.token_file, {}, where=_IN_THE_NOTEBOOK)
+            except ValueError as exc:
+                raise _usage(f"%cluster connect: {exc}") from None
+            for warning in choice.warnings:
+                print(f"%cluster connect: {warning}", file=sys.stderr)
+            if choice.token:
+                kwargs["_token"] = choice.token     # else strato.init reads STRATO_TOKEN, then this machine's
         try:
             info = strato.init(**kwargs)   # its daemons run in their own session: interrupts don't reach them
         except (exceptions.StratoError, ValueError, TypeError, OSError) as exc:

@@ -1,11 +1,11 @@
-"""Starting and supervising a node's processes, and the files a cluster leaves.
+"""Starting and supervising a node's processes.
 
-    <temp root>/                     default: $TMPDIR/strato-<uid>
-      session_<time>_<pid>/          one per cluster started here
+Each node started here gets a session folder under the temp root
+(temp_root.py: the folder checks, the token file, the cluster records):
+
+    <temp root>/session_<time>_<pid>_<hex>/
         token                        the cluster token, mode 0600
         logs/gcs.log raylet-*.log worker-*.log
-      clusters/<host>_<port>.json    address -> session, for init(address=...)
-      current.json                   the last head started by `strato start --head` (address="auto")
 
 An embedded cluster (`strato.init()` with no address) is a GCS and a raylet
 started as children of the driver with a pipe on their stdin: the token is
@@ -21,94 +21,20 @@ import json
 import logging
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
 from strato.exceptions import ClusterConnectionError
 from strato.runtime.config import SystemConfig
+from strato.runtime.temp_root import new_session, register_cluster, write_token
 
 logger = logging.getLogger(__name__)
-KEEP_SESSIONS = 20
-
-
-def default_temp_root() -> str:
-    return os.path.join(tempfile.gettempdir(), f"strato-{os.getuid()}")
-
-
-def new_session(temp_root: str | None) -> str:
-    root = temp_root or default_temp_root()
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    name = time.strftime("session_%Y-%m-%d_%H-%M-%S") + f"_{os.getpid()}_{secrets.token_hex(2)}"
-    path = os.path.join(root, name)
-    os.makedirs(os.path.join(path, "logs"), mode=0o700)
-    _prune_sessions(root)
-    return path
-
-
-def _prune_sessions(root: str) -> None:
-    sessions = sorted(d for d in os.listdir(root) if d.startswith("session_"))
-    for old in sessions[:-KEEP_SESSIONS]:
-        shutil.rmtree(os.path.join(root, old), ignore_errors=True)
 
 
 def new_token() -> str:
     return secrets.token_hex(24)
-
-
-def write_token(session_dir: str, token: str) -> str:
-    path = os.path.join(session_dir, "token")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(token + "\n")
-    os.chmod(path, 0o600)
-    return path
-
-
-def register_cluster(temp_root: str | None, address: str, session_dir: str, current: bool) -> None:
-    root = temp_root or default_temp_root()
-    os.makedirs(os.path.join(root, "clusters"), mode=0o700, exist_ok=True)
-    record = json.dumps({"address": address, "session_dir": session_dir})
-    with open(os.path.join(root, "clusters", address.replace(":", "_") + ".json"), "w") as f:
-        f.write(record)
-    if current:
-        with open(os.path.join(root, "current.json"), "w") as f:
-            f.write(record)
-
-
-def current_cluster(temp_root: str | None) -> dict | None:
-    path = os.path.join(temp_root or default_temp_root(), "current.json")
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def forget_current(temp_root: str | None) -> None:
-    try:
-        os.remove(os.path.join(temp_root or default_temp_root(), "current.json"))
-    except OSError:
-        pass
-
-
-def lookup_token(temp_root: str | None, address: str) -> str | None:
-    """The token of a cluster started on this machine, from its session's token file."""
-    root = temp_root or default_temp_root()
-    host, _, port = address.rpartition(":")
-    candidates = [address] + ([f"127.0.0.1:{port}"] if host in ("localhost", "0.0.0.0") else [])
-    for addr in candidates:
-        try:
-            with open(os.path.join(root, "clusters", addr.replace(":", "_") + ".json")) as f:
-                record = json.load(f)
-            with open(os.path.join(record["session_dir"], "token")) as f:
-                return f.read().strip()
-        except (OSError, ValueError, KeyError):
-            continue
-    return None
 
 
 def free_port(host: str) -> int:
@@ -250,7 +176,12 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
             gcs.stop()
             raise
         address = f"{host}:{gcs.port}"
-        register_cluster(temp_root, address, session_dir, current=detached)
+        try:
+            register_cluster(temp_root, address, session_dir, current=detached, gcs_pid=gcs.proc.pid)
+        except BaseException:
+            raylet.stop()
+            gcs.stop()
+            raise
         return {"gcs": gcs, "raylet": raylet, "address": address, "token": token, "session_dir": session_dir,
                 "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id}
     raise ClusterConnectionError("could not start the GCS")  # pragma: no cover

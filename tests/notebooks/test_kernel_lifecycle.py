@@ -1,4 +1,7 @@
-"""The "Python 3 (strato)" kernel: magics at start, and no process left behind at shutdown."""
+"""The "Python 3 (strato)" kernel: magics at start, joining a running cluster (the token from a file, the
+environment or the line), and no process left behind at shutdown."""
+import glob
+import os
 import uuid
 
 import psutil
@@ -15,6 +18,17 @@ def _marked(marker: str) -> list:
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
     return found
+
+
+def _stderr_of(kernel, msg_id: str) -> str:
+    return "".join(m["content"]["text"] for m in kernel.messages
+                   if m["msg_type"] == "stream" and m["content"]["name"] == "stderr"
+                   and m["parent_header"].get("msg_id") == msg_id)
+
+
+def _head_token(cli_cluster) -> str:
+    [path] = glob.glob(os.path.join(cli_cluster.temp_dir, "session_*", "token"))
+    return open(path).read().strip()
 
 
 def test_strato_kernel_has_the_magics_and_shutdown_stops_its_cluster(poll):
@@ -45,17 +59,42 @@ def test_connect_twice_and_reconnect_elsewhere_is_harmless(kernel):
 
 
 def test_connect_joins_a_running_cluster_by_address(cli_cluster, kernel):
-    import glob
-    import os
-
     address = cli_cluster.start_head(num_cpus=1)
-    token = open(glob.glob(os.path.join(cli_cluster.temp_dir, "session_*", "token"))[0]).read().strip()
+    token = _head_token(cli_cluster)
     reply = kernel.execute(f"%cluster connect {address} --token {token}")
     text = kernel.streams_of(reply["msg_id"])
     assert reply["content"]["status"] == "ok", text
     assert f"Strato cluster at {address} (joined)" in text
+    warning = _stderr_of(kernel, reply["msg_id"])       # the token is in the notebook now: it warns
+    assert "--token" in warning and "--token-file" in warning and "STRATO_TOKEN" in warning, warning
     reply = kernel.execute("%%remote\nimport os\nprint('on the joined cluster')\nos.getpid()")
     assert reply["content"]["status"] == "ok"
     assert kernel.streams_of(reply["msg_id"]) == "on the joined cluster\n"
     reply = kernel.execute("%cluster stop")
     assert f"Disconnected from {address}" in kernel.streams_of(reply["msg_id"])
+
+
+def test_connect_reads_the_token_from_a_token_file(cli_cluster, kernel, tmp_path):
+    address = cli_cluster.start_head(num_cpus=1)
+    path = tmp_path / "token"
+    path.write_text(_head_token(cli_cluster) + "\n")
+    path.chmod(0o600)
+    reply = kernel.execute(f"%cluster connect {address} --token-file {path}")
+    text = kernel.streams_of(reply["msg_id"])
+    assert reply["content"]["status"] == "ok", text
+    assert f"Strato cluster at {address} (joined)" in text
+    assert _stderr_of(kernel, reply["msg_id"]) == ""
+    assert kernel.execute("%cluster stop")["content"]["status"] == "ok"
+
+
+def test_connect_reads_the_token_from_the_kernels_environment(cli_cluster):
+    address = cli_cluster.start_head(num_cpus=1)
+    k = Kernel(env={"STRATO_TOKEN": _head_token(cli_cluster)})
+    try:
+        reply = k.execute(f"%cluster connect {address}")
+        text = k.streams_of(reply["msg_id"])
+        assert reply["content"]["status"] == "ok", text
+        assert f"Strato cluster at {address} (joined)" in text
+        assert k.execute("%cluster stop")["content"]["status"] == "ok"
+    finally:
+        k.shutdown()

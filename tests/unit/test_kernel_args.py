@@ -48,6 +48,8 @@ def test_cluster_commands():
     assert (a.command, a.address) == ("connect", None)
     a = parse_cluster("connect head:6380 --token abc")
     assert (a.address, a.token) == ("head:6380", "abc")
+    a = parse_cluster("connect head:6380 --token-file '/home/me/my token'")
+    assert (a.address, a.token, a.token_file) == ("head:6380", None, "/home/me/my token")
     a = parse_cluster("connect --num-cpus 2 --object-store-memory 512MiB")
     assert (a.num_cpus, a.object_store_memory) == (2, 512 * 2**20)
     assert parse_cluster("start --num-cpus 1").num_cpus == 1
@@ -63,6 +65,8 @@ def test_cluster_commands():
     ("connect nohost", ["HOST:PORT"]),
     ("connect head:6380 --num-cpus 2", ["strato start"]),
     ("connect --token abc", ["address"]),
+    ("connect --token-file t", ["--token-file", "address"]),
+    ("connect h:1 --token a --token-file t", ["not allowed with"]),
     ("logs --task a --actor b", ["not allowed"]),
     ("status extra", ["unexpected argument 'extra'"]),
     ("connect --object-store-memory lots", ["size in bytes"]),
