@@ -15,7 +15,7 @@ import threading
 
 from strato import exceptions
 from strato.runtime import node as node_mod
-from strato.runtime import temp_root, tokens
+from strato.runtime import temp_root, tls, tokens
 from strato.runtime.config import SystemConfig
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.ids import random_id
@@ -133,6 +133,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
             gcs_address, token, token_source = _embedded["address"], _embedded["token"], ""
             raylet_address, node_id = _embedded["raylet_address"], _embedded["node_id"]
             session_dir = _embedded["session_dir"]
+            cluster_tls = None
         else:
             if any(v is not None for v in (num_cpus, num_gpus, resources, object_store_memory)):
                 raise ValueError("num_cpus, num_gpus, resources and object_store_memory describe a new cluster; "
@@ -157,9 +158,15 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                     f"No token for the cluster at {address}: set the {tokens.TOKEN_ENV} environment variable "
                     f"or pass _token=... (the contents of the 'token' file in the head node's session folder).")
             gcs_address, raylet_address, node_id, session_dir = address, "", b"", ""
+            # certificates: STRATO_TLS_CA/_CERT/_KEY, else those of a cluster started on this machine
+            cluster_tls = tls.from_env() or node_mod.lookup_tls(_temp_dir, address)
+        node_ip = _node_ip_address or _local_ip_for(gcs_address.rsplit(":", 1)[0])
+        if _node_ip_address:
+            node_mod.check_bind(node_ip, cluster_tls is not None)
+        tls.install(cluster_tls)
         from strato.runtime.core_worker.core_worker import CoreWorker
         cw = CoreWorker(mode="driver", worker_id=random_id(16), node_id=node_id,
-                        node_ip=_node_ip_address or _local_ip_for(gcs_address.rsplit(":", 1)[0]), job_id=b"",
+                        node_ip=node_ip, job_id=b"",
                         gcs_address=gcs_address, raylet_address=raylet_address, token=token, config=config,
                         namespace=namespace or uuid.uuid4().hex, session_dir=session_dir)
         try:
@@ -168,6 +175,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
             cw._closed = True
             cw.io.stop()
             _stop_embedded()
+            tls.install(None)
             if isinstance(exc, exceptions.AuthenticationError) and token_source == tokens.TOKEN_ENV:
                 raise exceptions.AuthenticationError(
                     f"{exc} (The token came from the {tokens.TOKEN_ENV} environment variable: check it, or "
@@ -202,6 +210,7 @@ def shutdown() -> None:
         cw, _worker = _worker, None
         if cw is not None and cw.mode == "driver":
             cw.shutdown()
+            tls.install(None)           # a worker keeps its raylet's setting
         _stop_embedded()
 
 

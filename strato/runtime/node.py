@@ -25,16 +25,49 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 
 from strato.exceptions import ClusterConnectionError
+from strato.runtime import tls as tls_mod
 from strato.runtime.config import SystemConfig
-from strato.runtime.temp_root import new_session, register_cluster, write_token
+from strato.runtime.temp_root import (live_clusters, new_session, read_private_file, register_cluster, write_private_file,
+                                      write_token)
 
 logger = logging.getLogger(__name__)
 
 
 def new_token() -> str:
     return secrets.token_hex(24)
+
+
+TLS_RECORD = "tls.json"        # in a session folder: the certificate paths of a cluster started with TLS
+
+
+def check_bind(host: str, has_tls: bool, allow_insecure_network: bool = False) -> None:
+    """Apply tls.bind_policy: raise ValueError when refused, warn when risky."""
+    verdict = tls_mod.bind_policy(host, has_tls, allow_insecure_network)
+    if not verdict.allowed:
+        raise ValueError(verdict.error)
+    if verdict.warning:
+        warnings.warn(verdict.warning, tls_mod.InsecureNetworkWarning, stacklevel=3)
+
+
+def session_tls(session_dir: str) -> tls_mod.TlsConfig | None:
+    """The TLS settings a cluster's session folder records (None: plain TCP)."""
+    try:
+        return tls_mod.from_record(json.loads(read_private_file(os.path.join(session_dir, TLS_RECORD))))
+    except FileNotFoundError:
+        return None
+
+
+def lookup_tls(temp_root: str | None, address: str) -> tls_mod.TlsConfig | None:
+    """The TLS settings of a running cluster whose head was started here under `temp_root`."""
+    host, _, port = address.rpartition(":")
+    wanted = {address} | ({f"127.0.0.1:{port}"} if host in ("localhost", "0.0.0.0") else set())
+    for record in live_clusters(temp_root):
+        if record.get("address") in wanted:
+            return session_tls(record["session_dir"])
+    return None
 
 
 def free_port(host: str) -> int:
@@ -66,7 +99,11 @@ class Daemon:
                 self.proc.wait()
 
 
-def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bool) -> subprocess.Popen:
+def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bool,
+           tls: tls_mod.TlsConfig | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATO_TLS_")}
+    if tls is not None:
+        env.update(tls.env())           # certificate paths; the daemon installs them (tls.from_env)
     log = open(log_path, "ab")
     try:
         proc = subprocess.Popen(
@@ -74,7 +111,7 @@ def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bo
             # Own session even when embedded: a Ctrl-C (or Jupyter's interrupt, sent to the kernel's whole
             # process group) must not reach the daemons; they still exit when the starter's pipe closes.
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
-            close_fds=True)
+            close_fds=True, env=env)
     finally:
         log.close()
     proc.stdin.write(token.encode() + b"\n")
@@ -112,10 +149,10 @@ def _await_ready(proc: subprocess.Popen, name: str, log_path: str, timeout: floa
 
 
 def start_gcs(session_dir: str, token: str, host: str, port: int, config: SystemConfig,
-              detached: bool) -> Daemon:
+              detached: bool, tls: tls_mod.TlsConfig | None = None) -> Daemon:
     log = os.path.join(session_dir, "logs", "gcs.log")
     proc = _spawn("strato.runtime.gcs", ["--host", host, "--port", str(port), "--session-dir", session_dir,
-                                         "--config", config.to_json()], token, log, detached)
+                                         "--config", config.to_json()], token, log, detached, tls)
     return Daemon("GCS", proc)
 
 
@@ -126,7 +163,8 @@ def finish_gcs(daemon: Daemon, session_dir: str) -> Daemon:
 
 def start_raylet(session_dir: str, token: str, gcs_address: str, node_ip: str, *, num_cpus=None, num_gpus=None,
                  resources: dict | None = None, config: SystemConfig, head: bool, detached: bool,
-                 port: int = 0, object_store_memory: int | None = None) -> Daemon:
+                 port: int = 0, object_store_memory: int | None = None,
+                 tls: tls_mod.TlsConfig | None = None) -> Daemon:
     log = os.path.join(session_dir, "logs", f"raylet-{secrets.token_hex(3)}.log")
     args = ["--gcs", gcs_address, "--node-ip", node_ip, "--port", str(port), "--session-dir", session_dir,
             "--config", config.to_json(), "--resources", json.dumps(resources or {})]
@@ -138,7 +176,7 @@ def start_raylet(session_dir: str, token: str, gcs_address: str, node_ip: str, *
         args += ["--object-store-memory", str(int(object_store_memory))]
     if head:
         args.append("--head")
-    proc = _spawn("strato.runtime.raylet", args, token, log, detached)
+    proc = _spawn("strato.runtime.raylet", args, token, log, detached, tls)
     daemon = Daemon("raylet", proc)
     daemon.log = log
     return daemon
@@ -152,17 +190,28 @@ def finish_raylet(daemon: Daemon) -> Daemon:
 
 def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0, num_cpus=None, num_gpus=None,
                resources: dict | None = None, config: SystemConfig, detached: bool,
-               token: str | None = None, object_store_memory: int | None = None) -> dict:
-    """Start a GCS and a raylet side by side; returns what a driver needs to connect."""
+               token: str | None = None, object_store_memory: int | None = None,
+               tls: tls_mod.TlsConfig | None = None, tls_generate: bool = False,
+               allow_insecure_network: bool = False) -> dict:
+    """Start a GCS and a raylet side by side; returns what a driver needs to connect.
+
+    `tls` (certificates given) or `tls_generate` (a self-signed CA in the session's tls/ folder) encrypts
+    every TCP link; listening beyond loopback without either warns, and on every interface it is refused
+    unless `allow_insecure_network` (tls.bind_policy)."""
+    check_bind(host, tls is not None or tls_generate, allow_insecure_network)
     session_dir = new_session(temp_root)
     token = token or new_token()
     write_token(session_dir, token)
+    if tls_generate and tls is None:
+        tls = tls_mod.generate(os.path.join(session_dir, "tls"), [host])
+    if tls is not None:
+        write_private_file(os.path.join(session_dir, TLS_RECORD), json.dumps(tls.as_record()).encode())
     for attempt in range(3):
         gcs_port = port or free_port(host)
-        gcs = start_gcs(session_dir, token, host, gcs_port, config, detached)
+        gcs = start_gcs(session_dir, token, host, gcs_port, config, detached, tls)
         raylet = start_raylet(session_dir, token, f"{host}:{gcs_port}", host, num_cpus=num_cpus,
                               num_gpus=num_gpus, resources=resources, config=config, head=True, detached=detached,
-                              object_store_memory=object_store_memory)
+                              object_store_memory=object_store_memory, tls=tls)
         try:
             finish_gcs(gcs, session_dir)
         except ClusterConnectionError:
@@ -183,7 +232,7 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
             gcs.stop()
             raise
         return {"gcs": gcs, "raylet": raylet, "address": address, "token": token, "session_dir": session_dir,
-                "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id}
+                "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id, "tls": tls}
     raise ClusterConnectionError("could not start the GCS")  # pragma: no cover
 
 

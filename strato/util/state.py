@@ -32,6 +32,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from strato.runtime import tls
+
 DEFAULT_LIMIT = 100
 DEFAULT_TIMEOUT = 30
 DASHBOARD_KV_NAMESPACE = "cluster"
@@ -572,7 +574,7 @@ class StateClient:
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as resp:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=_https_context()) as resp:
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as err:
             try:
@@ -596,6 +598,17 @@ class StateClient:
 _clients: dict = {}
 
 
+def _https_context():
+    """The cluster's client certificate and CA for an https state endpoint (None: plain http)."""
+    config = tls.current()
+    if config is None:
+        return None
+    ctx = config.client_context()
+    if config.server_name:      # one name for every node (a generated CA): the CA check is what counts
+        ctx.check_hostname = False
+    return ctx
+
+
 def dashboard_url(cw) -> str:
     """http://host:port of the head's state endpoint, read once from the GCS KV (`cw`: a CoreWorker)."""
     cached = _clients.get(("url", cw.gcs_address))
@@ -607,7 +620,8 @@ def dashboard_url(cw) -> str:
     if not reply.found:
         return ""
     host = cw.gcs_address.rsplit(":", 1)[0]
-    url = f"http://{host}:{int(reply.value.decode())}"
+    scheme = "https" if tls.current() is not None else "http"
+    url = f"{scheme}://{host}:{int(reply.value.decode())}"
     _clients[("url", cw.gcs_address)] = url
     return url
 

@@ -29,6 +29,7 @@ import logging
 import time
 import urllib.parse
 
+from strato.runtime import tls
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.util import state
 
@@ -250,7 +251,10 @@ class HttpServer:
         self._conns: set[asyncio.Task] = set()
 
     async def start(self, host: str, port: int = 0) -> int:
-        self._server = await asyncio.start_server(self._serve, host, port, limit=MAX_REQUEST_BYTES)
+        config = tls.current()          # HTTPS with the cluster's certificates when it has them
+        self._server = await asyncio.start_server(
+            self._serve, host, port, limit=MAX_REQUEST_BYTES, ssl=config.server_context() if config else None,
+            ssl_handshake_timeout=5.0 if config else None)
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
