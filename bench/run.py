@@ -8,6 +8,7 @@ bench/RESULTS.md.
     python bench/run.py                      # everything, both libraries
     python bench/run.py --libs ray           # only Ray (e.g. to test the harness)
     python bench/run.py --only tasks_batched,get_small --repeat 5
+    python bench/run.py --baseline HEAD~3    # also strato as of that commit (a git worktree), same run
 
 Only the standard library is needed to run this file.
 """
@@ -141,13 +142,15 @@ def run_measurement(lib, workload, args, python):
     # make every strato import recompile its sources.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = PYCACHE_PREFIX
-    if lib == "strato":
-        env["PYTHONPATH"] = REPO + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        cwd = REPO
+    if lib in ("strato", "base"):
+        # "base": the same workloads, importing strato from the baseline commit's worktree
+        root = args.baseline_root if lib == "base" else REPO
+        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        cwd = root
     else:
         cwd = BENCH
     cmd = [
-        python, WORKLOADS_PY, "--lib", lib, "--workload", workload,
+        python, WORKLOADS_PY, "--lib", "strato" if lib == "base" else lib, "--workload", workload,
         "--duration", str(args.duration), "--warmup", str(args.warmup),
     ]
     base = {"lib": lib, "workload": workload, "value": None, "error": None}
@@ -249,13 +252,17 @@ def summarize(metas, libs, runs):
                     and r.get("value") is not None]
             med[lib] = statistics.median(vals) if vals else None
         adv = advantage(meta, med.get("strato"), med.get("ray"))
-        rows.append({"meta": meta, "median": med, "advantage": adv})
+        rows.append({"meta": meta, "median": med, "advantage": adv,
+                     "vs_base": advantage(meta, med.get("strato"), med.get("base"))})
     return rows
 
 
 def render_table(rows, libs, markdown):
     head = ["workload"] + [LIB_LABEL[lib] for lib in libs]
     both = "strato" in libs and "ray" in libs
+    base = "base" in libs and "strato" in libs
+    if base:
+        head += [f"strato vs {LIB_LABEL['base']}"]
     if both:
         head += ["strato vs Ray", "target", "target met"]
     body = []
@@ -263,6 +270,8 @@ def render_table(rows, libs, markdown):
         meta = row["meta"]
         cells = [f"`{meta['name']}`" if markdown else meta["name"]]
         cells += [fmt_value(row["median"][lib], meta["unit"]) for lib in libs]
+        if base:
+            cells.append("n/a" if row["vs_base"] is None else f"{row['vs_base']:.3f}x")
         if both:
             adv = row["advantage"]
             cells += ["n/a" if adv is None else f"{adv:.2f}x", target_text(meta),
@@ -335,6 +344,11 @@ def write_results_md(path, rows, libs, runs, args, started, busy_notes):
     L.append("")
     L.append(render_table(rows, libs, markdown=True))
     L.append("")
+    if "base" in libs:
+        L.append(f"\"strato vs {LIB_LABEL['base']}\" compares this tree with the same workloads run on "
+                 f"strato as of `{args.baseline}` (a worktree at the commit, measured alternately in this "
+                 f"same run; >1 means this tree is better).")
+        L.append("")
     if "strato" in libs and "ray" in libs:
         L.append("\"strato vs Ray\" is how many times better strato is (>1 means strato "
                  "is better: sooner for times, faster for rates). Targets from the issue: "
@@ -404,6 +418,20 @@ def replace_block(path, block):
     os.replace(tmp, path)
 
 
+def baseline_worktree(rev):
+    """A detached git worktree of `rev` (made once per commit, reused after)."""
+    commit = subprocess.run(["git", "-C", REPO, "rev-parse", "--verify", f"{rev}^{{commit}}"],
+                            capture_output=True, text=True)
+    if commit.returncode != 0:
+        raise SystemExit(f"--baseline {rev}: not a commit of this repository ({commit.stderr.strip()})")
+    sha = commit.stdout.strip()
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"strato-bench-base-{sha[:12]}")
+    if not os.path.isdir(os.path.join(path, "strato")):
+        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", "--force", path, sha],
+                       check=True, capture_output=True)
+    return path
+
+
 # --------------------------------------------------------------------------
 # main
 # --------------------------------------------------------------------------
@@ -432,14 +460,21 @@ def main(argv=None):
                         "each measurement (0 = don't check)")
     p.add_argument("--no-prime", dest="prime", action="store_false",
                    help="skip the discarded warm-up run per library")
+    p.add_argument("--baseline", default="", metavar="REV",
+                   help="also measure strato as of git revision REV (checked out as a worktree under "
+                        "$TMPDIR), alternating with the others; adds a 'strato vs strato@REV' column")
     args = p.parse_args(argv)
-    args.python = {"strato": args.strato_python, "ray": args.ray_python}
+    args.python = {"strato": args.strato_python, "ray": args.ray_python, "base": args.strato_python}
+    if args.baseline:
+        args.baseline_root = baseline_worktree(args.baseline)
+        LIB_LABEL["base"] = f"strato@{args.baseline}"
+        args.libs += ",base"
 
     libs = [x.strip() for x in args.libs.split(",") if x.strip()]
     for lib in libs:
         if lib not in LIB_LABEL:
             p.error(f"unknown library {lib!r}")
-    libs = [lib for lib in ("strato", "ray") if lib in libs]  # stable column order
+    libs = [lib for lib in ("base", "strato", "ray") if lib in libs]  # stable column order
     metas = [w.meta() for w in _wl.WORKLOADS.values()]
     if args.only:
         wanted = [x.strip() for x in args.only.split(",") if x.strip()]

@@ -1,6 +1,7 @@
 """The `strato` command: start, join, inspect and stop clusters.
 
     strato start --head [--port P] [--num-cpus N] [--num-gpus N] [--resources JSON]
+                 [--node-ip-address IP] [--tls-generate | --tls-ca CA --tls-cert C --tls-key K]
     strato start --address HOST:PORT [--token-file F] ...   add this machine as a node
     strato status [--address HOST:PORT] [--token-file F]     nodes, resources used / total
     strato stop [--temp-dir DIR]                             stop the detached daemons of this temp root
@@ -14,21 +15,30 @@ this user with mode 0700); `start --address`, `status` and
 elsewhere, give it with --token-file or the STRATO_TOKEN environment variable
 (--token works too, but shows in `ps` and shell history: it warns).
 `strato stop` ends only the daemons whose sessions live under the temp root.
+
+Across hosts, use TLS: `--tls-generate` on the head (a self-signed CA in
+the session's tls/ folder) or your own --tls-ca/--tls-cert/--tls-key, and
+the same three files on every joining node (or STRATO_TLS_CA/_CERT/_KEY);
+on the head's machine they are found like the token. Listening beyond
+loopback without TLS warns; on 0.0.0.0 it is refused unless
+--allow-insecure-network (runtime/tls.py: bind_policy).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sys
+import warnings
 
 import psutil
 
 from strato import exceptions
 from strato.runtime import node as node_mod
-from strato.runtime import temp_root, tokens
+from strato.runtime import temp_root, tls, tokens
 from strato.runtime.config import SystemConfig
 
 _COMMAND_LINE = ("on the command line, where every user of this machine can read it (`ps`), and into your "
@@ -52,14 +62,25 @@ def cmd_start(args) -> int:
         raise SystemExit("strato start: give either --head (start a new cluster) or --address HOST:PORT "
                          "(join one).")
     ip = args.node_ip_address
+    if args.tls_generate and not args.head:
+        raise SystemExit("strato start: only the head generates a cluster CA (--tls-generate); a joining node takes "
+                         "the head's files: --tls-ca ca.crt --tls-cert node.crt --tls-key node.key")
+    given_tls = _tls_from_flags(args, "strato start")
     if args.head:
         try:
-            info = node_mod.start_head(temp_root=args.temp_dir, host=ip, port=args.port, num_cpus=args.num_cpus,
-                                       num_gpus=args.num_gpus, resources=resources, config=config,
-                                       detached=True, object_store_memory=args.object_store_memory)
-        except exceptions.StratoError as exc:
+            with _warnings_to_stderr("strato start"):
+                info = node_mod.start_head(temp_root=args.temp_dir, host=ip, port=args.port, num_cpus=args.num_cpus,
+                                           num_gpus=args.num_gpus, resources=resources, config=config,
+                                           detached=True, object_store_memory=args.object_store_memory,
+                                           tls=given_tls, tls_generate=args.tls_generate,
+                                           allow_insecure_network=args.allow_insecure_network)
+        except (exceptions.StratoError, ValueError) as exc:
             raise SystemExit(f"strato start: {exc}")
         print(f"Strato cluster started at {info['address']} (session {info['session_dir']}).")
+        if info["tls"] is not None:
+            t = info["tls"]
+            print(f"  TLS (mutual):          CA {t.ca}; certificate {t.cert}, key {t.key}")
+            print("    joining from another machine: --tls-ca, --tls-cert and --tls-key with copies of these")
         print(f"  Connect from Python:   strato.init(address='{info['address']}')  or  address='auto'")
         token_file = os.path.join(info['session_dir'], 'token')
         temp_dir = f" --temp-dir {args.temp_dir}" if args.temp_dir else ""
@@ -69,20 +90,51 @@ def cmd_start(args) -> int:
         print(f"  Stop:                  strato stop{temp_dir}")
         return 0
     token = _client_token(args, args.address, "strato start")
+    cluster_tls = _client_tls(args, given_tls, args.address, "strato start")
     try:
+        with _warnings_to_stderr("strato start"):
+            node_mod.check_bind(ip, cluster_tls is not None, args.allow_insecure_network)
         session_dir = temp_root.new_session(args.temp_dir)
-    except exceptions.StratoError as exc:
+    except (exceptions.StratoError, ValueError) as exc:
         raise SystemExit(f"strato start: {exc}")
     temp_root.write_token(session_dir, token)
     daemon = node_mod.start_raylet(session_dir, token, args.address, ip, num_cpus=args.num_cpus,
                                    num_gpus=args.num_gpus, resources=resources, config=config, head=False,
-                                   detached=True, port=args.port, object_store_memory=args.object_store_memory)
+                                   detached=True, port=args.port, object_store_memory=args.object_store_memory,
+                                   tls=cluster_tls)
     try:
         node_mod.finish_raylet(daemon)
     except exceptions.StratoError as exc:
         raise SystemExit(f"strato start: {exc}")
     print(f"Node {daemon.node_id.hex()} joined the cluster at {args.address}.")
     return 0
+
+
+def _tls_from_flags(args, prog: str) -> tls.TlsConfig | None:
+    try:
+        return tls.from_paths(args.tls_ca, args.tls_cert, args.tls_key, args.tls_server_name)
+    except tls.TlsError as exc:
+        raise SystemExit(f"{prog}: {exc}")
+
+
+def _client_tls(args, given: tls.TlsConfig | None, address: str, prog: str) -> tls.TlsConfig | None:
+    """Certificates to reach `address` with: the flags, STRATO_TLS_*, then those of a cluster started here."""
+    try:
+        return given or tls.from_env() or node_mod.lookup_tls(args.temp_dir, address)
+    except (tls.TlsError, exceptions.StratoError) as exc:
+        raise SystemExit(f"{prog}: {exc}")
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr(prog: str):
+    """Show the network policy's warnings as one plain line each."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", tls.InsecureNetworkWarning)
+        try:
+            yield
+        finally:
+            for w in caught:
+                print(f"{prog}: WARNING: {w.message}", file=sys.stderr)
 
 
 def _client_token(args, address: str, prog: str) -> str:
@@ -129,6 +181,7 @@ def cmd_status(args) -> int:
             return 1
         address = current["address"]
     token = _client_token(args, address, "strato status")
+    tls.install(_client_tls(args, _tls_from_flags(args, "strato status"), address, "strato status"))
     try:
         nodes = asyncio.run(_status(address, token))
     except exceptions.StratoError as exc:
@@ -232,6 +285,15 @@ def _token_arguments(p: argparse.ArgumentParser) -> None:
                    help="the cluster token itself (shows in `ps` and shell history: prefer --token-file)")
 
 
+def _tls_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-ca", default=None, metavar="PEM", help="the cluster's CA certificate (TLS on every link)")
+    p.add_argument("--tls-cert", default=None, metavar="PEM", help="this node's certificate, signed by that CA")
+    p.add_argument("--tls-key", default=None, metavar="PEM", help="this node's private key")
+    p.add_argument("--tls-server-name", default=None, metavar="NAME",
+                   help="the name every node certificate carries (default: 'strato-cluster' if the certificate "
+                        "names it, else the address dialled)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="strato", description="Strato clusters: start, join, inspect, stop.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -244,14 +306,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. \'{"widget": 2}\'')
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="bytes of shared memory for the node's object store (default: 30%% of RAM)")
-    s.add_argument("--node-ip-address", default="127.0.0.1", help="address the daemons listen on")
+    s.add_argument("--node-ip-address", default="127.0.0.1",
+                   help="address the daemons listen on; beyond loopback, use TLS (see --tls-generate)")
     _token_arguments(s)
+    _tls_arguments(s)
+    s.add_argument("--tls-generate", action="store_true",
+                   help="head only: make a self-signed cluster CA and node certificate in the session's tls/ "
+                        "folder and use TLS on every link (give its ca.crt, node.crt, node.key to joining nodes)")
+    s.add_argument("--allow-insecure-network", action="store_true",
+                   help="allow --node-ip-address 0.0.0.0 without TLS (only on a network you trust)")
     s.add_argument("--system-config", default="{}", help="JSON of tunables (see strato.runtime.config)")
     s.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     s.set_defaults(fn=cmd_start)
     st = sub.add_parser("status", help="nodes and resources of a running cluster")
     st.add_argument("--address", default=None, help="HOST:PORT of the GCS (default: the last `start --head` here)")
     _token_arguments(st)
+    _tls_arguments(st)
     st.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     st.set_defaults(fn=cmd_status)
     sp = sub.add_parser("stop", help="stop the detached strato daemons (and their workers) of a temp root")
