@@ -66,6 +66,9 @@ def cmd_start(args) -> int:
         raise SystemExit("strato start: only the head generates a cluster CA (--tls-generate); a joining node takes "
                          "the head's files: --tls-ca ca.crt --tls-cert node.crt --tls-key node.key")
     given_tls = _tls_from_flags(args, "strato start")
+    if args.head and (args.token or args.token_file):
+        raise SystemExit("strato start: --token and --token-file are for joining a cluster (--address); the head "
+                         "makes a new token and writes it to its session folder.")
     if args.head:
         try:
             with _warnings_to_stderr("strato start"):

@@ -46,8 +46,14 @@ def choose_dir(capacity: int, shm_dir: str = SHM_DIR) -> str:
         free = 0
     if free >= capacity:
         return shm_dir
+    from strato.runtime import temp_root
+    temp_root.ensure_root(None)            # private (0700, ours) or refused, never a planted folder
     path = fallback_dir()
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        if os.path.islink(path) or not os.path.isdir(path):
+            raise NotADirectoryError(f"{path} is not a plain folder (a link?): remove it and start again")
     logger.warning("%s has %.1f GiB free, less than the object store's capacity (%.1f GiB); the store "
                    "uses %s instead, which is slower. Give /dev/shm more room (docker: --shm-size) or "
                    "lower object_store_memory.", shm_dir, free / 2**30, capacity / 2**30, path)
