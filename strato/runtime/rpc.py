@@ -229,7 +229,9 @@ def translate(err: grpc.aio.AioRpcError, what: str, address: str) -> Exception:
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return exceptions.ClusterConnectionError(
             f"Could not reach the {what} at {address} ({code.name}: {err.details()}). "
-            f"Check that the cluster is running (`strato status`) and the address is right.")
+            f"Check that the cluster is running (`strato status`) and the address is right"
+            + ("; if it was started with TLS, give this process its certificates (STRATO_TLS_CA, STRATO_TLS_CERT, "
+               "STRATO_TLS_KEY, or --tls-ca/--tls-cert/--tls-key)." if tls.current() is None else "."))
     return exceptions.StratoError(f"{what} call failed at {address}: {code.name}: {err.details()}")
 
 
