@@ -6,7 +6,8 @@ Two branches hang off `StratoError` (alias `RayError`):
   raises is an instance of both `TaskError` and the user's own exception
   class, with the remote traceback in its message and as `__cause__`;
 * the system failed -- a worker or node died, a call timed out, the token
-  was wrong, an object could not be serialized.
+  was wrong, an object could not be serialized -- or Strato's own
+  bookkeeping broke an invariant (`InvariantError`, `InvalidTransition`).
 
 Every message says what to check or do next.
 """
@@ -189,6 +190,22 @@ class UnsafeTempDirError(StratoError, builtins.PermissionError):
     """
 
 
+class InvariantError(StratoError):
+    """An invariant of Strato's own state machines does not hold: a bug in Strato, not in your code.
+
+    Raised by the `validate()` checks the tests call and by the counts that
+    must never go negative -- never a bare `assert`, which `python -O` strips.
+    """
+
+    def __init__(self, message: str = ""):
+        super().__init__(f"{message}. This is a bug in Strato, not in your code: please report it with the "
+                         f"steps that led here (and the session's logs).")
+
+
+class InvalidTransition(InvariantError):
+    """A task, actor or object was asked to make a move its lifecycle table does not allow."""
+
+
 class InfeasibleTaskWarning(UserWarning):
     """No node of the cluster can ever satisfy a task's resource request."""
 
@@ -204,6 +221,6 @@ __all__ = [
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
     "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
     "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError",
-    "UnsafeTempDirError", "InfeasibleTaskWarning",
+    "UnsafeTempDirError", "InvariantError", "InvalidTransition", "InfeasibleTaskWarning",
     "RayError", "RayTaskError", "RaySystemError", "RayActorError", "SystemError_",
 ]

@@ -1,12 +1,27 @@
 """The GCS's actor lifecycle: states, allowed transitions, restart decisions."""
 import pytest
 
+from strato.exceptions import InvariantError
 from strato.runtime.gcs.actor_state import (
     TRANSITIONS, ActorState, InvalidTransition, check_transition, should_restart, validate)
 
 
 def test_table_is_valid():
     validate()
+
+
+@pytest.mark.parametrize("state,targets,rule", [
+    (ActorState.DEAD, {ActorState.RESTARTING}, "DEAD has transitions"),
+    (ActorState.ALIVE, {ActorState.ALIVE, ActorState.DEAD}, "ALIVE leads to itself"),
+    (ActorState.RESTARTING, None, "missing from the transition table"),
+])
+def test_validate_names_the_rule_a_broken_table_breaks(monkeypatch, state, targets, rule):
+    if targets is None:
+        monkeypatch.delitem(TRANSITIONS, state)
+    else:
+        monkeypatch.setitem(TRANSITIONS, state, frozenset(targets))
+    with pytest.raises(InvariantError, match=rule):
+        validate()
 
 
 @pytest.mark.parametrize("old,new", [(o, n) for o in ActorState for n in ActorState if n not in TRANSITIONS[o]])

@@ -1,6 +1,7 @@
 """The object store's accounting as a pure state machine: no files, sockets or threads."""
 import pytest
 
+from strato.exceptions import InvariantError
 from strato.runtime.object_store.accounting import (
     TERMINAL, TRANSITIONS, DeleteSpillFile, InvalidTransition, ObjectExists, ObjectState, ObjectTooLarge,
     SpillBatch, StoreAccounting, check_transition, validate_table)
@@ -33,6 +34,33 @@ def test_every_invalid_transition_raises(old, new):
 
 def test_terminal_states():
     assert TERMINAL == {S.EVICTED, S.FREED}
+
+
+@pytest.mark.parametrize("state,targets,rule", [
+    (S.FREED, {S.PINNED}, "a terminal object state leads nowhere"),
+    (S.SPILLED, {S.SPILLED, S.FREED}, "no object state leads to itself"),
+    (S.RESTORING, None, "every object state is in the transition table"),
+])
+def test_validate_table_names_the_rule_a_broken_table_breaks(monkeypatch, state, targets, rule):
+    if targets is None:
+        monkeypatch.delitem(TRANSITIONS, state)
+    else:
+        monkeypatch.setitem(TRANSITIONS, state, frozenset(targets))
+    with pytest.raises(InvariantError, match=rule):
+        validate_table()
+
+
+def test_validate_names_the_rule_broken_state_breaks():
+    acct = StoreAccounting(16 * MiB)
+    sealed(acct, 1)
+    acct.lru.pop(oid(1))                          # an object in memory that eviction can no longer see
+    with pytest.raises(InvariantError, match="an object in memory is in the LRU"):
+        acct.validate()
+    a = Allocator(4 * PAGE)
+    a.alloc(PAGE)
+    a.used += PAGE                                # bytes counted as used that no range accounts for
+    with pytest.raises(InvariantError, match="!= capacity"):
+        a.validate()
 
 
 # ------------------------------------------------------------------ allocator

@@ -1,6 +1,7 @@
 """Reference counting and the borrowing protocol's decisions, without processes."""
 import pytest
 
+from strato.exceptions import InvariantError
 from strato.runtime.core_worker.reference_table import ReferenceTable
 
 ME, OTHER, THIRD = "127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"
@@ -173,11 +174,11 @@ def test_negative_counts_are_bugs():
     owned_with_ref(t)
     t.add_submitted([b"x"])
     t.remove_local(b"x")
-    with pytest.raises(AssertionError):
+    with pytest.raises(InvariantError):
         t.remove_local(b"x")
     t = ReferenceTable(ME)
     owned_with_ref(t)
-    with pytest.raises(AssertionError):
+    with pytest.raises(InvariantError):
         t.remove_submitted([b"x"])
 
 

@@ -1,12 +1,27 @@
 """The owner's task lifecycle and retry decisions."""
 import pytest
 
+from strato.exceptions import InvariantError
 from strato.runtime.core_worker.task_state import (
     TERMINAL, TRANSITIONS, Failure, InvalidTransition, TaskState, check_transition, retry_decision, validate)
 
 
 def test_table_is_valid():
     validate()
+
+
+@pytest.mark.parametrize("state,targets,rule", [
+    (TaskState.FINISHED, {TaskState.PENDING_LEASE}, "terminal task state FINISHED"),
+    (TaskState.PENDING_LEASE, {TaskState.PENDING_LEASE, TaskState.SUBMITTED}, "PENDING_LEASE leads to itself"),
+    (TaskState.CANCELLED, None, "missing from the transition table"),
+])
+def test_validate_names_the_rule_a_broken_table_breaks(monkeypatch, state, targets, rule):
+    if targets is None:
+        monkeypatch.delitem(TRANSITIONS, state)
+    else:
+        monkeypatch.setitem(TRANSITIONS, state, frozenset(targets))
+    with pytest.raises(InvariantError, match=rule):
+        validate()
 
 
 @pytest.mark.parametrize("old,new", [(o, n) for o in TaskState for n in TaskState if n not in TRANSITIONS[o]])

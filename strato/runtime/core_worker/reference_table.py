@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from strato.exceptions import InvariantError
+
 
 @dataclasses.dataclass
 class RefEntry:
@@ -111,7 +113,7 @@ class ReferenceTable:
             return []
         entry.local -= 1
         if entry.local < 0:
-            raise AssertionError(f"local refcount of {oid.hex()} went negative")
+            raise InvariantError(f"local refcount of {oid.hex()} went negative")
         return self._maybe_free(oid, entry)
 
     def add_submitted(self, oids) -> None:
@@ -127,7 +129,7 @@ class ReferenceTable:
             if entry is not None:
                 entry.submitted -= 1
                 if entry.submitted < 0:
-                    raise AssertionError(f"submitted refcount of {oid.hex()} went negative")
+                    raise InvariantError(f"submitted refcount of {oid.hex()} went negative")
                 freed += self._maybe_free(oid, entry)
         return freed
 

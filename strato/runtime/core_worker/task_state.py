@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import enum
 
+from strato.exceptions import InvalidTransition, InvariantError
+
 
 class TaskState(enum.Enum):
     PENDING_ARGS = "PENDING_ARGS"          # waiting for argument objects
@@ -19,10 +21,6 @@ class TaskState(enum.Enum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
-
-
-class InvalidTransition(Exception):
-    pass
 
 
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
@@ -44,12 +42,19 @@ def check_transition(old: TaskState, new: TaskState) -> None:
 
 
 def validate() -> None:
-    """Every state is in the table and terminal states lead nowhere."""
-    assert set(TRANSITIONS) == set(TaskState)
+    """Every state is in the table, terminal states lead nowhere, and no state leads to itself.
+
+    Raises InvariantError naming the first rule broken.
+    """
+    if set(TRANSITIONS) != set(TaskState):
+        raise InvariantError(f"task states missing from the transition table: "
+                             f"{sorted(s.name for s in set(TaskState) - set(TRANSITIONS))}")
     for state in TERMINAL:
-        assert not TRANSITIONS[state], state
+        if TRANSITIONS[state]:
+            raise InvariantError(f"terminal task state {state.name} has transitions")
     for state, targets in TRANSITIONS.items():
-        assert state not in targets or state is TaskState.PENDING_LEASE, state
+        if state in targets:
+            raise InvariantError(f"task state {state.name} leads to itself")
 
 
 class Failure(enum.Enum):

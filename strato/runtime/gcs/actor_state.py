@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import enum
 
+from strato.exceptions import InvalidTransition, InvariantError
+
 
 class ActorState(enum.Enum):
     DEPENDENCIES_UNREADY = "DEPENDENCIES_UNREADY"
@@ -17,10 +19,6 @@ class ActorState(enum.Enum):
     ALIVE = "ALIVE"
     RESTARTING = "RESTARTING"
     DEAD = "DEAD"
-
-
-class InvalidTransition(Exception):
-    pass
 
 
 TRANSITIONS: dict[ActorState, frozenset[ActorState]] = {
@@ -38,10 +36,18 @@ def check_transition(old: ActorState, new: ActorState) -> None:
 
 
 def validate() -> None:
-    assert set(TRANSITIONS) == set(ActorState)
-    assert not TRANSITIONS[ActorState.DEAD]
+    """Every state is in the table, DEAD leads nowhere, and no state leads to itself.
+
+    Raises InvariantError naming the first rule broken.
+    """
+    if set(TRANSITIONS) != set(ActorState):
+        raise InvariantError(f"actor states missing from the transition table: "
+                             f"{sorted(s.name for s in set(ActorState) - set(TRANSITIONS))}")
+    if TRANSITIONS[ActorState.DEAD]:
+        raise InvariantError("actor state DEAD has transitions")
     for state, targets in TRANSITIONS.items():
-        assert state not in targets, state
+        if state in targets:
+            raise InvariantError(f"actor state {state.name} leads to itself")
 
 
 def should_restart(num_restarts: int, max_restarts: int, no_restart: bool = False) -> bool:

@@ -31,6 +31,7 @@ import collections
 import dataclasses
 import enum
 
+from strato.exceptions import InvalidTransition, InvariantError
 from strato.runtime.object_store.allocator import Allocator, OutOfMemory
 
 
@@ -61,10 +62,6 @@ IN_MEMORY = frozenset({S.ALLOCATED, S.SEALED, S.PINNED, S.SPILLING, S.RESTORING}
 READABLE = frozenset({S.SEALED, S.PINNED, S.SPILLING})
 
 
-class InvalidTransition(Exception):
-    pass
-
-
 class ObjectExists(Exception):
     pass
 
@@ -78,13 +75,20 @@ def check_transition(old: ObjectState, new: ObjectState) -> None:
         raise InvalidTransition(f"object cannot go from {old.name} to {new.name}")
 
 
+def _require(ok: bool, rule: str, subject=None) -> None:
+    """An invariant check that `python -O` keeps: raises InvariantError naming the rule (and what broke it)."""
+    if not ok:
+        raise InvariantError(rule if subject is None else f"{rule}: {subject!r}")
+
+
 def validate_table() -> None:
     """Every state is in the table; terminal states lead nowhere; no self loops."""
-    assert set(TRANSITIONS) == set(ObjectState)
+    _require(set(TRANSITIONS) == set(ObjectState), "every object state is in the transition table",
+             sorted(s.name for s in set(ObjectState) - set(TRANSITIONS)))
     for state in TERMINAL:
-        assert not TRANSITIONS[state], state
+        _require(not TRANSITIONS[state], "a terminal object state leads nowhere", state)
     for state, targets in TRANSITIONS.items():
-        assert state not in targets, state
+        _require(state not in targets, "no object state leads to itself", state)
 
 
 # ------------------------------------------------------------ instructions
@@ -402,24 +406,27 @@ class StoreAccounting:
         }
 
     def validate(self) -> None:
-        """Invariants the tests check after every step."""
+        """Invariants the tests check after every step; raises InvariantError naming the one broken."""
         self.alloc.validate()
-        assert sum(r.size for r in self.regions.values()) == self.alloc.used
+        used = sum(r.size for r in self.regions.values())
+        _require(used == self.alloc.used, "regions add up to the allocator's used bytes", (used, self.alloc.used))
         for oid, e in self.objects.items():
-            assert e.oid == oid and e.state not in TERMINAL, e
+            _require(e.oid == oid and e.state not in TERMINAL, "a listed object is live and listed under its id", e)
             if e.state in IN_MEMORY:
-                assert e.region is not None and e.region.oid == oid, e
-                assert self.regions.get(e.region.offset) is e.region, e
-                assert oid in self.lru, e
+                _require(e.region is not None and e.region.oid == oid, "an object in memory has its region", e)
+                _require(self.regions.get(e.region.offset) is e.region, "an object's region is listed", e)
+                _require(oid in self.lru, "an object in memory is in the LRU", e)
             else:
-                assert e.region is None and oid not in self.lru, e
+                _require(e.region is None and oid not in self.lru, "an object out of memory has no region", e)
             if e.state is S.SPILLED:
-                assert e.spill_path in self.spill_files, e
+                _require(e.spill_path in self.spill_files, "a spilled object's file is listed", e)
             if e.state is S.PINNED:
-                assert e.primary, e
+                _require(e.primary, "only a primary copy is pinned", e)
         for r in self.regions.values():
-            assert r.oid is not None or r.readers > 0, r
+            _require(r.oid is not None or r.readers > 0, "a region without an object still has readers", r)
             if r.oid is not None:
-                assert self.objects[r.oid].region is r, r
-        assert set(self.lru) <= set(self.objects)
-        assert self.spilling == any(e.state is S.SPILLING for e in self.objects.values())
+                _require(self.objects[r.oid].region is r, "a region's object points back at it", r)
+        _require(set(self.lru) <= set(self.objects), "the LRU lists only live objects",
+                 set(self.lru) - set(self.objects))
+        _require(self.spilling == any(e.state is S.SPILLING for e in self.objects.values()),
+                 "the spilling flag matches the objects being spilled", self.spilling)

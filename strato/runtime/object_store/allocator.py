@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import bisect
 
+from strato.exceptions import InvariantError
+
 PAGE = 4096
 
 
@@ -83,13 +85,21 @@ class Allocator:
         return [(s, self._sizes[s]) for s in self._starts]
 
     def validate(self) -> None:
+        """Free ranges are page-aligned, apart, inside the arena, and add up with `used` to the capacity.
+
+        Raises InvariantError naming the rule broken.
+        """
         total = 0
         prev_end = -1
         for s in self._starts:
             size = self._sizes[s]
-            assert size > 0 and s % self.page == 0 and size % self.page == 0, (s, size)
-            assert s > prev_end, "free ranges overlap or touch without being merged"
+            if not (size > 0 and s % self.page == 0 and size % self.page == 0):
+                raise InvariantError(f"free range ({s}, {size}) is empty or not page-aligned")
+            if s <= prev_end:
+                raise InvariantError(f"free range at {s} overlaps or touches the one before without being merged")
             prev_end = s + size
             total += size
-        assert prev_end <= self.capacity
-        assert total + self.used == self.capacity, (total, self.used, self.capacity)
+        if prev_end > self.capacity:
+            raise InvariantError(f"free ranges end at {prev_end}, past the arena's {self.capacity} bytes")
+        if total + self.used != self.capacity:
+            raise InvariantError(f"free {total} + used {self.used} bytes != capacity {self.capacity}")
