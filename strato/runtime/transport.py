@@ -15,10 +15,10 @@ asyncio framing ~5 us).
             in one frame. A length over `max_frame` drops the peer unread.
 
 Pickle is read only from a peer that proved the cluster token. After the
-proofs, the client's first frame is ("hello", info); the server answers
-("welcome", info) and hands its handler ("peer_hello", info). Messages are
-tuples whose first item names the kind; a request carries a request id and
-gets ("reply", id, value) back.
+proofs, the client's first frame is Hello(info); the server answers
+Welcome(info) and hands its handler PeerHello(info). Messages are the typed
+classes of protocol/messages.py; a request's first field is its request id
+and it gets Reply(req_id, value) back.
 
 Each listening endpoint keeps at most `MAX_UNAUTHENTICATED` connections in
 the hello; a newcomer past the cap pushes out the oldest (`HelloGate`), so
@@ -38,6 +38,7 @@ from typing import Any, Callable
 
 from strato import exceptions
 from strato.runtime import tls
+from strato.runtime.protocol.messages import Hello, PeerHello, Reply, Welcome
 from strato.runtime.protocol.handshake import (
     HELLO_DEADLINE_S, PREAUTH_BUFFER_LIMIT, REFUSED, ClientHandshake, HandshakeError, Phase, ServerHandshake,
     WrongToken)
@@ -93,7 +94,7 @@ class Connection(asyncio.Protocol):
         self._server_info = server_info or {}
         self._info = info or {}
         self._hs = ServerHandshake(token) if is_server else ClientHandshake(token)
-        self._greeted = False            # server: the client's ("hello", info) frame arrived
+        self._greeted = False            # server: the client's Hello(info) frame arrived
         self._gate = gate
         self._deadline: asyncio.TimerHandle | None = None
         self.max_frame = max_frame
@@ -165,7 +166,7 @@ class Connection(asyncio.Protocol):
                 if out:
                     self._transport.write(out)
                 if not self._is_server and hs.phase is Phase.PROOF:
-                    self._write_frame([("hello", self._info)])     # pipelined behind the proof
+                    self._write_frame([Hello(self._info)])     # pipelined behind the proof
         except HandshakeError as exc:
             if self._is_server and isinstance(exc, WrongToken):
                 self._transport.write(REFUSED)
@@ -223,16 +224,17 @@ class Connection(asyncio.Protocol):
             return
         self._transport.writelines((len(data).to_bytes(_HEADER, "big"), data))
 
-    def request(self, kind: str, *args) -> asyncio.Future:
+    def request(self, cls, *fields) -> asyncio.Future:
+        """Send cls(req_id, *fields); the future gets the Reply's value."""
         req_id = next(self._req_ids)
         fut = self._loop.create_future()
         self._pending[req_id] = fut
-        self.send((kind, req_id, *args))
+        self.send(cls(req_id, *fields))
         return fut
 
     def reply(self, req_id: int, value: Any) -> None:
         if not self.closed:
-            self.send(("reply", req_id, value))
+            self.send(Reply(req_id, value))
 
     def close(self):
         if not self.closed:
@@ -241,25 +243,25 @@ class Connection(asyncio.Protocol):
             self._fail(ConnectionClosed("connection closed locally"))
 
     # -- internals -------------------------------------------------------
-    def _dispatch(self, msg: tuple):
-        kind = msg[0]
+    def _dispatch(self, msg):
+        kind = type(msg)
         if self._is_server and not self._greeted:
-            if kind != "hello" or not isinstance(msg[1], dict):
-                self._drop(ConnectionError(f"the first frame must be the hello, got {kind!r}"))
+            if kind is not Hello or not isinstance(msg.info, dict):
+                self._drop(ConnectionError(f"the first frame must be the hello, got {kind.__name__}"))
                 return
             self._greeted = True
             self._authenticated()
-            self.peer_info = msg[1]
-            self.send(("welcome", self._server_info))
-            self.handler(self, ("peer_hello", self.peer_info))
+            self.peer_info = msg.info
+            self.send(Welcome(self._server_info))
+            self.handler(self, PeerHello(self.peer_info))
             return
-        if kind == "reply":
-            fut = self._pending.pop(msg[1], None)
+        if kind is Reply:
+            fut = self._pending.pop(msg.req_id, None)
             if fut is not None and not fut.done():
-                fut.set_result(msg[2])
+                fut.set_result(msg.value)
             return
-        if kind == "welcome" and not self._is_server:
-            self.peer_info = msg[1]
+        if kind is Welcome and not self._is_server:
+            self.peer_info = msg.info
             self._authenticated()
             if not self.ready.done():
                 self.ready.set_result(True)

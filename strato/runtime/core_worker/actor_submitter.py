@@ -1,8 +1,8 @@
 """The caller's side of actor calls (event-loop thread only).
 
     call(handle.method.remote) -> resolve argument refs -> per-actor queue, in
-    this caller's submission order -> ("actor_call", ...) straight to the
-    actor's worker -> ("actor_done", ...) -> returns stored like task results
+    this caller's submission order -> ActorCall(...) straight to the
+    actor's worker -> ActorDone(...) -> returns stored like task results
 
 The actor's address comes from the GCS (GetActorInfo, waiting for a newer
 version while the actor is pending or restarting). When the connection to
@@ -22,6 +22,7 @@ from strato.runtime import serialization
 from strato.runtime.core_worker.memory_store import StoredObject
 from strato.runtime.core_worker.submitter import resolve_dependencies
 from strato.runtime.protocol import gcs_pb2
+from strato.runtime.protocol import messages as m
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,9 @@ class ActorCall:
         self.log_sink = log_sink
         self.error = None
 
-    def wire(self, caller: str, job_id: bytes) -> tuple:
-        return (self.task_id, self.attempt, job_id, self.method, self.name, self.args, self.inlined,
-                self.num_returns, caller, self.seq, self.tag, self.log_sink)
+    def wire(self, caller: str, job_id: bytes) -> m.ActorCall:
+        return m.ActorCall(self.task_id, self.attempt, job_id, self.method, self.name, self.args, self.inlined,
+                           self.num_returns, caller, self.seq, self.tag, self.log_sink)
 
 
 class ActorQueue:
@@ -117,7 +118,7 @@ class ActorSubmitter:
                 self._finish(q, call, [(call.error.data, True)] * call.num_returns, "FAILED")
                 continue
             q.in_flight[call.task_id] = call
-            q.conn.send(("actor_call", call.wire(self.cw.address, self.cw.job_id)))
+            q.conn.send(call.wire(self.cw.address, self.cw.job_id))
 
     async def _connect(self, q: ActorQueue) -> None:
         try:
@@ -190,8 +191,8 @@ class ActorSubmitter:
             q.unsent.appendleft(call)
 
     # ----------------------------------------------------------- results
-    def on_done(self, conn, msg: tuple) -> None:
-        _, task_id, attempt, status, results, exec_s, nested = msg
+    def on_done(self, conn, msg: m.ActorDone) -> None:
+        task_id, attempt, status, results, exec_s, nested = msg
         q = self.by_task.get(task_id)
         call = q.in_flight.pop(task_id, None) if q is not None else None
         if call is None or call.attempt != attempt:

@@ -44,8 +44,10 @@ from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
+from strato.runtime.core_worker.task_events import TaskEventBuffer
 from strato.runtime.object_store.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.runtime.protocol import messages as m
 from strato.util import output
 from strato.runtime import rpc
 from strato.runtime.rpc import GcsClient, RayletClient
@@ -53,7 +55,6 @@ from strato.runtime.rpc import GcsClient, RayletClient
 logger = logging.getLogger(__name__)
 
 FN_NAMESPACE = "fn"
-_TERMINAL_EVENTS = frozenset({"FINISHED", "FAILED", "CANCELLED"})
 
 
 class EventLoopThread:
@@ -133,13 +134,11 @@ class CoreWorker:
         self._after_acks: collections.deque = collections.deque()   # (last number before it, fn, args)
         self._borrower_conns: dict = {}       # connection -> address of the borrower using it
         self._transit: dict = {}              # worker: connection -> ids held for that caller
-        self._events: list = []
-        self._events_dropped = 0
-        self._unsent_submissions: dict[bytes, int] = {}   # task id -> index of its PENDING_ARGS in _events
-        self._running_events: dict[bytes, tuple] = {}     # worker: RUNNING events not sent yet
+        self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, mode == "worker")
         self._server = None
         self._closed = False
-        self.executor = None                  # set in worker processes (worker/executor.py)
+        self._executor = None                 # set in worker processes (worker/executor.py)
+        self._dispatch_table: dict = {}       # message class -> handler: _handlers(), set in _start
         self.current_task_id: bytes | None = None
         self.current_task_name = ""
         self.current_tag = None               # inherited by tasks this task submits
@@ -162,6 +161,7 @@ class CoreWorker:
         self.io.run(self._start(), timeout=30)
 
     async def _start(self):
+        self._dispatch_table = self._handlers()
         self._server = await transport.serve(
             self.node_ip, 0, self.token, {"worker_id": self.worker_id}, self._on_message, self._on_close,
             max_frame=self.config.max_frame_bytes)
@@ -174,6 +174,7 @@ class CoreWorker:
         self.raylet = RayletClient(self.raylet_address, self.token)
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)
+        self._dispatch_table = self._handlers()
         self.node_store = await self._connect_node_store()
         self.loop.create_task(self._flush_events_forever())
 
@@ -203,7 +204,7 @@ class CoreWorker:
                     f"start one with `strato start --address {self.gcs_address}`.")
             node = local[0]
             self.raylet_address = f"{node.address}:{node.raylet_port}"
-            self.node_id = node.node_id
+            self.node_id = self.task_events.node_id = node.node_id
         reply = await self.gcs.call("AddJob", gcs_pb2.AddJobRequest(job=gcs_pb2.JobInfo(
             driver_address=self.address, driver_pid=os.getpid(), namespace=self.namespace,
             entrypoint=" ".join(sys.argv)[:500])))
@@ -357,7 +358,7 @@ class CoreWorker:
     async def _register_borrows(self, owner: str, oids: list, seq: int) -> None:
         try:
             conn = await self.connect(owner)
-            unknown = await asyncio.wait_for(conn.request("add_borrower", self._borrower_id(), oids), 30)
+            unknown = await asyncio.wait_for(conn.request(m.AddBorrower, self._borrower_id(), oids), 30)
             if unknown:
                 logger.debug("owner %s had already freed %d borrowed object(s)", owner, len(unknown))
         except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
@@ -377,7 +378,7 @@ class CoreWorker:
     async def _release_borrows(self, owner: str, oids: list) -> None:
         try:
             conn = await self.connect(owner)
-            conn.send(("remove_borrower", self._borrower_id(), oids))
+            conn.send(m.RemoveBorrower(self._borrower_id(), oids))
         except Exception as exc:
             logger.debug("could not release borrowed refs at %s: %s", owner, exc)
 
@@ -395,10 +396,10 @@ class CoreWorker:
         with self._lock:
             self.refs.add_transit([oid for inner in nested if inner for oid, _ in inner])
 
-    def send_done(self, conn, msg: tuple) -> None:
+    def send_done(self, conn, msg: m.TaskDone | m.ActorDone) -> None:
         """Loop thread: a task's result goes to its caller after this worker's registrations
         (the caller may release the task's arguments as soon as it has the result)."""
-        nested = msg[6]
+        nested = msg.nested
         if nested is not None:
             oids = [oid for inner in nested if inner for oid, _ in inner]
             if conn.closed:
@@ -426,36 +427,34 @@ class CoreWorker:
                     self.refs.add_contained(outer, inner)
             if self.refs.adds:
                 self._refs_changed()
-        self.post(self.send_gated, _send_if_open, conn, ("release_transit", oids))
+        self.post(self.send_gated, _send_if_open, conn, m.ReleaseTransit(oids))
 
-    def _on_borrow_message(self, conn, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "add_borrower":
-            _, req_id, who, oids = msg
-            with self._lock:
-                unknown = [oid for oid in oids if not self.refs.add_borrower(oid, who)]
-            self._borrower_conns[conn] = who
-            conn.reply(req_id, unknown)
-        elif kind == "remove_borrower":
-            _, who, oids = msg
-            with self._lock:
-                freed = []
-                for oid in oids:
-                    freed += self.refs.remove_borrower(oid, who)
-                if freed:
-                    self._free(freed)
-        else:   # release_transit
-            oids = msg[1]
-            held = self._transit.get(conn)
-            if held is not None:
-                for oid in oids:
-                    try:
-                        held.remove(oid)
-                    except ValueError:
-                        pass
-                if not held:
-                    del self._transit[conn]
-            self._release_transit(oids)
+    def _on_add_borrower(self, conn, msg: m.AddBorrower) -> None:
+        with self._lock:
+            unknown = [oid for oid in msg.oids if not self.refs.add_borrower(oid, msg.borrower)]
+        self._borrower_conns[conn] = msg.borrower
+        conn.reply(msg.req_id, unknown)
+
+    def _on_remove_borrower(self, conn, msg: m.RemoveBorrower) -> None:
+        with self._lock:
+            freed = []
+            for oid in msg.oids:
+                freed += self.refs.remove_borrower(oid, msg.borrower)
+            if freed:
+                self._free(freed)
+
+    def _on_release_transit(self, conn, msg: m.ReleaseTransit) -> None:
+        oids = msg.oids
+        held = self._transit.get(conn)
+        if held is not None:
+            for oid in oids:
+                try:
+                    held.remove(oid)
+                except ValueError:
+                    pass
+            if not held:
+                del self._transit[conn]
+        self._release_transit(oids)
 
     def _borrower_gone(self, conn) -> None:
         """A connection closed: a borrower on it released everything; a caller that never took
@@ -819,7 +818,7 @@ class CoreWorker:
     async def _fetch(self, oid: bytes, owner: str):
         try:
             conn = await self.connect(owner)
-            data, is_error = await conn.request("get_object", oid)
+            data, is_error = await conn.request(m.GetObject, oid)
             obj = StoredObject(data, is_error)
         except (ConnectionError, OSError, PermissionError) as exc:
             err = exceptions.OwnerDiedError(
@@ -852,35 +851,40 @@ class CoreWorker:
         return await asyncio.shield(fut)
 
     # ---------------------------------------------------- framed messages
-    def _on_message(self, conn: transport.Connection, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "peer_hello":
-            # Talk back to a core worker over the connection it opened to us: one connection per
-            # pair keeps a task's output ahead of its result.
-            peer = msg[1].get("address")
-            if peer and peer not in self._conns:
-                fut = self.loop.create_future()
-                fut.set_result(conn)
-                self._conns[peer] = fut
+    def _handlers(self) -> dict:
+        """The dispatch table of framed messages (protocol/messages.py) this process handles now:
+        results once its submitters exist, tasks and actor calls once it has an executor."""
+        table = {
+            m.PeerHello: self._on_peer_hello,
+            m.TaskOutput: _on_task_output,
+            m.GetObject: self._serve_object,
+            m.AddBorrower: self._on_add_borrower,
+            m.RemoveBorrower: self._on_remove_borrower,
+            m.ReleaseTransit: self._on_release_transit,
+        }
+        if self.submitter is not None:
+            table[m.TaskDone] = self.submitter.on_task_done
+        if self.actor_submitter is not None:
+            table[m.ActorDone] = self.actor_submitter.on_done
+        if self.executor is not None:       # a worker: tasks, actor calls and creation come here
+            table.update(self.executor.handlers())
+        return table
+
+    def _on_message(self, conn: transport.Connection, msg) -> None:
+        handler = self._dispatch_table.get(type(msg))
+        if handler is None:
+            logger.error("%s is not handled by a %s; ignored", type(msg).__name__, self.mode)
             return
-        if kind == "task_done":
-            self.submitter.on_task_done(conn, msg)
-        elif kind == "actor_done":
-            self.actor_submitter.on_done(conn, msg)
-        elif kind == "task_output":
-            for record in msg[1]:
-                output.emit(record)
-        elif kind == "get_object":
-            self._serve_object(conn, msg[1], msg[2])
-        elif kind in ("add_borrower", "remove_borrower", "release_transit"):
-            self._on_borrow_message(conn, msg)
-        elif kind in ("push_task", "cancel_task", "create_actor", "actor_call"):
-            if self.executor is None:
-                logger.error("%s received by a driver; ignored", kind)
-            else:
-                self.executor.on_message(conn, msg)
-        else:
-            logger.error("unknown message kind %r", kind)
+        handler(conn, msg)
+
+    def _on_peer_hello(self, conn, msg: m.PeerHello) -> None:
+        # Talk back to a core worker over the connection it opened to us: one connection per
+        # pair keeps a task's output ahead of its result.
+        peer = msg.info.get("address")
+        if peer and peer not in self._conns:
+            fut = self.loop.create_future()
+            fut.set_result(conn)
+            self._conns[peer] = fut
 
     def _on_close(self, conn: transport.Connection, exc) -> None:
         if conn in self._borrower_conns or conn in self._transit:
@@ -892,7 +896,17 @@ class CoreWorker:
         if self.executor is not None:
             self.executor.on_connection_lost(conn)
 
-    def _serve_object(self, conn, req_id: int, oid: bytes) -> None:
+    @property
+    def executor(self):
+        return self._executor
+
+    @executor.setter
+    def executor(self, executor) -> None:
+        self._executor = executor
+        self._dispatch_table = self._handlers()
+
+    def _serve_object(self, conn, msg: m.GetObject) -> None:
+        req_id, oid = msg.req_id, msg.oid
         def reply(_oid, obj):
             if threading.get_ident() == self.io.ident:
                 conn.reply(req_id, (obj.data, obj.is_error))
@@ -914,37 +928,13 @@ class CoreWorker:
     def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",
                      tag=None, arg_ids=(), return_ids=(), parent: bytes = b"", actor_id: bytes = b"",
                      ran_on: tuple | None = None) -> None:
-        """Note a task state change; batched to the GCS every second, never waited for.
-
-        A task that is submitted and ends between two flushes costs one event, not three: its
-        terminal event replaces the submission still waiting here and carries the submission's
-        fields, plus (ran_on = (node_id, worker_id, start_time)) where and when it ran.
-        """
-        now = time.time()
-        if state in _TERMINAL_EVENTS:
-            i = self._unsent_submissions.pop(task_id, None)
-            if i is not None:
-                sub = self._events[i]
-                node_id, worker_id, start = ran_on or (self.node_id, self.worker_id, 0.0)
-                self._events[i] = (task_id, name, state, now, attempt, error, sub[6], sub[7], sub[8], sub[9],
-                                   actor_id or sub[10], sub[3], start, node_id, worker_id)
-                return
-        if len(self._events) >= self.config.task_events_buffer:
-            self._events_dropped += 1
-            return
-        if state == "PENDING_ARGS":
-            self._unsent_submissions[task_id] = len(self._events)
-        elif state == "RUNNING" and self.mode == "worker":
-            # Sent only if the task is still running at the next flush (see end_running_event).
-            self._running_events[task_id] = (task_id, name, state, now, attempt, error, None, (), (), parent,
-                                             actor_id, 0.0, 0.0, self.node_id, self.worker_id)
-            return
-        self._events.append((task_id, name, state, now, attempt, error, tag, arg_ids, return_ids, parent,
-                             actor_id, 0.0, 0.0, self.node_id, self.worker_id))
+        """Note a task state change (task_events.py); batched to the GCS every second, never waited for."""
+        self.task_events.record(task_id, name, state, attempt, error, tag, arg_ids, return_ids, parent, actor_id,
+                                ran_on)
 
     def end_running_event(self, task_id: bytes) -> None:
         """Worker: the task ended before its RUNNING event went out; the owner's event says it all."""
-        self._running_events.pop(task_id, None)
+        self.task_events.end_running(task_id)
 
     async def _flush_events_forever(self):
         while True:
@@ -955,13 +945,9 @@ class CoreWorker:
                 logger.debug("task events flush failed: %s", exc)
 
     async def _flush_events(self):
-        running = list(self._running_events.values())
-        self._running_events.clear()
-        if not self._events and not self._events_dropped and not running:
+        if not self.task_events.pending():
             return
-        events, self._events = self._events + running, []
-        self._unsent_submissions.clear()
-        dropped, self._events_dropped = self._events_dropped, 0
+        events, dropped = self.task_events.drain()
         req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
             gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
                               node_id=node, worker_id=worker, parent_task_id=parent or b"",
@@ -983,7 +969,7 @@ class CoreWorker:
         fut = self._conns.get(sink)
         if (fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
                 and not fut.result().closed and sink not in self._out_records):
-            fut.result().send(("task_output", [record]))   # same frame order as the task's result
+            fut.result().send(m.TaskOutput([record]))   # same frame order as the task's result
             return
         pending = self._out_records.get(sink)
         if pending is None:
@@ -996,7 +982,7 @@ class CoreWorker:
         try:
             conn = await self.connect(sink)
             records = self._out_records.pop(sink, [])
-            conn.send(("task_output", records))
+            conn.send(m.TaskOutput(records))
         except (ConnectionError, OSError, PermissionError) as exc:
             self._out_records.pop(sink, None)
             logger.debug("driver %s gone; dropping task output: %s", sink, exc)
@@ -1021,6 +1007,11 @@ def _group(pairs) -> dict:
     for owner, oid in pairs:
         out.setdefault(owner, []).append(oid)
     return out
+
+
+def _on_task_output(conn, msg: m.TaskOutput) -> None:
+    for record in msg.records:
+        output.emit(record)
 
 
 def _send_if_open(conn, msg) -> None:

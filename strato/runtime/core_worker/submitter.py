@@ -29,6 +29,7 @@ from strato.runtime import serialization
 from strato.runtime.core_worker.memory_store import StoredObject
 from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
 from strato.runtime.protocol import raylet_pb2
+from strato.runtime.protocol import messages as m
 from strato.runtime.rpc import RayletClient
 
 logger = logging.getLogger(__name__)
@@ -75,9 +76,9 @@ class TaskEntry:
         check_transition(self.state, new)
         self.state = new
 
-    def wire(self, owner_address: str, job_id: bytes) -> tuple:
-        return (self.task_id, self.attempt, job_id, self.fid, self.name, self.args, self.inlined,
-                self.num_returns, owner_address, self.parent_task_id, self.tag, self.log_sink)
+    def wire(self, owner_address: str, job_id: bytes) -> m.PushTask:
+        return m.PushTask(self.task_id, self.attempt, job_id, self.fid, self.name, self.args, self.inlined,
+                          self.num_returns, owner_address, self.parent_task_id, self.tag, self.log_sink)
 
 
 class Lease:
@@ -216,7 +217,7 @@ class TaskSubmitter:
         entry.set_state(TaskState.SUBMITTED)
         entry.lease = lease
         lease.in_flight[entry.task_id] = entry
-        lease.conn.send(("push_task", entry.wire(self.cw.address, self.cw.job_id)))
+        lease.conn.send(entry.wire(self.cw.address, self.cw.job_id))
 
     def _linger_over(self, q: ClassQueue, lease: Lease) -> None:
         lease.linger = None
@@ -309,8 +310,8 @@ class TaskSubmitter:
         self._leases_by_conn[id(conn)].append(lease)
 
     # ------------------------------------------------------------ results
-    def on_task_done(self, conn, msg: tuple) -> None:
-        _, task_id, attempt, status, results, exec_s, nested = msg
+    def on_task_done(self, conn, msg: m.TaskDone) -> None:
+        task_id, attempt, status, results, exec_s, nested = msg
         entry = self.tasks.get(task_id)
         if entry is None or entry.attempt != attempt or entry.state is not TaskState.SUBMITTED:
             self.cw.adopt_nested(conn, [], nested)   # a stale attempt: the worker may drop its holds
@@ -409,7 +410,7 @@ class TaskSubmitter:
             self._fail_with(entry, err, TaskState.CANCELLED)
         elif entry.state is TaskState.SUBMITTED and entry.lease is not None:
             entry.force_cancel = force
-            entry.lease.conn.send(("cancel_task", task_id, force))
+            entry.lease.conn.send(m.CancelTask(task_id, force))
 
     # ------------------------------------------------------------ shutdown
     async def return_all_leases(self) -> None:

@@ -3,7 +3,7 @@
     caller --RegisterActor--> table (name reserved, DEPENDENCIES_UNREADY)
     caller --CreateActor (args resolved)--> PENDING_CREATION
         -> lease a worker from a raylet (following spill-backs), as the lease's owner
-        -> ("create_actor", spec) to the worker over the framed protocol -> ALIVE
+        -> CreateActor(spec) to the worker over the framed protocol -> ALIVE
     the worker's connection closes, or its raylet reports its exit code
         -> RESTARTING and again, while max_restarts allows; else DEAD with the cause
     a job's driver disconnects / finishes -> its non-detached actors are killed
@@ -22,6 +22,7 @@ import time
 from strato.runtime import transport
 from strato.runtime.gcs.actor_state import ActorState, check_transition, should_restart
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.runtime.protocol import messages
 from strato.runtime.rpc import RayletClient
 
 logger = logging.getLogger("strato.gcs.actors")
@@ -175,7 +176,7 @@ class ActorManager:
             conn = await transport.connect(w.host, w.port, self.token, {"gcs": True}, _ignore,
                                            lambda c, e: self._on_conn_lost(info.actor_id, incarnation))
             entry.conn = conn
-            result = await conn.request("create_actor", info.actor_id, entry.creation_spec, info.job_id)
+            result = await conn.request(messages.CreateActor, info.actor_id, entry.creation_spec, info.job_id)
         except (ConnectionError, OSError, PermissionError) as exc:
             self._on_death(info.actor_id, incarnation, f"its worker process died during creation ({exc})")
             return

@@ -48,6 +48,7 @@ from strato import exceptions
 from strato.runtime.object_store import layout as lay
 from strato.runtime.object_store import shm
 from strato.runtime.protocol import handshake
+from strato.runtime.protocol import messages as m
 
 _HEADER = 8
 logger = logging.getLogger(__name__)
@@ -77,9 +78,9 @@ class _Conn:
         except handshake.HandshakeError:
             self.close()
             raise
-        self.send([("hello", {"client_id": client_id})])
+        self.send([m.Hello({"client_id": client_id})])
         reply = self.recv()
-        if not reply or reply[0][0] != "welcome":
+        if not reply or type(reply[0]) is not m.Welcome:
             self.close()
             raise exceptions.AuthenticationError(f"the object store at {path} did not welcome this process")
 
@@ -170,7 +171,8 @@ class StoreClient:
                 break
         return out
 
-    def call(self, kind: str, *args):
+    def call(self, cls, *fields):
+        """Send the request cls(req_id, *fields) and wait for its reply's value."""
         if self._closed:
             raise exceptions.StratoError("the object store client is closed (strato.shutdown() was called)")
         conn = self._acquire()
@@ -178,12 +180,12 @@ class StoreClient:
         try:
             with self._send_lock:
                 msgs = self._drain()
-                msgs.append((kind, req_id, *args))
+                msgs.append(cls(req_id, *fields))
                 conn.send(msgs)
             while True:
                 for msg in conn.recv():
-                    if msg[0] == "reply" and msg[1] == req_id:
-                        result = msg[2]
+                    if type(msg) is m.Reply and msg.req_id == req_id:
+                        result = msg.value
                         break
                 else:
                     continue
@@ -216,7 +218,7 @@ class StoreClient:
         listener = None
         try:
             listener = self._new_conn()
-            listener.send([("listen",)])        # the store may grant leases now: it can revoke them
+            listener.send([m.StoreListen()])    # the store may grant leases now: it can revoke them
         except Exception:
             listener = None
         while not self._closed:
@@ -241,8 +243,8 @@ class StoreClient:
                     listener = None
                     msgs = []
                 for msg in msgs:
-                    if msg[0] == "revoke":
-                        self._revoked(msg[1], msg[2])
+                    if type(msg) is m.StoreRevoke:
+                        self._revoked(msg.offset, msg.oid)
             with self._lease_lock:
                 self._settle()
             self._send_pending(listener)
@@ -296,7 +298,7 @@ class StoreClient:
         return self._view
 
     def create(self, oid: bytes, size: int, *, owner: str = "", call_site: str = "", primary: bool = True) -> int:
-        return self.call("create", oid, size, owner, call_site, primary)
+        return self.call(m.StoreCreate, oid, size, owner, call_site, primary)
 
     def put_layout(self, oid: bytes, layout: lay.Layout, *, owner: str = "", call_site: str = "",
                    replace: bool = False) -> bool:
@@ -309,7 +311,7 @@ class StoreClient:
             if not replace:
                 return False
             try:
-                self.call("drop_stale", oid)
+                self.call(m.StoreDropStale, oid)
                 offset = self.create(oid, layout.size, owner=owner, call_site=call_site)
             except FileExistsError:
                 return False
@@ -318,9 +320,9 @@ class StoreClient:
             shm.prefault(self._arena, offset, layout.size, self._populated)
             lay.write_layout(layout, view[offset:offset + layout.size])
         except BaseException:
-            self._post(("abort", oid))
+            self._post(m.StoreAbort(oid))
             raise
-        self._post(("sealed", oid))
+        self._post(m.StoreSealed(oid))
         return True
 
     def put(self, oid: bytes, value, *, owner: str = "", call_site: str = "") -> lay.Layout:
@@ -329,10 +331,10 @@ class StoreClient:
         return layout
 
     def seal(self, oid: bytes) -> None:
-        self.call("seal", oid)
+        self.call(m.StoreSeal, oid)
 
     def abort(self, oid: bytes) -> None:
-        self._post(("abort", oid))
+        self._post(m.StoreAbort(oid))
 
     # ------------------------------------------------------------ reading
     def _readable(self):
@@ -366,7 +368,7 @@ class StoreClient:
     def _lease(self, oid: bytes, source: str) -> _Lease:
         """Ask the store for the object; the lease comes back with one view counted."""
         try:
-            offset, size, leased = self.call("get", oid, source)
+            offset, size, leased = self.call(m.StoreGet, oid, source)
         except BaseException:
             with self._lease_lock:
                 self._done_waiting(oid)
@@ -413,7 +415,7 @@ class StoreClient:
     def _give_back_lease(self, lease: _Lease) -> None:
         if lease.live <= 0 and not lease.released:
             lease.released = True
-            self._post(("release", lease.offset))
+            self._post(m.StoreRelease(lease.offset))
 
     def _revoked(self, offset: int, oid: bytes) -> None:
         """The store wants the region back (its object was freed, or memory is short)."""
@@ -447,10 +449,10 @@ class StoreClient:
                         self._give_back_lease(lease)
             finally:
                 self._lease_lock.release()
-        self._post(("free", items))
+        self._post(m.StoreFree(items))
 
     def stats(self) -> dict:
-        return self.call("stats")
+        return self.call(m.StoreStats)
 
     def flush(self) -> None:
         try:

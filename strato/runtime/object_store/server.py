@@ -36,6 +36,7 @@ import time
 from strato import exceptions
 from strato.runtime import transport
 from strato.runtime.object_store import shm
+from strato.runtime.protocol import messages as m
 from strato.runtime.object_store.accounting import (
     READABLE, DeleteSpillFile, ObjectExists, ObjectState, ObjectTooLarge, SpillBatch,
     StoreAccounting)
@@ -103,6 +104,7 @@ class StoreServer:
         self._tasks: list[asyncio.Task] = []
         self._remote_owner_failures: collections.Counter = collections.Counter()
         self.closed = False
+        self._handlers = self._dispatch_table()
 
     # ------------------------------------------------------------ life
     async def start(self) -> None:
@@ -176,49 +178,59 @@ class StoreServer:
                 logger.exception("object store housekeeping failed")
 
     # ------------------------------------------------------------ messages
-    def _on_message(self, conn: transport.Connection, msg: tuple) -> None:
-        kind = msg[0]
-        client = self._client_of(conn)
+    def _on_message(self, conn: transport.Connection, msg) -> None:
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            logger.error("object store: %s is not a store message; ignored", type(msg).__name__)
+            return
         try:
-            if kind == "release":
-                self._release(client, msg[1])
-            elif kind == "free":
-                self.free(msg[1])
-            elif kind == "abort":
-                self._abort(client, msg[1])
-            elif kind == "create":
-                if not self._reply_now(conn, msg[1], self._create_now, client, *msg[2:]):
-                    asyncio.get_running_loop().create_task(
-                        self._reply(conn, msg[1], self._create(client, *msg[2:])))
-            elif kind == "seal":
-                self._seal(client, msg[2])
-                conn.reply(msg[1], ("ok", None))
-            elif kind == "sealed":                      # one-way seal
-                self._seal(client, msg[1])
-            elif kind == "get":
-                if not self._reply_now(conn, msg[1], self._get_now, client, *msg[2:]):
-                    asyncio.get_running_loop().create_task(
-                        self._reply(conn, msg[1], self._get(client, *msg[2:])))
-            elif kind == "listen":
-                client.listener = conn
-            elif kind == "drop_stale":                  # a retried task replaces an earlier attempt's return
-                if self.acct.state(msg[2]) is S.ALLOCATED:
-                    conn.reply(msg[1], ("err", "exists", f"object {msg[2].hex()} is still being written"))
-                else:
-                    self.free([(msg[2], "")])
-                    conn.reply(msg[1], ("ok", None))
-            elif kind == "stats":
-                conn.reply(msg[1], ("ok", self.stats()))
-            elif kind == "info":
-                conn.reply(msg[1], ("ok", self.info()))
-            elif kind == "peer_hello":
-                pass
-            else:
-                logger.error("object store: unknown message %r", kind)
+            handler(conn, self._client_of(conn), msg)
         except Exception as exc:
-            logger.exception("object store: %s failed", kind)
-            if kind in ("seal", "stats", "info"):
-                conn.reply(msg[1], ("err", "internal", f"{type(exc).__name__}: {exc}"))
+            logger.exception("object store: %s failed", type(msg).__name__)
+            if type(msg) in (m.StoreSeal, m.StoreStats, m.StoreInfo):
+                conn.reply(msg.req_id, ("err", "internal", f"{type(exc).__name__}: {exc}"))
+
+    def _dispatch_table(self) -> dict:
+        """Store message class -> handler(conn, client, msg) (protocol/messages.py)."""
+        return {
+            m.StoreRelease: lambda conn, client, msg: self._release(client, msg.offset),
+            m.StoreFree: lambda conn, client, msg: self.free(msg.items),
+            m.StoreAbort: lambda conn, client, msg: self._abort(client, msg.oid),
+            m.StoreCreate: self._on_create,
+            m.StoreSeal: self._on_seal,
+            m.StoreSealed: lambda conn, client, msg: self._seal(client, msg.oid),     # one-way seal
+            m.StoreGet: self._on_get,
+            m.StoreListen: self._on_listen,
+            m.StoreDropStale: self._on_drop_stale,
+            m.StoreStats: lambda conn, client, msg: conn.reply(msg.req_id, ("ok", self.stats())),
+            m.StoreInfo: lambda conn, client, msg: conn.reply(msg.req_id, ("ok", self.info())),
+            m.PeerHello: lambda conn, client, msg: None,
+        }
+
+    def _on_create(self, conn, client: _Client, msg: m.StoreCreate) -> None:
+        args = (client, msg.oid, msg.size, msg.owner, msg.call_site, msg.primary)
+        if not self._reply_now(conn, msg.req_id, self._create_now, *args):
+            asyncio.get_running_loop().create_task(self._reply(conn, msg.req_id, self._create(*args)))
+
+    def _on_seal(self, conn, client: _Client, msg: m.StoreSeal) -> None:
+        self._seal(client, msg.oid)
+        conn.reply(msg.req_id, ("ok", None))
+
+    def _on_get(self, conn, client: _Client, msg: m.StoreGet) -> None:
+        if not self._reply_now(conn, msg.req_id, self._get_now, client, msg.oid, msg.source):
+            asyncio.get_running_loop().create_task(
+                self._reply(conn, msg.req_id, self._get(client, msg.oid, msg.source)))
+
+    def _on_listen(self, conn, client: _Client, msg: m.StoreListen) -> None:
+        client.listener = conn
+
+    def _on_drop_stale(self, conn, client: _Client, msg: m.StoreDropStale) -> None:
+        """A retried task replaces an earlier attempt's return."""
+        if self.acct.state(msg.oid) is S.ALLOCATED:
+            conn.reply(msg.req_id, ("err", "exists", f"object {msg.oid.hex()} is still being written"))
+        else:
+            self.free([(msg.oid, "")])
+            conn.reply(msg.req_id, ("ok", None))
 
     async def _reply(self, conn, req_id, coro) -> None:
         try:
@@ -577,7 +589,7 @@ class StoreServer:
         for offset in offsets:
             for client, oid in self._leases.pop(offset, {}).items():
                 if client.listener is not None and not client.listener.closed:
-                    client.listener.send(("revoke", offset, oid))
+                    client.listener.send(m.StoreRevoke(offset, oid))
 
     # ------------------------------------------------------------ free
     def free(self, items) -> None:

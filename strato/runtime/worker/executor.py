@@ -1,13 +1,14 @@
 """Runs tasks -- or one actor -- in a worker process.
 
     IO thread (core worker loop)            executing side
-    push_task / actor_call --> queue  --->  main thread: load the function (or method),
-    create_actor           --> queue  --->    rebuild arguments, run, serialize returns,
-    cancel_task --> drop if queued,           register borrowed refs still held, then
-                    SIGINT if running         post ("task_done"/"actor_done", ...) back
+    PushTask / ActorCall   --> queue  --->  main thread: load the function (or method),
+    CreateActor            --> queue  --->    rebuild arguments, run, serialize returns,
+    CancelTask --> drop if queued,            register borrowed refs still held, then
+                   SIGINT if running          post TaskDone / ActorDone back
+    (messages: protocol/messages.py; `handlers()` is the executor's part of the dispatch table)
 
 Tasks run one at a time in the main thread, in arrival order. A worker that
-receives create_actor becomes that actor's process for good: a plain actor
+receives CreateActor becomes that actor's process for good: a plain actor
 runs its calls in the main thread, one at a time and in order; a threaded
 actor (max_concurrency > 1) on a pool of that many threads; an async actor
 (any `async def` method) on one event loop of its own, up to max_concurrency
@@ -33,6 +34,7 @@ import cloudpickle
 from strato import exceptions
 from strato.runtime import ids, serialization
 from strato.runtime.core_worker.object_ref import ObjectRef
+from strato.runtime.protocol import messages as m
 
 logger = logging.getLogger(__name__)
 
@@ -57,32 +59,38 @@ class Executor:
         signal.signal(signal.SIGINT, self._on_sigint)
 
     # ----------------------------------------------------- IO-thread side
-    def on_message(self, conn, msg: tuple) -> None:
-        kind = msg[0]
-        if kind == "push_task":
-            self.queue.put(("task", conn, msg[1]))
-        elif kind == "actor_call":
-            if self.pool is not None:
-                self.pool.submit(self._call_and_send, conn, msg[1])
-            elif self.actor_loop is not None:
-                asyncio.run_coroutine_threadsafe(self._async_call_and_send(conn, msg[1]), self.actor_loop)
-            else:
-                self.queue.put(("call", conn, msg[1]))
-        elif kind == "create_actor":
-            self.queue.put(("create", conn, msg[1:]))
-        elif kind == "cancel_task":
-            task_id, force = msg[1], msg[2]
-            # Cancel what this task submitted too (Ray's recursive=True), before it goes.
-            for child in [e.task_id for e in self.cw.submitter.tasks.values() if e.parent_task_id == task_id]:
-                self.cw.submitter.cancel(child, force)
-            if self.running == task_id:
-                if force:
-                    logger.info("force-cancelling task %s: exiting", task_id.hex())
-                    os._exit(1)
-                self.cancel_target = task_id
-                signal.pthread_kill(self.main_ident, signal.SIGINT)
-            else:
-                self.cancelled.add(task_id)
+    def handlers(self) -> dict:
+        """The messages a worker's core worker hands the executor (protocol/messages.py)."""
+        return {m.PushTask: self._on_push_task, m.ActorCall: self._on_actor_call,
+                m.CreateActor: self._on_create_actor, m.CancelTask: self._on_cancel_task}
+
+    def _on_push_task(self, conn, msg: m.PushTask) -> None:
+        self.queue.put(("task", conn, msg))
+
+    def _on_actor_call(self, conn, msg: m.ActorCall) -> None:
+        if self.pool is not None:
+            self.pool.submit(self._call_and_send, conn, msg)
+        elif self.actor_loop is not None:
+            asyncio.run_coroutine_threadsafe(self._async_call_and_send(conn, msg), self.actor_loop)
+        else:
+            self.queue.put(("call", conn, msg))
+
+    def _on_create_actor(self, conn, msg: m.CreateActor) -> None:
+        self.queue.put(("create", conn, msg))
+
+    def _on_cancel_task(self, conn, msg: m.CancelTask) -> None:
+        task_id, force = msg.task_id, msg.force
+        # Cancel what this task submitted too (Ray's recursive=True), before it goes.
+        for child in [e.task_id for e in self.cw.submitter.tasks.values() if e.parent_task_id == task_id]:
+            self.cw.submitter.cancel(child, force)
+        if self.running == task_id:
+            if force:
+                logger.info("force-cancelling task %s: exiting", task_id.hex())
+                os._exit(1)
+            self.cancel_target = task_id
+            signal.pthread_kill(self.main_ident, signal.SIGINT)
+        else:
+            self.cancelled.add(task_id)
 
     def on_connection_lost(self, conn) -> None:
         pass  # queued work of a vanished owner is skipped when dequeued (conn.closed)
@@ -102,24 +110,23 @@ class Executor:
             elif kind == "call":
                 msg = self._call(payload)
             else:
-                req_id, actor_id, spec, job_id = payload
-                reply = self._create_actor(actor_id, spec, job_id)   # registers kept borrowed refs first
-                self.cw.post(self.cw.send_gated, _reply, conn, req_id, reply)
+                reply = self._create_actor(payload.actor_id, payload.spec, payload.job_id)   # borrows first
+                self.cw.post(self.cw.send_gated, _reply, conn, payload.req_id, reply)
                 continue
             self._send_done(conn, msg)
 
-    def _send_done(self, conn, msg: tuple) -> None:
+    def _send_done(self, conn, msg: m.TaskDone | m.ActorDone) -> None:
         """Any thread: the task's borrowed refs are registered first, then the result goes."""
         self.cw.register_task_borrows()
         self.cw.post(self.cw.send_done, conn, msg)
 
-    def execute(self, spec: tuple) -> tuple:
+    def execute(self, spec: m.PushTask) -> m.TaskDone:
         (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
         if task_id in self.cancelled:
             self.cancelled.discard(task_id)
-            return self._cancelled("task_done", task_id, attempt, num_returns, 0.0)
+            return self._cancelled(m.TaskDone, task_id, attempt, num_returns, 0.0)
         self.cw.job_id = job_id
-        return self._run("task_done", task_id, attempt, name, num_returns, tag, sink,
+        return self._run(m.TaskDone, task_id, attempt, name, num_returns, tag, sink,
                          lambda: self.cw.load_function(fid), args_blob, inlined, owner=owner)
 
     def _run(self, done_kind, task_id, attempt, name, num_returns, tag, sink, get_fn, args_blob, inlined,
@@ -155,14 +162,14 @@ class Executor:
             return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
         return self._done_message(done_kind, task_id, attempt, status, results, time.perf_counter() - t0)
 
-    def _done_message(self, kind, task_id, attempt, status, results, elapsed) -> tuple:
-        """(kind, task id, attempt, status, [(bytes, is_error)], seconds, nested or None); refs nested
-        in the returns are held here until the caller has taken them over."""
+    def _done_message(self, kind, task_id, attempt, status, results, elapsed):
+        """kind (TaskDone or ActorDone) of [(bytes, is_error)] per return; refs nested in the returns
+        are held here until the caller has taken them over."""
         nested = None
         if status == "ok" and any(n for _, _, n in results):
             nested = [n for _, _, n in results]
             self.cw.hold_in_transit(nested)
-        return (kind, task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
+        return kind(task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
 
     def _arguments(self, args_blob, inlined):
         args, kwargs = serialization.deserialize(args_blob, self.cw, task_arguments=True)
@@ -194,11 +201,11 @@ class Executor:
                 holder["instance"] = cls(*args, **kwargs)
             return init
 
-        msg = self._run("create_done", actor_id[:16], 0, f"{class_name}.__init__", 1, tag, sink, construct,
-                        args_blob, inlined)
+        msg = self._run(m.TaskDone, actor_id[:16], 0, f"{class_name}.__init__", 1, tag, sink, construct,
+                        args_blob, inlined)      # the constructor's outcome (not sent: the reply says it)
         self.cw.register_task_borrows()
-        if msg[3] != "ok":
-            blob = msg[4][0][0]
+        if msg.status != "ok":
+            blob = msg.results[0][0]
             err = serialization.deserialize(blob, cw)
             cause = getattr(err, "cause", None)
             return ("error", blob, f"{type(cause).__name__}: {cause}" if cause is not None else str(err))
@@ -214,15 +221,15 @@ class Executor:
     def _method(self, method: str):
         return lambda: getattr(self.instance, method)
 
-    def _call(self, wire: tuple, main_thread: bool = True) -> tuple:
+    def _call(self, wire: m.ActorCall, main_thread: bool = True) -> m.ActorDone:
         (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
-        return self._run("actor_done", task_id, attempt, name, num_returns, tag, sink, self._method(method),
+        return self._run(m.ActorDone, task_id, attempt, name, num_returns, tag, sink, self._method(method),
                          args_blob, inlined, main_thread=main_thread, owner=caller)
 
-    def _call_and_send(self, conn, wire: tuple) -> None:
+    def _call_and_send(self, conn, wire: m.ActorCall) -> None:
         self._send_done(conn, self._call(wire, main_thread=False))
 
-    async def _async_call_and_send(self, conn, wire: tuple) -> None:
+    async def _async_call_and_send(self, conn, wire: m.ActorCall) -> None:
         (task_id, attempt, job_id, method, name, args_blob, inlined, num_returns, caller, seq, tag, sink) = wire
         cw = self.cw
         async with self.actor_slots:
@@ -240,7 +247,7 @@ class Executor:
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
-        self._send_done(conn, self._done_message("actor_done", task_id, attempt, status, results,
+        self._send_done(conn, self._done_message(m.ActorDone, task_id, attempt, status, results,
                                                  time.perf_counter() - t0))
 
     # ------------------------------------------------------------ results
@@ -283,9 +290,9 @@ class Executor:
         except Exception:
             return serialization.serialize(exceptions.TaskError(name, text, None, os.getpid(), self.cw.node_ip))[0]
 
-    def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed) -> tuple:
+    def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed):
         blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex()))[0]
-        return (done_kind, task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
+        return done_kind(task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
 
 
 def _resolve(value, inlined: dict, cw):
