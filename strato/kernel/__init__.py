@@ -1,6 +1,7 @@
 """Strato's notebook layer: `%load_ext strato`, the "Python 3 (strato)" kernel.
 
     magics.py       %cluster (connect, start, stop, status, nodes, dashboard, logs) and %%remote
+    remote_job.py   one run of a %%remote cell: its refs, its status line, its results
     capture.py      which names a cell reads and assigns (ast; pure)
     args.py         the magics' arguments (pure)
     cell_runner.py  the remote side of %%remote: a task, or a session actor's method

@@ -48,3 +48,23 @@ def test_cells_are_tagged_with_their_execution_count(ip):
     ip.run_cell("import strato.util.output as _o\nseen = _o.current_tag()", store_history=True)
     assert execution_count_of(ip.user_ns["seen"]) == ip.execution_count - 1
     assert output.current_tag() is None          # cleared after the cell
+
+
+def test_dashboard_names_the_missing_notebook_packages_instead_of_failing(ip, monkeypatch, capsys):
+    import importlib.util
+
+    import strato
+    from strato import widgets
+
+    ip.run_line_magic("load_ext", "strato")
+    monkeypatch.setattr(strato, "is_initialized", lambda: True)          # no cluster needed to decide
+    monkeypatch.setattr(widgets, "in_notebook", lambda: True)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jupyter_bokeh" else real_find_spec(name, *a))
+    assert ip.run_line_magic("cluster", "dashboard") is None
+    err = capsys.readouterr().err
+    assert "needs jupyter_bokeh" in err and "pip install 'strato[notebook]'" in err
+
+    monkeypatch.setattr(importlib.util, "find_spec", real_find_spec)
+    assert isinstance(ip.run_line_magic("cluster", "dashboard"), widgets.Dashboard)

@@ -3,9 +3,13 @@
 Events go in -- a lease request, a worker registering / exiting / blocking,
 a returned lease, a new cluster view, a clock tick -- and instructions come
 out: Grant, Spillback, Reject, Infeasible, StartWorkers, KillWorker. The IO
-shell (server.py, worker_pool.py) carries them out. Placement decisions come
-from policy.pick_node over the cluster view, with this node's own resources
-always taken from here (the view of other nodes is a heartbeat old).
+shell, `Raylet._apply` in server.py, carries them out. The worker pool is
+split the same way: which workers exist and what each is doing is
+`LeaseScheduler.workers` here; their processes are started, watched and
+killed in server.py (`Raylet._start_worker`, `Raylet.procs`). Placement
+decisions come from policy.pick_node over the cluster view, with this node's
+own resources always taken from here (the view of other nodes is a
+heartbeat old).
 
 Resources are taken when a lease is granted and given back when it is
 returned or its worker exits. A worker blocked in `get` gives its CPUs back
