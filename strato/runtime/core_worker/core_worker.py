@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import logging
 import os
 import sys
@@ -39,6 +38,9 @@ import cloudpickle
 from strato import exceptions
 from strato.runtime import ids, serialization, transport
 from strato.runtime.config import SystemConfig
+from strato.runtime.core_worker.ack_gate import AckGate
+from strato.runtime.core_worker.function_table import FunctionTable
+from strato.runtime.core_worker.loop_thread import EventLoopThread
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.core_worker.reference_table import ReferenceTable
@@ -49,57 +51,9 @@ from strato.runtime.object_store.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.runtime.protocol import messages as m
 from strato.util import output
-from strato.runtime import rpc
 from strato.runtime.rpc import GcsClient, RayletClient
 
 logger = logging.getLogger(__name__)
-
-FN_NAMESPACE = "fn"
-
-
-class EventLoopThread:
-    """An asyncio loop (uvloop when installed) on a daemon thread."""
-
-    def __init__(self, name: str):
-        try:
-            import uvloop
-            self.loop = uvloop.new_event_loop()
-        except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-            self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
-
-    @property
-    def ident(self):
-        return self._thread.ident
-
-    def run(self, coro, timeout: float | None = None):
-        """Run a coroutine on the loop from another thread and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def stop(self):
-        if self.loop.is_closed():
-            return
-
-        async def _cancel_all():
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        try:
-            self.run(_cancel_all(), timeout=5)
-        except Exception:
-            pass
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=5)
-        if not self._thread.is_alive():
-            self.loop.close()
-
 
 class CoreWorker:
     def __init__(self, *, mode: str, worker_id: bytes, node_id: bytes, node_ip: str, job_id: bytes,
@@ -125,13 +79,10 @@ class CoreWorker:
         self.ids = ids.IdGenerator()
         self._inbox: collections.deque = collections.deque()
         self._inbox_scheduled = False
-        self._exported: set[bytes] = set()
-        self._functions: dict[bytes, object] = {}
+        self.functions = FunctionTable(self)
         self._conns: dict[str, asyncio.Future] = {}
         self._fetching: set[bytes] = set()
-        self._add_seq = 0                     # borrower registrations sent, numbered
-        self._unacked: set[int] = set()       # numbers of those not acknowledged yet
-        self._after_acks: collections.deque = collections.deque()   # (last number before it, fn, args)
+        self._acks = AckGate()                # releases and results wait for earlier registrations
         self._borrower_conns: dict = {}       # connection -> address of the borrower using it
         self._transit: dict = {}              # worker: connection -> ids held for that caller
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, mode == "worker")
@@ -336,18 +287,14 @@ class CoreWorker:
         before them is acknowledged (so no owner frees what a borrower has just taken)."""
         if adds:
             for owner, oids in _group(adds).items():
-                self._add_seq += 1
-                self._unacked.add(self._add_seq)
-                self.loop.create_task(self._register_borrows(owner, oids, self._add_seq))
+                self.loop.create_task(self._register_borrows(owner, oids, self._acks.sent()))
         if removes:
             self.send_gated(self._send_releases, removes)
 
     def send_gated(self, fn, *args) -> None:
         """Loop thread: run fn(*args) once every borrower registration sent before now is
         acknowledged (later ones do not hold it up)."""
-        if self._unacked:
-            self._after_acks.append((self._add_seq, fn, args))
-        else:
+        for action in self._acks.gate((fn, args)):
             fn(*args)
 
     def _borrower_id(self) -> str:
@@ -364,11 +311,7 @@ class CoreWorker:
         except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
             logger.debug("could not register borrowed refs with %s: %s", owner, exc)
         finally:
-            self._unacked.discard(seq)
-            oldest = min(self._unacked) if self._unacked else self._add_seq + 1
-            held = self._after_acks
-            while held and held[0][0] < oldest:
-                _, fn, args = held.popleft()
+            for fn, args in self._acks.acked(seq):
                 fn(*args)
 
     def _send_releases(self, removes: list) -> None:
@@ -487,45 +430,11 @@ class CoreWorker:
 
     # ----------------------------------------------------------- functions
     def export_function(self, fn, pickled: bytes | None = None) -> bytes:
-        """Export a function or class through the GCS KV once; returns its id."""
-        if pickled is None:
-            try:
-                pickled = cloudpickle.dumps(fn, protocol=5)
-            except Exception as exc:
-                raise exceptions.SerializationError(
-                    f"Could not serialize {getattr(fn, '__qualname__', fn)!r}: {type(exc).__name__}: {exc}. "
-                    f"A remote function must not capture open files, locks or sockets from its "
-                    f"surroundings; create them inside the function.") from exc
-        fid = hashlib.sha1(pickled).digest()[:16]
-        if fid in self._exported:
-            return fid
-        if len(pickled) > rpc.MAX_FUNCTION_BYTES:
-            raise ValueError(
-                f"{getattr(fn, '__qualname__', fn)!r} pickles to {len(pickled) / 2**20:.0f} MiB, over the "
-                f"{rpc.MAX_FUNCTION_BYTES >> 20} MiB a remote function or class may take: it captures large data "
-                f"from its surroundings. Put the data in the object store (ref = strato.put(data)) and pass the ref "
-                f"as an argument instead.")
-        record = cloudpickle.dumps({"pickled": pickled, "name": getattr(fn, "__qualname__", str(fn)),
-                                    "sys_path": [p for p in sys.path if p]})
-        req = gcs_pb2.KVPutRequest(namespace=FN_NAMESPACE, key=fid, value=record, overwrite=False)
-        self.run_sync(self.gcs.call("KVPut", req))
-        self._exported.add(fid)
-        return fid
+        """Export a function or class through the GCS KV once; returns its id (function_table.py)."""
+        return self.functions.export(fn, pickled)
 
     def load_function(self, fid: bytes):
-        fn = self._functions.get(fid)
-        if fn is None:
-            reply = self.run_sync(self.gcs.call("KVGet", gcs_pb2.KVGetRequest(namespace=FN_NAMESPACE, key=fid)))
-            if not reply.found:
-                raise exceptions.StratoError(f"function {fid.hex()} was never exported to this cluster")
-            record = cloudpickle.loads(reply.value)
-            for path in record["sys_path"]:
-                if path not in sys.path:
-                    sys.path.append(path)
-            fn = serialization.load_definition(record["pickled"], self, cloudpickle.loads)
-            self._functions[fid] = fn
-            self._exported.add(fid)
-        return fn
+        return self.functions.load(fid)
 
     # ------------------------------------------------------------- submit
     def _serialize_args(self, args: tuple, kwargs: dict, what: str) -> tuple[bytes, list, list]:
