@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 
+from strato import _context
 from strato.remote_function import TASK_OPTIONS, ExportCache, resource_shape, validate_options
 
 _NUMBER = (int, float)
@@ -118,8 +119,7 @@ class ActorClass:
         return (ActorClass, (self._cls, self._options))
 
     def _remote(self, args, kwargs, options) -> "ActorHandle":
-        from strato import api
-        cw = api._auto_init()
+        cw = _context.auto_init()
         cls_id = self._export.id_for(cw)
         methods = _method_table(self._cls)
         is_async = any(m["is_async"] for m in methods.values())
@@ -217,8 +217,7 @@ class ActorMethod:
         return _Bound()
 
     def _remote(self, args, kwargs, num_returns, name: str | None = None):
-        from strato import api
-        cw = api._auto_init()
+        cw = _context.auto_init()
         state = self._handle._state
         refs = cw.submit_actor_call(
             self._handle._actor_id, self._name, name or f"{state['class_name']}.{self._name}", args, kwargs,

@@ -1,8 +1,12 @@
-"""The public API (Ray Core's names) and the one global: this process's core worker.
+"""The public API (Ray Core's names): connecting this process, objects, tasks, actors.
 
-In a driver, `init()` sets it (starting an embedded cluster when given no
-address); in a worker process, the worker's main sets it, so tasks can call
-`strato.get` and `.remote()` themselves.
+This process's core worker is held in `strato._context` (a leaf module), not
+here: in a driver `init()` sets it (starting an embedded cluster when given no
+address) and `shutdown()` clears it; in a worker process the worker's main
+sets it, so tasks can call `strato.get` and `.remote()` themselves. This
+module registers `init` as the context's auto-init hook, which handles and
+`put` use when nothing is connected yet. The runtime and `strato.util` read
+the context and never import this module.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import uuid
 import socket
 import threading
 
-from strato import exceptions
+from strato import _context, exceptions
 from strato.runtime import node as node_mod
 from strato.runtime import temp_root, tls, tokens
 from strato.runtime.config import SystemConfig
@@ -21,7 +25,6 @@ from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.ids import random_id
 from strato.runtime.protocol import gcs_pb2
 
-_worker = None          # CoreWorker of this process
 _embedded = None        # dict from node.start_head when init() started the cluster
 _lock = threading.RLock()
 
@@ -44,26 +47,8 @@ class ClusterContext(dict):
         shutdown()
 
 
-def _set_worker(cw) -> None:
-    global _worker
-    _worker = cw
-
-
-def _auto_init():
-    if _worker is None:
-        init()
-    return _worker
-
-
-def _require_worker(what: str):
-    if _worker is None:
-        raise RuntimeError(f"strato.{what}() needs a cluster: call strato.init() first "
-                           f"(or %cluster connect in a notebook).")
-    return _worker
-
-
 def is_initialized() -> bool:
-    return _worker is not None
+    return _context.worker() is not None
 
 
 def _check_number(name, value, allow_none=True):
@@ -95,16 +80,17 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
     environment variable, else the token file of a cluster whose head was
     started on this machine (under `_temp_dir`, default $TMPDIR/strato-<uid>).
     """
-    global _worker, _embedded
+    global _embedded
     if kwargs:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(kwargs)}. Valid ones: address, "
                         f"num_cpus, num_gpus, resources, object_store_memory, namespace, ignore_reinit_error, "
                         f"_token, _temp_dir, _system_config.")
     with _lock:
-        if _worker is not None:
+        current = _context.worker()
+        if current is not None:
             if ignore_reinit_error:
-                return ClusterContext(address=_worker.gcs_address, node_id=_worker.node_id.hex(),
-                                      session_dir=_worker.session_dir, dashboard_url=_dashboard_url(_worker))
+                return ClusterContext(address=current.gcs_address, node_id=current.node_id.hex(),
+                                      session_dir=current.session_dir, dashboard_url=_dashboard_url(current))
             raise RuntimeError("strato.init() was already called. Call strato.shutdown() first, or pass "
                                "ignore_reinit_error=True.")
         for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
@@ -181,7 +167,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                     f"{exc} (The token came from the {tokens.TOKEN_ENV} environment variable: check it, or "
                     f"unset it to use the token of a cluster started on this machine.)") from exc
             raise
-        _worker = cw
+        _context.set_worker(cw)
         return ClusterContext(address=gcs_address, node_id=cw.node_id.hex(), session_dir=session_dir,
                               job_id=cw.job_id.hex(), dashboard_url=_dashboard_url(cw))
 
@@ -205,9 +191,9 @@ def _stop_embedded() -> None:
 
 def shutdown() -> None:
     """Disconnect; an embedded cluster's processes are stopped too."""
-    global _worker
     with _lock:
-        cw, _worker = _worker, None
+        cw = _context.worker()
+        _context.set_worker(None)
         if cw is not None and cw.mode == "driver":
             cw.shutdown()
             tls.install(None)           # a worker keeps its raylet's setting
@@ -215,6 +201,7 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
+_context.set_auto_init_hook(init)
 
 
 # ------------------------------------------------------------ objects
@@ -238,22 +225,18 @@ def get(object_refs, *, timeout: float | None = None):
     """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
     refs, single = _as_ref_list(object_refs, "get")
     _check_timeout(timeout)
-    cw = _require_worker("get")
-    if _slow_get_hook is not None and not single:
-        with _slow_get_hook(refs, "get"):
+    cw = _context.require_worker("get")
+    slow_get = _context.slow_get_hook
+    if slow_get is not None and not single:
+        with slow_get(refs, "get"):
             values = cw.get(refs, timeout)
     else:
         values = cw.get(refs, timeout)
     return values[0] if single else values
 
 
-#: Set in a notebook kernel (strato.widgets.progress.install): shows a progress bar under
-#: the cell when a get of many refs takes more than about a second.
-_slow_get_hook = None
-
-
 def put(value) -> ObjectRef:
-    return _auto_init().put(value)
+    return _context.auto_init().put(value)
 
 
 def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True):
@@ -268,7 +251,7 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
         raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of refs ({len(refs)}).")
     if len(set(refs)) != len(refs):
         raise ValueError("strato.wait() got the same ObjectRef twice; pass each ref once.")
-    found = _require_worker("wait").wait_objects(refs, num_returns, timeout, raise_timeout=False)
+    found = _context.require_worker("wait").wait_objects(refs, num_returns, timeout, raise_timeout=False)
     ready = [r for r in refs if r._id in found][:num_returns]
     ready_ids = {r._id for r in ready}
     return ready, [r for r in refs if r._id not in ready_ids]
@@ -278,12 +261,12 @@ def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
     """Cancel the task that makes `object_ref`; its `get` then raises TaskCancelledError."""
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"strato.cancel() takes an ObjectRef returned by .remote(), got {type(object_ref).__name__}")
-    _require_worker("cancel").cancel(object_ref, force)
+    _context.require_worker("cancel").cancel(object_ref, force)
 
 
 # ------------------------------------------------------------ cluster
 def _all_nodes():
-    cw = _require_worker("nodes")
+    cw = _context.require_worker("nodes")
     return cw.run_sync(cw.gcs.call("GetAllNodes", gcs_pb2.Empty())).nodes
 
 
@@ -309,7 +292,7 @@ def cluster_resources() -> dict:
 def available_resources() -> dict:
     """Resources free right now, summed over live nodes (asked of each raylet; the GCS's
     heartbeat copy stands in for a raylet that does not answer)."""
-    cw = _require_worker("available_resources")
+    cw = _context.require_worker("available_resources")
     alive = [n for n in _all_nodes() if n.alive]
 
     async def ask_all():
@@ -337,7 +320,7 @@ def available_resources() -> dict:
 
 def get_runtime_context():
     from strato.runtime_context import RuntimeContext
-    return RuntimeContext(_require_worker("get_runtime_context"))
+    return RuntimeContext(_context.require_worker("get_runtime_context"))
 
 
 # ------------------------------------------------------------ remote
@@ -366,7 +349,7 @@ def get_actor(name: str, namespace: str | None = None):
     from strato.actor import ActorHandle
     if not isinstance(name, str) or not name:
         raise ValueError(f"get_actor() needs a non-empty actor name, got {name!r}")
-    cw = _auto_init()
+    cw = _context.auto_init()
     ns = cw.job_namespace() if namespace is None else namespace
     info = cw.lookup_actor(name, ns)
     if info is None:
@@ -382,4 +365,4 @@ def kill(actor, *, no_restart: bool = True) -> None:
     if not isinstance(actor, ActorHandle):
         raise TypeError(f"strato.kill() takes an actor handle, got {type(actor).__name__}; "
                         f"to stop a task use strato.cancel(ref).")
-    _require_worker("kill").kill_actor(actor._actor_id, no_restart)
+    _context.require_worker("kill").kill_actor(actor._actor_id, no_restart)

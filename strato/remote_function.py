@@ -1,11 +1,32 @@
-"""`@strato.remote` on functions: RemoteFunction, `.options()` and option checking."""
+"""`@strato.remote` on functions: RemoteFunction, `.options()` and option checking.
+
+The option value types are defined here too (NodeAffinitySchedulingStrategy;
+`strato.util.scheduling_strategies` re-exports it under Ray's name), so this
+module and `strato.actor` import nothing from `strato.util`, which builds on them.
+"""
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-from strato.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+from strato import _context
 
 _NUMBER = (int, float)
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeAffinitySchedulingStrategy:
+    """Run on the node `node_id` (hex); with soft=True, anywhere if that node is gone or full."""
+    node_id: str
+    soft: bool = False
+
+    def __post_init__(self):
+        try:
+            bytes.fromhex(self.node_id)
+        except (TypeError, ValueError):
+            raise ValueError(f"NodeAffinitySchedulingStrategy needs a node id in hex (as strato.nodes() "
+                             f"shows under 'NodeID'), got {self.node_id!r}") from None
+
 
 # option -> (accepted types, description used in errors)
 TASK_OPTIONS: dict[str, tuple] = {
@@ -136,8 +157,7 @@ class RemoteFunction:
         return _Bound()
 
     def _remote(self, args, kwargs, options):
-        from strato import api
-        cw = api._auto_init()
+        cw = _context.auto_init()
         fid = self._export.id_for(cw)
         num_returns = options.get("num_returns")
         num_returns = 1 if num_returns is None else num_returns

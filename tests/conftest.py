@@ -27,17 +27,16 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 
 import psutil
 import pytest
+
+from strato._testing import free_port, live_children, wait_for
 
 # ---------------------------------------------------------------------------
 # Timeouts
@@ -124,18 +123,6 @@ def session_processes() -> list[psutil.Process]:
     return processes_with_env(SESSION_MARKER_VAR, SESSION_MARKER)
 
 
-def live_children() -> list[psutil.Process]:
-    """Non-zombie descendants of the test process."""
-    out = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                out.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return out
-
-
 def describe(procs) -> str:
     lines = []
     for p in procs:
@@ -167,19 +154,6 @@ def terminate_gracefully(procs, timeout: float = 10) -> None:
     kill_by_pid(alive)
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.2):
-    """Poll ``predicate`` until it returns a truthy value or time runs out.
-
-    Returns the last value of the predicate (truthy on success).
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
 class LeakChecker:
     """Remembers the /dev/shm baseline and reports what a phase left behind."""
 
@@ -198,7 +172,7 @@ class LeakChecker:
         def clean():
             return not live_children() and not session_processes() and not new_shm()
 
-        wait_until(clean, grace, interval=0.25)
+        wait_for(clean, grace, interval=0.25)
 
         children = live_children()
         if children:
@@ -306,12 +280,6 @@ def fresh_strato():
 # ---------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def repo_root() -> str:
     """The directory that contains the ``strato`` package under test."""
@@ -434,7 +402,8 @@ def overlap():
 
 @pytest.fixture
 def poll():
-    return wait_until
+    """`strato._testing.wait_for`: poll(predicate, timeout) returns the predicate's last value."""
+    return wait_for
 
 
 @pytest.fixture

@@ -8,8 +8,18 @@ from __future__ import annotations
 
 import collections
 
-from strato import api
+from strato import _context
 from strato.exceptions import GetTimeoutError
+
+
+def _wait_first(refs: list, timeout):
+    """The first of `refs` to be ready (strato.wait with num_returns=1), or None on timeout."""
+    found = _context.require_worker("wait").wait_objects(refs, 1, timeout, raise_timeout=False)
+    return next((r for r in refs if r._id in found), None)
+
+
+def _get(ref):
+    return _context.require_worker("get").get([ref], None)[0]
 
 
 class ActorPool:
@@ -68,8 +78,7 @@ class ActorPool:
         if not self.has_next():
             raise StopIteration("No more results to get")
         ref = self._index_to_future[self._next_return_index]
-        ready, _ = api.wait([ref], timeout=timeout)
-        if not ready:
+        if _wait_first([ref], timeout) is None:
             if ignore_if_timedout:
                 self._next_return_index += 1
                 self._index_to_future.pop(self._next_return_index - 1, None)
@@ -78,16 +87,15 @@ class ActorPool:
         self._next_return_index += 1
         _, actor = self._future_to_actor.pop(ref)
         self._return_actor(actor)
-        return api.get(ref)
+        return _get(ref)
 
     def get_next_unordered(self, timeout: float | None = None, ignore_if_timedout: bool = False):
         """Any next result, whichever finishes first."""
         if not self.has_next():
             raise StopIteration("No more results to get")
-        ready, _ = api.wait(list(self._future_to_actor), num_returns=1, timeout=timeout)
-        if not ready:
+        ref = _wait_first(list(self._future_to_actor), timeout)
+        if ref is None:
             raise GetTimeoutError("Timed out waiting for a result of the ActorPool.")
-        ref = ready[0]
         index, actor = self._future_to_actor.pop(ref)
         self._index_to_future.pop(index, None)
         if index == self._next_return_index:
@@ -96,7 +104,7 @@ class ActorPool:
                     self._next_return_index not in self._index_to_future:
                 self._next_return_index += 1
         self._return_actor(actor)
-        return api.get(ref)
+        return _get(ref)
 
     def _return_actor(self, actor) -> None:
         self._idle.append(actor)

@@ -8,7 +8,12 @@ from __future__ import annotations
 import asyncio
 import queue as std_queue
 
-from strato import api
+from strato import _context
+from strato.actor import ActorClass
+
+
+def _get(ref):
+    return _context.require_worker("get").get([ref], None)[0]
 
 
 class Empty(std_queue.Empty):
@@ -71,13 +76,13 @@ class Queue:
             raise ValueError(f"maxsize must be an int >= 0 (0: unbounded), got {maxsize!r}")
         self.maxsize = maxsize
         options = {"num_cpus": 0, **(actor_options or {})}
-        self.actor = api.remote(_QueueActor).options(**options).remote(maxsize)
+        self.actor = ActorClass(_QueueActor, {}).options(**options).remote(maxsize)
 
     def __len__(self) -> int:
         return self.size()
 
     def size(self) -> int:
-        return api.get(self.actor.qsize.remote())
+        return _get(self.actor.qsize.remote())
 
     def qsize(self) -> int:
         return self.size()
@@ -92,22 +97,22 @@ class Queue:
         if timeout is not None and timeout < 0:
             raise ValueError("'timeout' must be a non-negative number")
         if not block:
-            if not api.get(self.actor.put_nowait.remote(item)):
+            if not _get(self.actor.put_nowait.remote(item)):
                 raise Full()
-        elif not api.get(self.actor.put.remote(item, timeout)):
+        elif not _get(self.actor.put.remote(item, timeout)):
             raise Full()
 
     def put_nowait(self, item) -> None:
         self.put(item, block=False)
 
     def put_nowait_batch(self, items) -> None:
-        if not api.get(self.actor.put_nowait_batch.remote(list(items))):
+        if not _get(self.actor.put_nowait_batch.remote(list(items))):
             raise Full(f"Cannot add {len(items)} items to a queue of maxsize {self.maxsize}.")
 
     def get(self, block: bool = True, timeout: float | None = None):
         if timeout is not None and timeout < 0:
             raise ValueError("'timeout' must be a non-negative number")
-        ok, item = api.get(self.actor.get.remote(timeout) if block else self.actor.get_nowait.remote())
+        ok, item = _get(self.actor.get.remote(timeout) if block else self.actor.get_nowait.remote())
         if not ok:
             raise Empty()
         return item
@@ -116,7 +121,7 @@ class Queue:
         return self.get(block=False)
 
     def get_nowait_batch(self, num_items: int) -> list:
-        ok, items = api.get(self.actor.get_nowait_batch.remote(num_items))
+        ok, items = _get(self.actor.get_nowait_batch.remote(num_items))
         if not ok:
             raise Empty(f"Cannot get {num_items} items from a queue holding fewer.")
         return items
@@ -133,5 +138,5 @@ class Queue:
 
     def shutdown(self) -> None:
         if self.actor is not None:
-            api.kill(self.actor)
+            _context.require_worker("kill").kill_actor(self.actor._actor_id, True)
             self.actor = None

@@ -1,18 +1,9 @@
-"""Scheduling strategies for `.options(scheduling_strategy=...)`, as in Ray."""
-from __future__ import annotations
+"""Scheduling strategies for `.options(scheduling_strategy=...)`, as in Ray.
 
-import dataclasses
+The class is defined next to the option checks (strato/remote_function.py):
+`strato.util` builds on the handles (Queue makes an actor), so they must not
+import it back. This module is its public, Ray-compatible path.
+"""
+from strato.remote_function import NodeAffinitySchedulingStrategy
 
-
-@dataclasses.dataclass(frozen=True)
-class NodeAffinitySchedulingStrategy:
-    """Run on the node `node_id` (hex); with soft=True, anywhere if that node is gone or full."""
-    node_id: str
-    soft: bool = False
-
-    def __post_init__(self):
-        try:
-            bytes.fromhex(self.node_id)
-        except (TypeError, ValueError):
-            raise ValueError(f"NodeAffinitySchedulingStrategy needs a node id in hex (as strato.nodes() "
-                             f"shows under 'NodeID'), got {self.node_id!r}") from None
+__all__ = ["NodeAffinitySchedulingStrategy"]

@@ -32,6 +32,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from strato import _context
 from strato.runtime import tls
 
 DEFAULT_LIMIT = 100
@@ -635,8 +636,7 @@ def client(address: str | None = None, *, token: str | None = None, timeout: flo
         if token is None:
             raise ValueError("Pass token=... (the cluster's token) with an explicit address.")
         return StateClient(address, token, timeout)
-    from strato import api
-    cw = api._require_worker("util.state functions")
+    cw = _context.require_worker("util.state functions")
     url = dashboard_url(cw)
     if not url:
         raise StateApiError(f"The cluster at {cw.gcs_address} does not serve the state API (its head runs "
@@ -709,8 +709,7 @@ def summarize_tasks(address: str | None = None, timeout: int = DEFAULT_TIMEOUT,
 def local_objects() -> list[dict]:
     """Objects held in this process's in-process memory store, as ObjectState dicts."""
     import os
-    from strato import api
-    cw = api._worker
+    cw = _context.worker()
     if cw is None or cw.refs is None:
         return []
     out = []

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from strato import _context
 from strato.widgets._base import View, in_notebook
 
 DELAY_S = 1.0
@@ -122,11 +123,9 @@ def slow_get(refs, what: str = "get"):
 
 def install() -> None:
     """Have strato.get show a Progress bar when it waits over DELAY_S for MIN_REFS refs or more."""
-    from strato import api
-    api._slow_get_hook = slow_get
+    _context.slow_get_hook = slow_get
 
 
 def uninstall() -> None:
-    from strato import api
-    if api._slow_get_hook is slow_get:
-        api._slow_get_hook = None
+    if _context.slow_get_hook is slow_get:
+        _context.slow_get_hook = None

@@ -9,10 +9,10 @@ max_restarts allows.
 import os
 import time
 
-import psutil
 import pytest
 
 import strato
+from strato._testing import process_gone
 from strato.exceptions import ActorDiedError, RayActorError
 
 pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.timeout(150)]
@@ -60,15 +60,9 @@ def test_kill_interrupts_a_call_in_flight():
 def test_kill_ends_the_actors_process(poll):
     s = Service.remote()
     pid = strato.get(s.pid.remote(), timeout=60)
-    assert psutil.pid_exists(pid)
+    assert not process_gone(pid)
     strato.kill(s)
-
-    def gone():
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-    assert poll(gone, 20), f"the actor's process {pid} is still running"
+    assert poll(lambda: process_gone(pid), 20), f"the actor's process {pid} is still running"
 
 
 def test_kill_gives_the_actors_resources_back(poll):

@@ -12,6 +12,7 @@ import time
 import pytest
 
 import strato
+from strato._testing import process_gone, wait_collected, wait_for
 from strato.util.state import list_actors
 
 pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.timeout(150)]
@@ -58,30 +59,19 @@ def make_counter():
     return [c]
 
 
-def state_of(handle):
-    (info,) = [a for a in list_actors() if a["actor_id"] == handle.actor_id]
+def actor_info(actor_id: str) -> dict:
+    (info,) = [a for a in list_actors() if a["actor_id"] == actor_id]
     return info
 
 
+def state_of(handle):
+    return actor_info(handle.actor_id)
+
+
 def wait_dead(actor_id: str, timeout=20.0) -> dict:
-    end = time.monotonic() + timeout
-    while True:
-        gc.collect()
-        (info,) = [a for a in list_actors() if a["actor_id"] == actor_id]
-        if info["state"] == "DEAD" or time.monotonic() > end:
-            return info
-        time.sleep(0.1)
-
-
-def process_gone(pid: int, timeout=20.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        time.sleep(0.1)
-    return False
+    """The actor's entry once it is DEAD (or when `timeout` runs out), collecting garbage meanwhile."""
+    wait_collected(lambda: actor_info(actor_id)["state"] == "DEAD", timeout)
+    return actor_info(actor_id)
 
 
 def test_dropping_the_last_handle_ends_the_actor_and_its_process():
@@ -92,7 +82,7 @@ def test_dropping_the_last_handle_ends_the_actor_and_its_process():
     info = wait_dead(actor_id)
     assert info["state"] == "DEAD"
     assert "out of scope" in info["death_cause"]
-    assert process_gone(pid)
+    assert wait_for(lambda: process_gone(pid), 20), f"the actor's process {pid} is still running"
 
 
 def test_a_call_on_a_temporary_handle_still_returns_its_result():

@@ -19,10 +19,10 @@ import sys
 import textwrap
 import uuid
 
-import psutil
 import pytest
 
 import strato
+from strato._testing import process_gone
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -222,13 +222,6 @@ def run_driver(cli_cluster, tmp_path, name, source):
                           capture_output=True, text=True, timeout=150)
     assert proc.returncode == 0, f"{name} failed:\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     return proc.stdout
-
-
-def process_gone(pid):
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def test_a_detached_actor_outlives_its_driver_and_a_second_driver_finds_it(cli_cluster, tmp_path, poll):

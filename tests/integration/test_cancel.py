@@ -6,10 +6,10 @@ so each test knows the task really is running before it cancels it.
 import os
 import time
 
-import psutil
 import pytest
 
 import strato
+from strato._testing import process_gone
 from strato.exceptions import RayError, TaskCancelledError
 
 pytestmark = pytest.mark.usefixtures("cluster")
@@ -86,13 +86,7 @@ def test_force_cancel_kills_the_worker_process(tmp_path, poll):
     with pytest.raises(TaskCancelledError):
         strato.get(ref, timeout=60)
 
-    def worker_gone():
-        try:
-            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-        except psutil.NoSuchProcess:
-            return True
-
-    assert poll(worker_gone, 15), f"worker pid {pid} is still alive after force cancel"
+    assert poll(lambda: process_gone(pid), 15), f"worker pid {pid} is still alive after force cancel"
 
 
 def test_cancelling_a_queued_task_before_it_starts(tmp_path, poll):

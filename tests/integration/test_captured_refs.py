@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 import strato
-from strato import api
+from strato import _context
 from strato.runtime.object_store.stats import cluster_store_stats
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 256 << 20}
@@ -20,7 +20,7 @@ MiB = 1 << 20
 
 
 def num_objects():
-    (st,) = cluster_store_stats(api._worker).values()
+    (st,) = cluster_store_stats(_context.worker()).values()
     return st["num_objects"]
 
 

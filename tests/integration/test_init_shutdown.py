@@ -9,22 +9,13 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import psutil
 import pytest
 
+from strato._testing import live_children, process_gone, wait_for
+
 GRACE_S = 15
-
-
-def wait_until(predicate, timeout):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
 
 
 def strato_shm_entries(pids):
@@ -36,17 +27,6 @@ def strato_shm_entries(pids):
     pids = {str(p) for p in pids}
     return {p.name for p in Path("/dev/shm").iterdir()
             if "strato" in p.name.lower() and pids & set(re.findall(r"\d+", p.name))}
-
-
-def live_children():
-    out = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if child.status() != psutil.STATUS_ZOMBIE:
-                out.append(child)
-        except psutil.NoSuchProcess:
-            pass
-    return out
 
 
 def test_init_starts_a_cluster_and_shutdown_ends_it(fresh_strato):
@@ -83,12 +63,11 @@ def test_shutdown_leaves_no_processes_and_no_shared_memory(fresh_strato):
 
     strato.shutdown()
 
-    assert wait_until(lambda: not live_children(), GRACE_S), \
+    assert wait_for(lambda: not live_children(), GRACE_S), \
         f"still running after shutdown: {[p.pid for p in live_children()]}"
-    for pid in pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert all(process_gone(pid) for pid in pids), [pid for pid in pids if not process_gone(pid)]
     ours = pids + [os.getpid()]
-    assert wait_until(lambda: not strato_shm_entries(ours), GRACE_S), \
+    assert wait_for(lambda: not strato_shm_entries(ours), GRACE_S), \
         f"left in /dev/shm: {strato_shm_entries(ours)}"
 
 
@@ -117,7 +96,7 @@ def test_unknown_init_keyword_is_a_type_error_and_starts_nothing(fresh_strato):
     with pytest.raises(TypeError):
         strato.init(num_cpus=1, num_cpu=1)
     assert not strato.is_initialized()
-    assert wait_until(lambda: not live_children(), GRACE_S)
+    assert wait_for(lambda: not live_children(), GRACE_S)
 
 
 def test_init_after_shutdown_starts_a_new_working_cluster(fresh_strato):
@@ -138,7 +117,7 @@ def test_init_after_shutdown_starts_a_new_working_cluster(fresh_strato):
         assert strato.get(double.remote(round_number + 1)) == 2 * (round_number + 1)
         strato.shutdown()
         assert not strato.is_initialized()
-        assert wait_until(lambda: not live_children(), GRACE_S)
+        assert wait_for(lambda: not live_children(), GRACE_S)
     assert len(jobs) == 2
 
 
@@ -154,14 +133,13 @@ def test_shutdown_with_tasks_still_running_stops_them_promptly(fresh_strato, tmp
 
     markers = [str(tmp_path / f"t{i}") for i in range(2)]
     refs = [long_sleep.remote(m) for m in markers]
-    assert wait_until(lambda: all(Path(m).exists() and Path(m).read_text() for m in markers), 60)
+    assert wait_for(lambda: all(Path(m).exists() and Path(m).read_text() for m in markers), 60)
     worker_pids = [int(Path(m).read_text()) for m in markers]
 
     strato.shutdown()
 
-    assert wait_until(lambda: not live_children(), GRACE_S), [p.pid for p in live_children()]
-    for pid in worker_pids:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert wait_for(lambda: not live_children(), GRACE_S), [p.pid for p in live_children()]
+    assert all(process_gone(pid) for pid in worker_pids), [pid for pid in worker_pids if not process_gone(pid)]
     del refs
 
 
@@ -199,14 +177,5 @@ def test_a_driver_that_exits_without_shutdown_tears_its_cluster_down(tmp_path, c
     pids = json.loads(proc.stdout.strip().splitlines()[-1])
     assert pids, "the driver had no child processes"
 
-    def all_gone():
-        alive = []
-        for pid in pids:
-            try:
-                if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-                    alive.append(pid)
-            except psutil.NoSuchProcess:
-                pass
-        return not alive
-
-    assert wait_until(all_gone, GRACE_S), f"cluster processes outlived their driver: {pids}"
+    assert wait_for(lambda: all(process_gone(pid) for pid in pids), GRACE_S), \
+        f"cluster processes outlived their driver: {[pid for pid in pids if not process_gone(pid)]}"

@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 import strato
+from strato._testing import free_port
 from strato.exceptions import AuthenticationError, ClusterConnectionError, UnsafeTempDirError
 from strato.runtime import temp_root
 
@@ -63,13 +64,6 @@ def plant_links(root: Path, port: int) -> dict[Path, Path]:
         victim.write_text("precious")
         link.symlink_to(victim)
     return links
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_head_on(cli, port, **run_kwargs):

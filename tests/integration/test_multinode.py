@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import strato
+from strato._testing import live_children, wait_for
 from strato.cluster_utils import Cluster
 
 pytestmark = pytest.mark.timeout(180)
@@ -39,12 +40,7 @@ def alive_node_ids():
 
 
 def wait_for_alive_nodes(count, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if len(alive_node_ids()) == count:
-            return True
-        time.sleep(0.2)
-    return False
+    return wait_for(lambda: len(alive_node_ids()) == count, timeout, interval=0.2)
 
 
 def node_entry(node_id):
@@ -53,13 +49,10 @@ def node_entry(node_id):
 
 
 def wait_for_dead(node_id, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def dead():
         entry = node_entry(node_id)
-        if entry is not None and entry["Alive"] is False:
-            return True
-        time.sleep(0.2)
-    return False
+        return entry is not None and entry["Alive"] is False
+    return wait_for(dead, timeout, interval=0.2)
 
 
 @strato.remote
@@ -176,20 +169,7 @@ def test_cluster_shutdown_stops_every_node_process():
         c.shutdown()
     # The module-level leak check verifies nothing is left; check here too so
     # that the failure points at this test.
-    import psutil
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        alive = []
-        for p in psutil.Process().children(recursive=True):
-            try:
-                if p.status() != psutil.STATUS_ZOMBIE:
-                    alive.append(p)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive:
-            break
-        time.sleep(0.2)
-    assert not alive, [p.pid for p in alive]
+    assert wait_for(lambda: not live_children(), 15), [p.pid for p in live_children()]
 
 
 def test_a_pending_task_runs_once_a_node_with_its_resource_joins():

@@ -87,7 +87,7 @@ def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
 def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
     strato = fresh_strato
     strato.init(num_cpus=1, object_store_memory=256 * MiB)
-    from strato import api
+    from strato import _context
     from strato.runtime.object_store.stats import cluster_store_stats
 
     @strato.remote(max_retries=0)
@@ -96,9 +96,9 @@ def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
 
     @strato.remote(max_retries=0)
     def put_and_crash():
-        from strato import api as worker_api
-        me = worker_api._worker.address
-        client = worker_api._worker.node_store.client
+        from strato import _context as worker_context
+        me = worker_context.worker().address
+        client = worker_context.worker().node_store.client
         client.put(b"\x01" * 20, np.ones(4 * MiB, dtype=np.uint8), owner=me)   # sealed by this worker ...
         offset = client.create(b"\x02" * 20, 32 * MiB, owner=me)               # ... then dies mid-put
         client._writable()[offset:offset + MiB] = b"\xff" * MiB
@@ -114,7 +114,7 @@ def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
         pass
 
     def objects():
-        (st,) = cluster_store_stats(api._worker).values()
+        (st,) = cluster_store_stats(_context.worker()).values()
         return st
 
     # The unsealed object is gone, the dead worker's own put with it; everything sealed for a live owner stays.

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import strato
-from strato import api
+from strato import _context
 from strato.cluster_utils import Cluster
 from strato.runtime.object_store.stats import cluster_store_stats
 
@@ -31,7 +31,7 @@ def two_nodes():
 
 
 def stats():
-    return cluster_store_stats(api._worker)
+    return cluster_store_stats(_context.worker())
 
 
 def wait_for(pred, timeout=20.0):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import strato
-from strato import api
+from strato import _context
 from strato.runtime.object_store.stats import cluster_store_stats
 
 
@@ -17,7 +17,7 @@ MiB = 1 << 20
 
 
 def num_objects():
-    (st,) = cluster_store_stats(api._worker).values()
+    (st,) = cluster_store_stats(_context.worker()).values()
     return st["num_objects"]
 
 

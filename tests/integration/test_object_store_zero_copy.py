@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 import strato
-from strato import api
+from strato import _context
 from strato.runtime.object_store.stats import cluster_store_stats
 
 
@@ -23,7 +23,7 @@ def shm_used() -> int:
 
 
 def store_stats():
-    (st,) = cluster_store_stats(api._worker).values()
+    (st,) = cluster_store_stats(_context.worker()).values()
     return st
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import strato
+from strato import _context
 from strato.util import state
 
 
@@ -126,7 +127,7 @@ def _get(url, headers=None):
 
 def test_http_endpoint_needs_the_cluster_token(ran):
     url = strato.init(ignore_reinit_error=True)["dashboard_url"] + "/api/v0/nodes"
-    token = strato.api._worker.token
+    token = _context.worker().token
     for headers in ({}, {"Authorization": "Bearer wrong"}):
         with pytest.raises(urllib.error.HTTPError) as err:
             _get(url, headers)
@@ -140,7 +141,7 @@ def test_http_endpoint_needs_the_cluster_token(ran):
 
 def test_http_endpoint_reports_bad_requests(ran):
     base = strato.init(ignore_reinit_error=True)["dashboard_url"]
-    token = strato.api._worker.token
+    token = _context.worker().token
     with pytest.raises(urllib.error.HTTPError) as err:
         _get(f"{base}/api/v0/nope", {"Authorization": f"Bearer {token}"})
     assert err.value.code == 404

@@ -4,13 +4,13 @@ import sys
 import time
 
 import strato
+from strato._testing import wait_for
 from strato.util import output
 
 
 def collect(seconds_until, records, n):
-    deadline = time.monotonic() + seconds_until
-    while time.monotonic() < deadline and len(records) < n:
-        time.sleep(0.05)
+    """Wait until `records` holds at least `n` entries, or `seconds_until` pass."""
+    wait_for(lambda: len(records) >= n, seconds_until, interval=0.05)
 
 
 def test_prints_logging_and_nested_output_arrive_with_the_tag(cluster):

@@ -51,8 +51,8 @@ def test_a_certificate_of_another_ca_is_refused_at_the_tls_layer(tmp_path):
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, tls=True)
     try:
         strato.init(address=c.address)
-        from strato import api
-        host, port = api._worker.address.rsplit(":", 1)
+        from strato import _context
+        host, port = _context.worker().address.rsplit(":", 1)
         stranger = tls.generate(str(tmp_path / "other-ca"), [])
         ctx = stranger.client_context()
         ctx.check_hostname = False

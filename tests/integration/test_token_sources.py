@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import strato
+from strato import _context
 from strato.exceptions import AuthenticationError
 from strato.util import state
 
@@ -133,7 +134,7 @@ def test_the_state_api_refuses_a_token_in_the_query_string(head):
     _, address, token = head
     strato.init(address=address, _token=token)
     try:
-        url = state.dashboard_url(strato.api._worker) + "/api/v0/nodes"    # the port the GCS put in its KV
+        url = state.dashboard_url(_context.worker()) + "/api/v0/nodes"    # the port the GCS put in its KV
     finally:
         strato.shutdown()
     status, body = _get(url, {"Authorization": f"Bearer {token}"})

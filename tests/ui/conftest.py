@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,18 +19,14 @@ from pathlib import Path
 
 import pytest
 
+from strato._testing import free_port
+
 CHROMIUM = "/usr/bin/chromium"
 from playwright import sync_api  # noqa: E402  (Python package; the browser is Debian's chromium)
 
 if not os.path.exists(CHROMIUM):
     raise RuntimeError(f"{CHROMIUM} is missing: the browser tests need Debian's chromium "
                        f"(scripts/setup.sh installs it: apt-get install -y chromium)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Lab:
@@ -61,7 +56,7 @@ def lab(tmp_path):
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), IPYTHONDIR=str(home / "ipython"))
     env.pop("JUPYTER_PATH", None)
-    port = _free_port()
+    port = free_port()
     lab_cmd = str(Path(sys.executable).parent / "jupyter-lab")
     log = open(tmp_path / "lab.log", "wb")
     proc = subprocess.Popen([lab_cmd, "--no-browser", f"--port={port}", "--ip=127.0.0.1",

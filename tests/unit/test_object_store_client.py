@@ -10,6 +10,7 @@ import pyarrow as pa
 import pytest
 
 from strato import exceptions
+from strato._testing import wait_collected
 from strato.runtime.object_store import layout as lay
 from strato.runtime.object_store import shm
 from strato.runtime.object_store.client import StoreClient
@@ -64,17 +65,6 @@ def store(tmp_path):
     assert not os.path.exists(s.server.arena_path)
 
 
-def wait_for(pred, timeout=5.0):
-    import time
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        gc.collect()
-        time.sleep(0.02)
-    return pred()
-
-
 def test_numpy_roundtrip_is_a_read_only_view(store):
     c = store.client()
     arr = np.arange(1_000_000, dtype=np.int64)
@@ -104,12 +94,12 @@ def test_reader_holds_region_after_free(store):
     view = c.get(b"a" * 20)
     c.free([(b"a" * 20, "")])
     c.put(b"b" * 20, np.zeros(4 * MiB, dtype=np.uint8))       # must not land on view's pages
-    assert wait_for(lambda: c.stats()["num_objects"] == 1)
+    assert wait_collected(lambda: c.stats()["num_objects"] == 1)
     assert view.sum() == 4 * MiB
     del view
-    assert wait_for(lambda: c.stats()["released_but_read_bytes"] == 0)
+    assert wait_collected(lambda: c.stats()["released_but_read_bytes"] == 0)
     c.free([(b"b" * 20, "")])
-    assert wait_for(lambda: c.stats()["used"] == 0)
+    assert wait_collected(lambda: c.stats()["used"] == 0)
 
 
 def test_freed_region_is_reused_by_the_next_put(store):
@@ -136,8 +126,8 @@ def test_spills_when_full_and_restores_intact(store):
         assert hashlib.sha256(c.get(bytes([i]) * 20)).hexdigest() == digests[i]
     gc.collect()
     c.free([(bytes([i]) * 20, "") for i in range(12)])
-    assert wait_for(lambda: c.stats()["num_objects"] == 0 and c.stats()["used"] == 0)
-    assert wait_for(lambda: not os.listdir(store.server.spill_dir) if os.path.exists(store.server.spill_dir)
+    assert wait_collected(lambda: c.stats()["num_objects"] == 0 and c.stats()["used"] == 0)
+    assert wait_collected(lambda: not os.listdir(store.server.spill_dir) if os.path.exists(store.server.spill_dir)
                     else True)
 
 
@@ -159,7 +149,7 @@ def test_disconnect_aborts_unsealed_and_frees_owned(store):
     writer.put(b"w" * 20, np.ones(MiB), owner="worker:9")     # the worker's own put
     writer.create(b"p" * 20, MiB, owner="driver:1")            # crash mid-put: never sealed
     writer.close()
-    assert wait_for(lambda: reader.stats()["num_objects"] == 1)
+    assert wait_collected(lambda: reader.stats()["num_objects"] == 1)
     assert reader.get(b"r" * 20).sum() == MiB
     with pytest.raises(exceptions.ObjectLostError):
         reader.get(b"p" * 20)
@@ -196,7 +186,7 @@ def test_node_store_keeps_small_values_inline_and_large_ones_in_the_store(store)
     assert st["largest"][0]["call_site"].startswith("test_object_store_client.py:")
     del back
     ns.free([(b"b" * 20, big), (b"s" * 20, small)])
-    assert wait_for(lambda: ns.stats()["num_objects"] == 0)
+    assert wait_collected(lambda: ns.stats()["num_objects"] == 0)
 
 
 def test_a_repeated_get_reuses_its_lease_until_the_store_revokes_it(store):
@@ -204,7 +194,7 @@ def test_a_repeated_get_reuses_its_lease_until_the_store_revokes_it(store):
     reader = store.client("reader:2")
     owner.put(b"l" * 20, np.arange(MiB, dtype=np.int64))
     # the first reads may come before the reader's listening connection is set up: no lease yet
-    assert wait_for(lambda: reader.get(b"l" * 20) is not None and b"l" * 20 in reader._leases)
+    assert wait_collected(lambda: reader.get(b"l" * 20) is not None and b"l" * 20 in reader._leases)
     reads = reader.stats()["counters"]["reads"]
     first = reader.get(b"l" * 20)
     for _ in range(5):
@@ -212,12 +202,12 @@ def test_a_repeated_get_reuses_its_lease_until_the_store_revokes_it(store):
     assert reader.stats()["counters"]["reads"] == reads
     owner.free([(b"l" * 20, "")])                                 # revoked; `first` still views it
     owner.put(b"m" * 20, np.full(MiB, -1, dtype=np.int64))        # must not land on first's pages
-    assert wait_for(lambda: not reader._leases)
+    assert wait_collected(lambda: not reader._leases)
     assert first[0] == 0 and first[-1] == MiB - 1 and int(first.sum()) == MiB * (MiB - 1) // 2
     del first
     gc.collect()
     owner.free([(b"m" * 20, "")])
-    assert wait_for(lambda: owner.stats()["used"] == 0)
+    assert wait_collected(lambda: owner.stats()["used"] == 0)
 
 
 def test_leases_are_given_back_when_memory_gets_short(store):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 
+from strato import _context
 from strato.runtime import serialization
 from strato.runtime.ids import TASK_ID_LEN
 
@@ -80,8 +81,7 @@ class ObjectRef:
 def _rebuild_ref(object_id: bytes, owner_address: str) -> ObjectRef:
     worker = serialization.current_worker()
     if worker is None:      # unpickled by user code (pickle.loads): a ref of this process's worker
-        from strato import api
-        worker = api._worker
+        worker = _context.worker()
     ref = ObjectRef(object_id, owner_address, worker, add_ref=False)
     if worker is not None:
         worker.add_deserialized_ref(object_id, owner_address)

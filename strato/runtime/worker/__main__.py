@@ -2,6 +2,8 @@
 
 The raylet writes the cluster token as the first line of our stdin and
 keeps the pipe open; when it closes (the raylet exited) the worker exits.
+The worker's CoreWorker becomes this process's current worker
+(`strato._context`), so tasks can call `strato.get` and `.remote()` themselves.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s")
 
-    from strato import api
+    from strato import _context
     from strato.runtime import tls
     from strato.runtime.config import SystemConfig
     from strato.runtime.core_worker.core_worker import CoreWorker
@@ -61,7 +63,7 @@ def main(argv=None) -> int:
     cw.output_streams = worker_output.capture(cw)
     executor = Executor(cw)
     cw.executor = executor
-    api._set_worker(cw)
+    _context.set_worker(cw)
     host, port = cw.address.rsplit(":", 1)
     cw.run_sync(cw.raylet.call("RegisterWorker", raylet_pb2.RegisterWorkerRequest(
         worker_id=cw.worker_id, pid=os.getpid(), host=host, port=int(port))), timeout=30)

@@ -1,0 +1,90 @@
+"""Helpers shared by Strato's tests, as `ray.cluster_utils` and `distributed.utils_test` are.
+
+    wait_for(predicate, timeout)        poll until truthy; returns the last value (never raises)
+    wait_collected(predicate, timeout)  the same, collecting garbage before each try
+    settle(seconds)                     let in-flight messages land (gc, sleep, gc)
+    digest(buffer)                      sha256 of a value's bytes (compare arrays without copies)
+    process_gone(pid) / live_children() whether a process ended; this process's live descendants
+    free_port()                         a free TCP port on 127.0.0.1
+
+Test modules import these from here, never from a `conftest`: a worker
+process imports the test module whose remote functions it runs, and in a
+worker `conftest` resolves to whichever tests/**/conftest.py comes first on
+its path (the reason commit bd11865 reverted an earlier move into conftest).
+So this module must import in any process that has Strato: no pytest, and
+nothing at import time beyond the standard library and Strato's own
+dependencies; the runtime is reached only inside the helpers that need it.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+import socket
+import time
+
+import psutil
+
+
+# ---------------------------------------------------------------- waiting
+def wait_for(predicate, timeout: float = 15.0, *, interval: float = 0.1, collect_garbage: bool = False):
+    """Call `predicate` until it returns something truthy or `timeout` seconds pass.
+
+    Returns the predicate's last value (truthy on success), so tests write
+    ``assert wait_for(lambda: ...), details``. It is always called at least once
+    and once more after the deadline. `collect_garbage`: run `gc.collect()`
+    before each try, so refs a test just dropped are released at once.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if collect_garbage:
+            gc.collect()
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def wait_collected(predicate, timeout: float = 15.0, *, interval: float = 0.1):
+    """`wait_for` with a `gc.collect()` before each try: for waits on refs a test has dropped."""
+    return wait_for(predicate, timeout, interval=interval, collect_garbage=True)
+
+
+def settle(seconds: float = 0.5) -> None:
+    """Let in-flight borrower messages land before asserting that something is still there."""
+    gc.collect()
+    time.sleep(seconds)
+    gc.collect()
+
+
+# ---------------------------------------------------------------- values
+def digest(buffer) -> str:
+    """sha256 (hex) of a buffer's bytes: a numpy array, bytes, a memoryview."""
+    return hashlib.sha256(memoryview(buffer)).hexdigest()
+
+
+# ---------------------------------------------------------------- processes and ports
+def process_gone(pid: int) -> bool:
+    """Whether process `pid` has ended (a zombie waiting to be reaped counts as ended)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def live_children() -> list[psutil.Process]:
+    """Non-zombie descendants of this process."""
+    out = []
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                out.append(child)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
