@@ -98,7 +98,7 @@ def test_get_next_without_pending_work_raises_stop_iteration(actors):
 def test_get_next_with_a_timeout_raises_timeout_error(actors):
     pool = ActorPool(actors)
     pool.submit(lambda a, v: a.slow_double.remote(v, 3.0), 1)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(GetTimeoutError):
         pool.get_next(timeout=0.2)
     assert isinstance(GetTimeoutError("x"), TimeoutError)
     # The work is still there and can be collected later.

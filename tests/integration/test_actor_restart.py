@@ -146,7 +146,7 @@ def test_max_restarts_minus_one_restarts_forever(tmp_path):
     a = Fragile.options(max_restarts=-1).remote(births)
     for _ in range(4):
         assert strato.get(a.incr.remote(), timeout=60) == 1
-        with pytest.raises(RayActorError):
+        with pytest.raises(ActorDiedError):
             strato.get(a.crash.remote(), timeout=60)
     assert strato.get(a.incr.remote(), timeout=60) == 1
     assert len(lines(births)) == 5
@@ -179,9 +179,9 @@ def test_an_exception_in_the_constructor_leaves_the_actor_dead_and_every_call_sh
 def test_a_constructor_that_raises_is_not_restarted(tmp_path):
     births = str(tmp_path / "births")
     a = BadConfig.options(max_restarts=3).remote(births)
-    with pytest.raises(RayActorError):
+    with pytest.raises(ActorDiedError):
         strato.get(a.ping.remote(), timeout=60)
-    with pytest.raises(RayActorError):
+    with pytest.raises(ActorDiedError):
         strato.get(a.ping.remote(), timeout=30)
     assert len(lines(births)) == 1
 
@@ -200,7 +200,7 @@ def test_a_constructor_argument_that_failed_leaves_the_actor_dead():
             return self.value
 
     a = Needs.remote(broken.remote())
-    with pytest.raises(RayActorError) as info:
+    with pytest.raises(ActorDiedError) as info:
         strato.get(a.get.remote(), timeout=60)
     assert "upstream failed" in str(info.value)
 

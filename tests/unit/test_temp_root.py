@@ -1,4 +1,5 @@
 """The temp root's rules as pure checks, and the record files written and read without following links."""
+import errno
 import os
 import stat
 
@@ -79,8 +80,9 @@ def test_read_refuses_a_link_and_a_fifo(tmp_path):
     temp_root.write_private_file(str(real), b"{}")
     assert temp_root.read_private_file(str(real)) == b"{}"
     (tmp_path / "link.json").symlink_to(real)
-    with pytest.raises(OSError):
+    with pytest.raises(OSError) as info:           # opened with O_NOFOLLOW: a link is never followed
         temp_root.read_private_file(str(tmp_path / "link.json"))
+    assert info.value.errno == errno.ELOOP
     os.mkfifo(tmp_path / "fifo.json")
     with pytest.raises(PermissionError):          # opened without blocking, then refused as not a regular file
         temp_root.read_private_file(str(tmp_path / "fifo.json"))
