@@ -30,7 +30,6 @@ import logging
 import os
 import sys
 import threading
-import time
 import warnings
 
 import cloudpickle
@@ -40,6 +39,7 @@ from strato.runtime import ids, serialization, transport
 from strato.runtime.config import SystemConfig
 from strato.runtime.core_worker.ack_gate import AckGate
 from strato.runtime.core_worker.function_table import FunctionTable
+from strato.runtime.core_worker.getter import Getter
 from strato.runtime.core_worker.loop_thread import EventLoopThread
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
 from strato.runtime.core_worker.object_ref import ObjectRef
@@ -81,7 +81,7 @@ class CoreWorker:
         self._inbox_scheduled = False
         self.functions = FunctionTable(self)
         self._conns: dict[str, asyncio.Future] = {}
-        self._fetching: set[bytes] = set()
+        self.getter = Getter(self, blocking_notice=mode == "worker")
         self._acks = AckGate()                # releases and results wait for earlier registrations
         self._borrower_conns: dict = {}       # connection -> address of the borrower using it
         self._transit: dict = {}              # worker: connection -> ids held for that caller
@@ -603,141 +603,14 @@ class CoreWorker:
 
     # ---------------------------------------------------------------- get
     def get(self, refs: list[ObjectRef], timeout: float | None):
-        objs = self.wait_objects(refs, len(refs), timeout, raise_timeout=True)
-        out = []
-        for ref in refs:
-            obj = objs[ref._id]
-            if obj.is_error:
-                value = serialization.deserialize(obj.data, self)
-            else:
-                try:
-                    value = self.node_store.deserialize(ref._id, obj.data, self)
-                except exceptions.ObjectLostError:
-                    obj, value = self._refetch_lost(ref, timeout)
-            if obj.is_error:
-                if isinstance(value, exceptions.TaskError):
-                    raise value.as_instanceof_cause()
-                raise value
-            out.append(value)
-        return out
-
-    def _refetch_lost(self, ref: ObjectRef, timeout: float | None):
-        """A borrowed object's store copy is gone: ask its owner again, which tells an owner that
-        died (OwnerDiedError) from one that is alive (a fresh location, or ObjectLostError)."""
-        if self.refs.owned(ref._id):
-            raise
-        self.store.delete([ref._id])
-        obj = self.wait_objects([ref], 1, timeout, raise_timeout=True)[ref._id]
-        if obj.is_error:
-            return obj, serialization.deserialize(obj.data, self)
-        return obj, self.node_store.deserialize(ref._id, obj.data, self)
+        return self.getter.get(refs, timeout)
 
     def wait_objects(self, refs: list[ObjectRef], num_ready: int, timeout: float | None,
                      raise_timeout: bool) -> dict[bytes, StoredObject]:
-        """Block until `num_ready` of `refs` are available here; returns those that are."""
-        found: dict[bytes, StoredObject] = {}
-        missing: dict[bytes, ObjectRef] = {}
-        for ref in refs:
-            obj = self.store.get(ref._id)
-            if obj is not None:
-                found[ref._id] = obj
-            else:
-                missing[ref._id] = ref
-        if len(found) >= num_ready or not missing:
-            return found
-        cond = threading.Condition(threading.Lock())
-        arrived: dict[bytes, StoredObject] = {}
-
-        def on_arrival(oid, obj):
-            with cond:
-                arrived[oid] = obj
-                cond.notify()
-
-        registered = []
-        for oid, ref in missing.items():
-            obj = self.store.get_or_wait(oid, on_arrival)
-            if obj is not None:
-                arrived[oid] = obj
-            else:
-                registered.append(oid)
-                if not self.refs.owned(oid):
-                    self.post(self._fetch_borrowed, oid, ref._owner)
-        need = num_ready - len(found)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        blocked = self._notify_blocked(True) if (self.mode == "worker" and self.current_task_id) else False
-        try:
-            with cond:
-                while len(arrived) < need:
-                    remaining = None if deadline is None else deadline - time.monotonic()
-                    if remaining is not None and remaining <= 0:
-                        break
-                    cond.wait(remaining)
-        finally:
-            for oid in registered:
-                self.store.remove_waiter(oid, on_arrival)
-            if blocked:
-                self._notify_blocked(False)
-        found.update(arrived)
-        if len(found) < num_ready and raise_timeout:
-            raise exceptions.GetTimeoutError(
-                f"Get timed out: {len(refs) - len(found)} of {len(refs)} object(s) not ready after {timeout} s. "
-                f"Raise the timeout, or use strato.wait() to collect the ready ones.")
-        return found
-
-    def _notify_blocked(self, blocked: bool) -> bool:
-        req = raylet_pb2.NotifyWorkerBlockedRequest(worker_id=self.worker_id, blocked=blocked)
-        try:
-            self.run_sync(self.raylet.call("NotifyWorkerBlocked", req), timeout=10)
-        except Exception as exc:
-            logger.warning("could not tell the raylet this worker is %s: %s",
-                           "blocked" if blocked else "unblocked", exc)
-        return True
+        return self.getter.wait_objects(refs, num_ready, timeout, raise_timeout)
 
     def on_ready(self, ref: ObjectRef, fut) -> None:
-        """Complete a concurrent.futures.Future with ref's value or error."""
-        def deliver(oid, obj):
-            if fut.done():
-                return
-            try:
-                value = (serialization.deserialize(obj.data, self) if obj.is_error
-                         else self.node_store.deserialize(oid, obj.data, self))
-            except Exception as exc:
-                fut.set_exception(exc)
-                return
-            if obj.is_error:
-                fut.set_exception(value.as_instanceof_cause() if isinstance(value, exceptions.TaskError) else value)
-            else:
-                fut.set_result(value)
-
-        # The future keeps the ref alive until it completes.
-        fut.add_done_callback(lambda _f, _ref=ref: None)
-        obj = self.store.get_or_wait(ref._id, deliver)
-        if obj is not None:
-            deliver(ref._id, obj)
-        elif not self.refs.owned(ref._id):
-            self.post(self._fetch_borrowed, ref._id, ref._owner)
-
-    # ----------------------------------------------------- borrowed objects
-    def _fetch_borrowed(self, oid: bytes, owner: str) -> None:
-        if oid in self._fetching or oid in self.store:
-            return
-        self._fetching.add(oid)
-        self.loop.create_task(self._fetch(oid, owner))
-
-    async def _fetch(self, oid: bytes, owner: str):
-        try:
-            conn = await self.connect(owner)
-            data, is_error = await conn.request(m.GetObject, oid)
-            obj = StoredObject(data, is_error)
-        except (ConnectionError, OSError, PermissionError) as exc:
-            err = exceptions.OwnerDiedError(
-                f"Object {oid.hex()} is lost: its owner at {owner} is unreachable ({exc}). The process that "
-                f"created it (with .remote() or put) has exited; keep the creating process alive while the "
-                f"object is in use.")
-            obj = StoredObject(serialization.serialize(err)[0], True)
-        finally:
-            self._fetching.discard(oid)
-        self.store_result(oid, obj)
+        self.getter.on_ready(ref, fut)
 
     async def connect(self, address: str) -> transport.Connection:
         """A cached framed connection to another core worker."""

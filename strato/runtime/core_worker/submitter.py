@@ -148,7 +148,7 @@ def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
             ready(oid, obj)
         elif not cw.refs.owned(oid):
             owner = next(r._owner for r in arg_refs if r._id == oid)
-            cw._fetch_borrowed(oid, owner)
+            cw.getter.fetch_borrowed(oid, owner)
 
 
 def _error_summary(cw, blob: bytes) -> str:
