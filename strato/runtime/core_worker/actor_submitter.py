@@ -196,9 +196,9 @@ class ActorSubmitter:
         q = self.by_task.get(task_id)
         call = q.in_flight.pop(task_id, None) if q is not None else None
         if call is None or call.attempt != attempt:
-            self.cw.adopt_nested(conn, [], nested)   # stale: the actor may drop its holds
+            self.cw.borrowing.adopt_nested(conn, [], nested)   # stale: the actor may drop its holds
             return
-        self.cw.adopt_nested(conn, call.return_ids, nested)
+        self.cw.borrowing.adopt_nested(conn, call.return_ids, nested)
         self._finish(q, call, results, "FINISHED" if status == "ok" else "FAILED")
 
     def _finish(self, q: ActorQueue, call: ActorCall, results: list, state: str) -> None:

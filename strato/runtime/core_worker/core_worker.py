@@ -37,7 +37,7 @@ import cloudpickle
 from strato import exceptions
 from strato.runtime import ids, serialization, transport
 from strato.runtime.config import SystemConfig
-from strato.runtime.core_worker.ack_gate import AckGate
+from strato.runtime.core_worker.borrowing import Borrowing
 from strato.runtime.core_worker.function_table import FunctionTable
 from strato.runtime.core_worker.getter import Getter
 from strato.runtime.core_worker.loop_thread import EventLoopThread
@@ -82,9 +82,7 @@ class CoreWorker:
         self.functions = FunctionTable(self)
         self._conns: dict[str, asyncio.Future] = {}
         self.getter = Getter(self, blocking_notice=mode == "worker")
-        self._acks = AckGate()                # releases and results wait for earlier registrations
-        self._borrower_conns: dict = {}       # connection -> address of the borrower using it
-        self._transit: dict = {}              # worker: connection -> ids held for that caller
+        self.borrowing = Borrowing(self)
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, mode == "worker")
         self._server = None
         self._closed = False
@@ -225,7 +223,7 @@ class CoreWorker:
         with self._lock:
             self.refs.add_local(oid, owner_address)
             if self.refs.adds:
-                self._refs_changed()
+                self.borrowing.refs_changed()
 
     def add_deserialized_ref(self, oid: bytes, owner_address: str) -> None:
         """A ref rebuilt from bytes: borrowed ones are registered with their owner (deferred to
@@ -234,7 +232,7 @@ class CoreWorker:
             mode = serialization.ref_mode()
             self.refs.add_local(oid, owner_address, defer=mode == "defer", register=mode != "held elsewhere")
             if self.refs.adds:
-                self._refs_changed()
+                self.borrowing.refs_changed()
 
     def remove_local_ref(self, oid: bytes) -> None:
         if self._closed:
@@ -261,7 +259,7 @@ class CoreWorker:
                 self.post(self._actor_out_of_scope, oid[:ids.TASK_ID_LEN])
         self.store.delete([oid for oid, _ in freed])
         if self.refs.removes or self.refs.adds:
-            self._refs_changed()
+            self.borrowing.refs_changed()
 
     def _actor_out_of_scope(self, actor_id: bytes) -> None:
         """Loop thread: no handle of this actor is left anywhere; it ends, like Ray's."""
@@ -275,142 +273,6 @@ class CoreWorker:
             await coro
         except Exception as exc:
             logger.debug("%s: %s", what, exc)
-
-    # ------------------------------------------------------------- borrowing
-    def _refs_changed(self) -> None:
-        """Under self._lock: hand the table's registrations and releases to the loop, in order."""
-        adds, removes = self.refs.take_messages()
-        self.post(self._send_borrow_messages, adds, removes)
-
-    def _send_borrow_messages(self, adds: list, removes: list) -> None:
-        """Loop thread. Registrations go out now; releases wait until every registration sent
-        before them is acknowledged (so no owner frees what a borrower has just taken)."""
-        if adds:
-            for owner, oids in _group(adds).items():
-                self.loop.create_task(self._register_borrows(owner, oids, self._acks.sent()))
-        if removes:
-            self.send_gated(self._send_releases, removes)
-
-    def send_gated(self, fn, *args) -> None:
-        """Loop thread: run fn(*args) once every borrower registration sent before now is
-        acknowledged (later ones do not hold it up)."""
-        for action in self._acks.gate((fn, args)):
-            fn(*args)
-
-    def _borrower_id(self) -> str:
-        """Names this process to owners: its address plus its worker id, so that a later process
-        that happens to get the same port is never mistaken for it."""
-        return f"{self.address}/{self.worker_id.hex()}"
-
-    async def _register_borrows(self, owner: str, oids: list, seq: int) -> None:
-        try:
-            conn = await self.connect(owner)
-            unknown = await asyncio.wait_for(conn.request(m.AddBorrower, self._borrower_id(), oids), 30)
-            if unknown:
-                logger.debug("owner %s had already freed %d borrowed object(s)", owner, len(unknown))
-        except Exception as exc:   # the owner is gone: a get of these reports OwnerDiedError
-            logger.debug("could not register borrowed refs with %s: %s", owner, exc)
-        finally:
-            for fn, args in self._acks.acked(seq):
-                fn(*args)
-
-    def _send_releases(self, removes: list) -> None:
-        for owner, oids in _group(removes).items():
-            self.loop.create_task(self._release_borrows(owner, oids))
-
-    async def _release_borrows(self, owner: str, oids: list) -> None:
-        try:
-            conn = await self.connect(owner)
-            conn.send(m.RemoveBorrower(self._borrower_id(), oids))
-        except Exception as exc:
-            logger.debug("could not release borrowed refs at %s: %s", owner, exc)
-
-    def register_task_borrows(self) -> None:
-        """Worker, a task ended: register the borrowed refs from its arguments it still holds."""
-        if not self.refs.deferred:      # the common case, every task: no lock needed to see it
-            return
-        with self._lock:
-            if self.refs.deferred:
-                self.refs.register_deferred()
-                self._refs_changed()
-
-    def hold_in_transit(self, nested: list) -> None:
-        """Worker: refs nested in a task's returns stay alive until the caller took them over."""
-        with self._lock:
-            self.refs.add_transit([oid for inner in nested if inner for oid, _ in inner])
-
-    def send_done(self, conn, msg: m.TaskDone | m.ActorDone) -> None:
-        """Loop thread: a task's result goes to its caller after this worker's registrations
-        (the caller may release the task's arguments as soon as it has the result)."""
-        nested = msg.nested
-        if nested is not None:
-            oids = [oid for inner in nested if inner for oid, _ in inner]
-            if conn.closed:
-                self._release_transit(oids)
-                return
-            self._transit.setdefault(conn, []).extend(oids)
-        self.send_gated(_send_if_open, conn, msg)
-
-    def _release_transit(self, oids: list) -> None:
-        with self._lock:
-            freed = self.refs.remove_transit(oids)
-            if freed:
-                self._free(freed)
-
-    def adopt_nested(self, conn, return_ids: list, nested: list | None) -> None:
-        """Loop thread, caller side of a finished task whose returns nest refs: each return this
-        process still refers to holds its nested refs (registering as their borrower); then the
-        worker may drop its transit holds."""
-        if nested is None:
-            return
-        oids = [oid for inner in nested if inner for oid, _ in inner]
-        with self._lock:
-            for outer, inner in zip(return_ids, nested):
-                if inner:
-                    self.refs.add_contained(outer, inner)
-            if self.refs.adds:
-                self._refs_changed()
-        self.post(self.send_gated, _send_if_open, conn, m.ReleaseTransit(oids))
-
-    def _on_add_borrower(self, conn, msg: m.AddBorrower) -> None:
-        with self._lock:
-            unknown = [oid for oid in msg.oids if not self.refs.add_borrower(oid, msg.borrower)]
-        self._borrower_conns[conn] = msg.borrower
-        conn.reply(msg.req_id, unknown)
-
-    def _on_remove_borrower(self, conn, msg: m.RemoveBorrower) -> None:
-        with self._lock:
-            freed = []
-            for oid in msg.oids:
-                freed += self.refs.remove_borrower(oid, msg.borrower)
-            if freed:
-                self._free(freed)
-
-    def _on_release_transit(self, conn, msg: m.ReleaseTransit) -> None:
-        oids = msg.oids
-        held = self._transit.get(conn)
-        if held is not None:
-            for oid in oids:
-                try:
-                    held.remove(oid)
-                except ValueError:
-                    pass
-            if not held:
-                del self._transit[conn]
-        self._release_transit(oids)
-
-    def _borrower_gone(self, conn) -> None:
-        """A connection closed: a borrower on it released everything; a caller that never took
-        over its task's nested returns releases them too."""
-        who = self._borrower_conns.pop(conn, None)
-        if who is not None and who not in self._borrower_conns.values():
-            with self._lock:
-                freed = self.refs.drop_borrower(who)
-                if freed:
-                    self._free(freed)
-        held = self._transit.pop(conn, None)
-        if held:
-            self._release_transit(held)
 
     def store_result(self, oid: bytes, obj: StoredObject, owned: bool = False) -> None:
         """Keep a value only if someone still refers to it. `owned`: a return of this process's
@@ -640,9 +502,7 @@ class CoreWorker:
             m.PeerHello: self._on_peer_hello,
             m.TaskOutput: _on_task_output,
             m.GetObject: self._serve_object,
-            m.AddBorrower: self._on_add_borrower,
-            m.RemoveBorrower: self._on_remove_borrower,
-            m.ReleaseTransit: self._on_release_transit,
+            **self.borrowing.handlers(),
         }
         if self.submitter is not None:
             table[m.TaskDone] = self.submitter.on_task_done
@@ -669,8 +529,7 @@ class CoreWorker:
             self._conns[peer] = fut
 
     def _on_close(self, conn: transport.Connection, exc) -> None:
-        if conn in self._borrower_conns or conn in self._transit:
-            self._borrower_gone(conn)
+        self.borrowing.connection_closed(conn)
         if self.submitter is not None:
             self.submitter.on_connection_lost(conn)
         if self.actor_submitter is not None:
@@ -783,19 +642,6 @@ class CoreWorker:
         warnings.warn(message, exceptions.InfeasibleTaskWarning, stacklevel=2)
 
 
-def _group(pairs) -> dict:
-    """[(owner, id)] -> {owner: [ids]}"""
-    out: dict = {}
-    for owner, oid in pairs:
-        out.setdefault(owner, []).append(oid)
-    return out
-
-
 def _on_task_output(conn, msg: m.TaskOutput) -> None:
     for record in msg.records:
         output.emit(record)
-
-
-def _send_if_open(conn, msg) -> None:
-    if not conn.closed:
-        conn.send(msg)

@@ -314,7 +314,7 @@ class TaskSubmitter:
         task_id, attempt, status, results, exec_s, nested = msg
         entry = self.tasks.get(task_id)
         if entry is None or entry.attempt != attempt or entry.state is not TaskState.SUBMITTED:
-            self.cw.adopt_nested(conn, [], nested)   # a stale attempt: the worker may drop its holds
+            self.cw.borrowing.adopt_nested(conn, [], nested)   # a stale attempt: the worker may drop its holds
             return
         lease = entry.lease
         entry.lease = None
@@ -325,7 +325,7 @@ class TaskSubmitter:
             q.avg_s = exec_s if q.avg_s is None else 0.8 * q.avg_s + 0.2 * exec_s
         ran_on = (lease.node_id, lease.worker_id, time.time() - exec_s) if lease is not None else None
         if status == "ok":
-            self.cw.adopt_nested(conn, entry.return_ids, nested)
+            self.cw.borrowing.adopt_nested(conn, entry.return_ids, nested)
             self._finish(entry, results, TaskState.FINISHED, ran_on)
         elif status == "cancelled":
             self._finish(entry, results, TaskState.CANCELLED, ran_on)

@@ -111,14 +111,14 @@ class Executor:
                 msg = self._call(payload)
             else:
                 reply = self._create_actor(payload.actor_id, payload.spec, payload.job_id)   # borrows first
-                self.cw.post(self.cw.send_gated, _reply, conn, payload.req_id, reply)
+                self.cw.post(self.cw.borrowing.send_gated, _reply, conn, payload.req_id, reply)
                 continue
             self._send_done(conn, msg)
 
     def _send_done(self, conn, msg: m.TaskDone | m.ActorDone) -> None:
         """Any thread: the task's borrowed refs are registered first, then the result goes."""
-        self.cw.register_task_borrows()
-        self.cw.post(self.cw.send_done, conn, msg)
+        self.cw.borrowing.register_task_borrows()
+        self.cw.post(self.cw.borrowing.send_done, conn, msg)
 
     def execute(self, spec: m.PushTask) -> m.TaskDone:
         (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
@@ -168,7 +168,7 @@ class Executor:
         nested = None
         if status == "ok" and any(n for _, _, n in results):
             nested = [n for _, _, n in results]
-            self.cw.hold_in_transit(nested)
+            self.cw.borrowing.hold_in_transit(nested)
         return kind(task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
 
     def _arguments(self, args_blob, inlined):
@@ -203,7 +203,7 @@ class Executor:
 
         msg = self._run(m.TaskDone, actor_id[:16], 0, f"{class_name}.__init__", 1, tag, sink, construct,
                         args_blob, inlined)      # the constructor's outcome (not sent: the reply says it)
-        self.cw.register_task_borrows()
+        self.cw.borrowing.register_task_borrows()
         if msg.status != "ok":
             blob = msg.results[0][0]
             err = serialization.deserialize(blob, cw)
