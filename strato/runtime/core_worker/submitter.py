@@ -25,7 +25,7 @@ import os
 import time
 
 from strato import exceptions
-from strato.runtime import serialization
+from strato.runtime import leasing, serialization
 from strato.runtime.core_worker.memory_store import StoredObject
 from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
 from strato.runtime.protocol import raylet_pb2
@@ -250,7 +250,6 @@ class TaskSubmitter:
 
     async def _request_lease(self, q: ClassQueue, sample: TaskEntry) -> None:
         cw = self.cw
-        raylet = cw.raylet
         affinity = sample.affinity
         req = raylet_pb2.RequestWorkerLeaseRequest(
             request_id=os.urandom(8), resources=sample.resources, owner_worker_id=cw.worker_id,
@@ -258,33 +257,12 @@ class TaskSubmitter:
             affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
             name=sample.name)
         try:
-            while q.tasks and not self._closed:
-                try:
-                    reply = await raylet.call("RequestWorkerLease", req, timeout=None)
-                except exceptions.StratoError as exc:
-                    if self._closed:
-                        return
-                    logger.warning("lease request to %s failed: %s", raylet.address, exc)
-                    if raylet is cw.raylet:
-                        await asyncio.sleep(0.5)
-                    raylet = cw.raylet
-                    req.grant_or_reject = False
-                    continue
-                status = reply.status
-                if status == raylet_pb2.RequestWorkerLeaseReply.GRANTED:
-                    await self._lease_granted(q, reply, raylet)
-                    return
-                if status == raylet_pb2.RequestWorkerLeaseReply.SPILLBACK:
-                    raylet = self._raylet(f"{reply.spill_host}:{reply.spill_port}")
-                    req.grant_or_reject = True
-                    continue
-                if status == raylet_pb2.RequestWorkerLeaseReply.INFEASIBLE:
-                    cw.warn_infeasible(q.key[1:], reply.message)
-                    await asyncio.sleep(1.0)
-                else:  # REJECTED: the spill-back target filled up meanwhile
-                    await asyncio.sleep(0.01)
-                raylet = cw.raylet
-                req.grant_or_reject = False
+            granted = await leasing.follow(
+                req, home=lambda: cw.raylet, raylet_at=self._raylet, what=f"task {sample.name}",
+                wanted=lambda: bool(q.tasks) and not self._closed,
+                on_infeasible=lambda message: cw.warn_infeasible(q.key[1:], message))
+            if granted is not None:
+                await self._lease_granted(q, *granted)
         finally:
             q.pending_requests -= 1
             if q.tasks and not self._closed:

@@ -19,7 +19,7 @@ import logging
 import os
 import time
 
-from strato.runtime import transport
+from strato.runtime import leasing, transport
 from strato.runtime.gcs.actor_state import ActorState, check_transition, should_restart
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.runtime.protocol import messages
@@ -137,32 +137,20 @@ class ActorManager:
             request_id=os.urandom(8), resources=dict(info.resources),
             placement_resources=dict(info.placement_resources), owner_worker_id=b"gcs", owner_pid=os.getpid(),
             owner_host=self.host, name=info.class_name)
-        raylet = self._start_raylet(entry)
-        warned = False
-        while True:
-            if entry.incarnation != incarnation or entry.state is ActorState.DEAD:
-                return
-            if raylet is None:
-                await asyncio.sleep(0.5)
-                raylet = self._start_raylet(entry)
-                continue
-            try:
-                reply = await raylet.call("RequestWorkerLease", req, timeout=None)
-            except Exception as exc:
-                logger.warning("actor %s: lease request failed: %s", info.actor_id.hex()[:12], exc)
-                await asyncio.sleep(0.5)
-                raylet, req.grant_or_reject = self._start_raylet(entry), False
-                continue
-            if reply.status == Reply.GRANTED:
-                break
-            if reply.status == Reply.SPILLBACK:
-                raylet, req.grant_or_reject = self._raylet(f"{reply.spill_host}:{reply.spill_port}"), True
-                continue
-            if reply.status == Reply.INFEASIBLE and not warned:
-                warned = True
-                logger.warning("actor %s is infeasible: %s", info.class_name, reply.message)
-            await asyncio.sleep(1.0 if reply.status == Reply.INFEASIBLE else 0.01)
-            raylet, req.grant_or_reject = self._start_raylet(entry), False
+        warned = []
+
+        def on_infeasible(message: str) -> None:
+            if not warned:
+                warned.append(True)
+                logger.warning("actor %s is infeasible: %s", info.class_name, message)
+
+        granted = await leasing.follow(
+            req, home=lambda: self._start_raylet(entry), raylet_at=self._raylet, on_infeasible=on_infeasible,
+            wanted=lambda: entry.incarnation == incarnation and entry.state is not ActorState.DEAD,
+            what=f"actor {info.actor_id.hex()[:12]}")
+        if granted is None:
+            return
+        reply, raylet = granted
         w = reply.worker
         address = f"{w.host}:{w.port}"
         if entry.incarnation != incarnation or entry.state is ActorState.DEAD:
