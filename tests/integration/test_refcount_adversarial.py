@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import strato
-from strato import api
+from strato import _context
 from strato.runtime.object_store.stats import cluster_store_stats
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 160 << 20}
@@ -23,7 +23,7 @@ MiB = 1 << 20
 
 
 def stats():
-    (st,) = cluster_store_stats(api._worker).values()
+    (st,) = cluster_store_stats(_context.worker()).values()
     return st
 
 
@@ -583,8 +583,9 @@ class RacingReader:
     store has revoked the lease (see the test below)."""
 
     def race(self, refs):
-        from strato import api as a
-        client = a._worker.node_store.client
+        from strato import _context
+        from strato.runtime.protocol.messages import StoreGet
+        client = _context.worker().node_store.client
         (ref,) = refs
         oid = ref.binary()
         orig_call = client.call
@@ -599,7 +600,7 @@ class RacingReader:
         def held_call(kind, *args):
             result = orig_call(kind, *args)
             k = getattr(threading.current_thread(), "k", None)
-            if kind == "get" and k is not None:
+            if kind is StoreGet and k is not None:
                 got[k].set()
                 go[k].wait(10)
             return result

@@ -17,11 +17,11 @@ import psutil
 import pytest
 
 import strato
-from strato import api
+from strato import _context
 from strato.cluster_utils import Cluster
 from strato.exceptions import AuthenticationError, StratoError
 from strato.runtime import rpc, tls, transport
-from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc, handshake
+from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc, handshake, messages
 
 pytestmark = pytest.mark.timeout(240)
 FRAMED = ["driver", "worker", "actor", "store"]
@@ -51,13 +51,13 @@ def test_the_evil_frame_does_run_code_when_unpickled(tmp_path):
 
 @strato.remote
 def worker_address():
-    return api._worker.address
+    return _context.worker().address
 
 
 @strato.remote
 class Probe:
     def address(self):
-        return api._worker.address
+        return _context.worker().address
 
 
 @pytest.fixture(scope="module", params=["plain", "tls"])
@@ -66,7 +66,7 @@ def target(request):
     try:
         strato.init(address=c.address)
         probe = Probe.remote()
-        cw = api._worker
+        cw = _context.worker()
         ends = {
             "driver": cw.address,
             "actor": strato.get(probe.address.remote(), timeout=60),
@@ -136,7 +136,7 @@ def authenticated(t, kind: str) -> socket.socket:
     """A socket that completed the token hello and the hello frame, as a legitimate peer."""
     s = raw(t, kind)
     handshake.client_handshake_sync(s, t["token"])
-    hello = pickle.dumps([("hello", {"client_id": "test", "address": ""})])
+    hello = pickle.dumps([messages.Hello({"client_id": "test", "address": ""})])
     s.sendall(len(hello).to_bytes(8, "big") + hello)
     s.settimeout(10)
     head = b""
@@ -146,7 +146,7 @@ def authenticated(t, kind: str) -> socket.socket:
     body = b""
     while len(body) < size:
         body += s.recv(size - len(body))
-    assert pickle.loads(body)[0][0] == "welcome"
+    assert type(pickle.loads(body)[0]) is messages.Welcome
     return s
 
 
@@ -354,3 +354,22 @@ def test_grpc_calls_carry_no_token_and_a_sniffed_credential_is_worth_nothing(tar
         await real.close()
 
     asyncio.run(scenario())
+
+
+def test_a_grpc_message_over_the_control_plane_cap_is_refused_unread(target):
+    """The GCS takes messages up to rpc.MAX_MESSAGE_BYTES (not 512 MiB); a bigger one is refused and the
+    GCS goes on."""
+    async def scenario():
+        options = [("grpc.max_send_message_length", 2 * rpc.MAX_MESSAGE_BYTES)]
+        real = grpc.aio.insecure_channel(target["ends"]["gcs"], options=options) if target["tls"] is None else \
+            grpc.aio.secure_channel(target["ends"]["gcs"], target["tls"].grpc_channel_credentials(),
+                                    options=options + target["tls"].grpc_channel_options())
+        stub = gcs_pb2_grpc.GcsServiceStub(real)
+        big = gcs_pb2.KVPutRequest(namespace="x", key=b"k", value=b"\0" * (rpc.MAX_MESSAGE_BYTES + 1024))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.KVPut(big, timeout=30)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value
+        await real.close()
+
+    asyncio.run(scenario())
+    assert len(strato.nodes()) == 1
