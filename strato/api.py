@@ -150,8 +150,8 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
         if _node_ip_address:
             node_mod.check_bind(node_ip, cluster_tls is not None)
         tls.install(cluster_tls)
-        from strato.runtime.core_worker.core_worker import CoreWorker
-        cw = CoreWorker(mode="driver", worker_id=random_id(16), node_id=node_id,
+        from strato.runtime.core_worker.driver import DriverCoreWorker
+        cw = DriverCoreWorker(worker_id=random_id(16), node_id=node_id,
                         node_ip=node_ip, job_id=b"",
                         gcs_address=gcs_address, raylet_address=raylet_address, token=token, config=config,
                         namespace=namespace or uuid.uuid4().hex, session_dir=session_dir)

@@ -1,34 +1,29 @@
 """The core worker: the library in every driver and worker process.
 
-    user thread                          event-loop thread (asyncio, uvloop)
+    user thread                          event-loop thread (asyncio, uvloop: loop_thread.py)
     -----------                          -----------------------------------
-    f.remote() -> serialize args,        resolve argument refs (owned: wait for
-      make return refs, post  ------->     the result; borrowed: ask the owner)
-    strato.get() -> wait on the          lease a worker per scheduling class
-      memory store (threading)   <----     (submitter.py), push tasks in frames,
-    strato.put() -> memory store           store results, retry on worker death
-                                         framed server: tasks pushed to this
-                                           worker, object requests of borrowers,
-                                           borrower registrations and releases
+    f.remote() -> serialize args,        resolve argument refs, lease a worker per scheduling
+      make return refs, post  ------->     class (submitter.py, leasing.py), push tasks in
+    strato.get() -> wait on the            frames, store results, retry on worker death
+      memory store (getter.py)   <----   framed server: one dispatch table of typed messages
+    strato.put() -> memory store           (protocol/messages.py) for results, object
+                                           requests, borrowing (borrowing.py) and, in a
+                                           worker, tasks (worker/executor.py)
 
 The process that calls `.remote()` or `put` owns the result: its value
 (memory_store.py), its reference count (reference_table.py) and its task's
 lifecycle (task_state.py). `get` of a ref owned elsewhere asks the owner.
-A process that holds a ref it does not own -- received inside an argument,
-a return or another object -- registers with the owner as a borrower and
-releases it when its last copy goes; releases and task results wait until
-earlier registrations are acknowledged (see reference_table.py).
-In a worker process the main thread runs tasks (worker/executor.py); the
-loop runs on a background thread in drivers and workers alike, so a blocking
-`get` never stalls the network side.
+A process that holds a ref it does not own registers with the owner as a
+borrower and releases it when its last copy goes (borrowing.py, ack_gate.py).
+Functions and classes are exported once (function_table.py); task events
+are buffered for the GCS (task_events.py). This class is a worker's core
+worker; a driver's (driver.py) also joins the cluster as a job.
 """
 from __future__ import annotations
 
 import asyncio
 import collections
 import logging
-import os
-import sys
 import threading
 import warnings
 
@@ -56,10 +51,14 @@ from strato.runtime.rpc import GcsClient, RayletClient
 logger = logging.getLogger(__name__)
 
 class CoreWorker:
-    def __init__(self, *, mode: str, worker_id: bytes, node_id: bytes, node_ip: str, job_id: bytes,
+    """A worker process's core worker; `DriverCoreWorker` (driver.py) is a driver's."""
+
+    mode = "worker"                           # what the state API reports ("driver" in driver.py)
+    runs_tasks = True                         # blocks in `get` are told to the raylet; RUNNING events held
+
+    def __init__(self, *, worker_id: bytes, node_id: bytes, node_ip: str, job_id: bytes,
                  gcs_address: str, raylet_address: str, token: str, config: SystemConfig,
                  namespace: str = "", session_dir: str = ""):
-        self.mode = mode                      # "driver" or "worker"
         self.worker_id = worker_id
         self.node_id = node_id
         self.node_ip = node_ip
@@ -70,7 +69,7 @@ class CoreWorker:
         self.raylet_address = raylet_address
         self.token = token
         self.config = config
-        self.io = EventLoopThread(f"strato-{mode}-io")
+        self.io = EventLoopThread(f"strato-{self.mode}-io")
         self.loop = self.io.loop
         self.address = ""                     # host:port of this process's framed server
         self._lock = threading.RLock()
@@ -81,9 +80,9 @@ class CoreWorker:
         self._inbox_scheduled = False
         self.functions = FunctionTable(self)
         self._conns: dict[str, asyncio.Future] = {}
-        self.getter = Getter(self, blocking_notice=mode == "worker")
+        self.getter = Getter(self, blocking_notice=self.runs_tasks)
         self.borrowing = Borrowing(self)
-        self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, mode == "worker")
+        self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, self.runs_tasks)
         self._server = None
         self._closed = False
         self._executor = None                 # set in worker processes (worker/executor.py)
@@ -93,7 +92,6 @@ class CoreWorker:
         self.current_tag = None               # inherited by tasks this task submits
         self.current_log_sink = ""            # driver that receives this task's output
         self.output_streams = ()              # worker: (stdout, stderr) TaskOutputStreams
-        self._out_records: dict[str, list] = {}
         self._blocked_depth = 0
         self.gcs: GcsClient | None = None
         self.raylet: RayletClient | None = None
@@ -118,8 +116,7 @@ class CoreWorker:
         self.address = f"{self.node_ip}:{port}"
         self.refs = ReferenceTable(self.address)
         self.gcs = GcsClient(self.gcs_address, self.token)
-        if self.mode == "driver":
-            await self._join_cluster()
+        await self._join_cluster()
         self.raylet = RayletClient(self.raylet_address, self.token)
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)
@@ -139,25 +136,11 @@ class CoreWorker:
             return NodeStore(node_id=self.node_id, raylet_address=self.raylet_address, owner_address=self.address,
                              max_inline_bytes=self.config.max_inline_bytes)
 
-    async def _join_cluster(self):
-        """Driver: check the token, find this machine's raylet, register the job."""
-        from strato.runtime.rpc import wait_ready
-        await wait_ready(self.gcs, "GetClusterInfo", gcs_pb2.Empty(), 10)
-        if not self.raylet_address:
-            nodes = (await self.gcs.call("GetAllNodes", gcs_pb2.Empty())).nodes
-            alive = [n for n in nodes if n.alive]
-            local = [n for n in alive if n.address == self.node_ip] or [n for n in alive if n.is_head]
-            if not local:
-                raise exceptions.ClusterConnectionError(
-                    f"The cluster at {self.gcs_address} has no live node on this machine ({self.node_ip}); "
-                    f"start one with `strato start --address {self.gcs_address}`.")
-            node = local[0]
-            self.raylet_address = f"{node.address}:{node.raylet_port}"
-            self.node_id = self.task_events.node_id = node.node_id
-        reply = await self.gcs.call("AddJob", gcs_pb2.AddJobRequest(job=gcs_pb2.JobInfo(
-            driver_address=self.address, driver_pid=os.getpid(), namespace=self.namespace,
-            entrypoint=" ".join(sys.argv)[:500])))
-        self.job_id = reply.job_id
+    async def _join_cluster(self) -> None:
+        """A worker's raylet and node are given at start; a driver finds them (driver.py)."""
+
+    async def _leave_cluster(self) -> None:
+        """A driver marks its job finished (driver.py)."""
 
     def shutdown(self):
         if self._closed:
@@ -174,11 +157,7 @@ class CoreWorker:
             await self.submitter.return_all_leases()
         except Exception:
             pass
-        if self.mode == "driver" and self.job_id:
-            try:
-                await self.gcs.call("MarkJobFinished", gcs_pb2.MarkJobFinishedRequest(job_id=self.job_id), timeout=2)
-            except Exception:
-                pass
+        await self._leave_cluster()
         try:
             await asyncio.wait_for(self._flush_events(), 2)
         except Exception:
@@ -449,8 +428,8 @@ class CoreWorker:
         return refs
 
     def job_namespace(self) -> str:
-        """The namespace of the job this code runs for (drivers: their own; workers: their task's job)."""
-        if self.mode == "driver" or not self.job_id:
+        """The namespace of the job this code runs for (a worker: its task's job; drivers: driver.py)."""
+        if not self.job_id:
             return self.namespace
         cached = self._job_namespaces.get(self.job_id)
         if cached is None:
@@ -493,6 +472,14 @@ class CoreWorker:
                 self._conns.pop(address, None)
                 raise
         return await asyncio.shield(fut)
+
+    def cached_connection(self, address: str):
+        """The open connection to `address` if there is one (loop thread), else None."""
+        fut = self._conns.get(address)
+        if fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None \
+                and not fut.result().closed:
+            return fut.result()
+        return None
 
     # ---------------------------------------------------- framed messages
     def _handlers(self) -> dict:
@@ -597,36 +584,6 @@ class CoreWorker:
             for (t, n, s, ts, a, e, tag, arg_ids, return_ids, parent, actor_id, submitted, started, node,
                  worker) in events])
         await self.gcs.call("AddTaskEvents", req, timeout=5)
-
-    # -------------------------------------------------------- task output
-    def send_output(self, stream: str, text: str) -> None:
-        """Worker: stream a chunk a task printed to the driver that submitted its chain."""
-        record = {"tag": self.current_tag, "task_id": (self.current_task_id or b"").hex(),
-                  "task_name": self.current_task_name, "pid": os.getpid(), "node_ip": self.node_ip,
-                  "stream": stream, "text": text}
-        self.post(self._queue_output, self.current_log_sink, record)
-
-    def _queue_output(self, sink: str, record: dict) -> None:
-        fut = self._conns.get(sink)
-        if (fut is not None and fut.done() and not fut.cancelled() and fut.exception() is None
-                and not fut.result().closed and sink not in self._out_records):
-            fut.result().send(m.TaskOutput([record]))   # same frame order as the task's result
-            return
-        pending = self._out_records.get(sink)
-        if pending is None:
-            self._out_records[sink] = [record]
-            self.loop.create_task(self._flush_output(sink))
-        else:
-            pending.append(record)
-
-    async def _flush_output(self, sink: str) -> None:
-        try:
-            conn = await self.connect(sink)
-            records = self._out_records.pop(sink, [])
-            conn.send(m.TaskOutput(records))
-        except (ConnectionError, OSError, PermissionError) as exc:
-            self._out_records.pop(sink, None)
-            logger.debug("driver %s gone; dropping task output: %s", sink, exc)
 
     # ------------------------------------------------------------ cancel
     def cancel(self, ref: ObjectRef, force: bool) -> None:

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
 
     tls.install(tls.from_env())          # the raylet's environment names the cluster's certificates, if any
     host, port = None, None
-    cw = CoreWorker(mode="worker", worker_id=bytes.fromhex(args.worker_id), node_id=bytes.fromhex(args.node_id),
+    cw = CoreWorker(worker_id=bytes.fromhex(args.worker_id), node_id=bytes.fromhex(args.node_id),
                     node_ip=args.node_ip, job_id=b"", gcs_address=args.gcs, raylet_address=args.raylet,
                     token=token.decode().strip(), config=SystemConfig.from_json(args.config),
                     session_dir=args.session_dir)
