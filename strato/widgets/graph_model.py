@@ -1,10 +1,9 @@
 """The task graph as plain data (pure: no widgets, no IO; unit-tested alone).
 
-    task records (state.graph_dict) --add()--> nodes: one per task, placed by depth
-                                               edges: producer -> consumer ("data"),
-                                                      parent -> child ("call")
-                                    --groups()--> one node per (function, depth) when
-                                                  there are many tasks
+    task records (runtime/gcs/state_rows.graph_dict)
+        --add()--> nodes: one per task, placed by depth
+                   edges: producer -> consumer ("data"), parent -> child ("call")
+        --groups()--> one node per (function, depth) when there are many tasks
 
 Depth is 1 + the deepest task it depends on (data or call), fixed when the
 task is first seen, so positions never move and a plot can stream rows in.

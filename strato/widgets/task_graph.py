@@ -3,8 +3,9 @@
     up to `group_above` tasks (of the cell), the head sends the records that changed:
         --GraphModel.add--> new nodes / changed nodes / new edges
         --> nodes.stream(new rows), nodes.patch(changed colours and states), edges.stream(new segments)
-    beyond, the head sends the graph grouped by function (state counts, edge counts; its
-    TaskTable keeps them as events arrive), so 10,000s of tasks cost the kernel a few rows:
+    beyond, the head sends the graph grouped by function (state counts, edge counts; the GCS's
+    TaskTable, runtime/gcs/task_table.py, keeps them as events arrive), so 10,000s of tasks
+    cost the kernel a few rows:
         --> one circle per function, sized by count, coloured by its most urgent state;
             the sources are replaced when the picture changed
 """

@@ -15,7 +15,7 @@ right or wrong: URLs end up in logs, proxies and browser history. The server is 
 small HTTP/1.1 loop on the GCS's asyncio loop (keep-alive, GET only), so
 handlers read the GCS tables directly, between RPCs, without locks. Task
 records are folded lazily from the GCS event buffer at each request
-(state.TaskTable.catch_up): a cluster nobody watches pays nothing.
+(task_table.TaskTable.catch_up): a cluster nobody watches pays nothing.
 Workers and store statistics come from each raylet's GetNodeStats, cached
 for half a second so that several widgets polling do not multiply the calls.
 """
@@ -31,7 +31,8 @@ import urllib.parse
 
 from strato.runtime import tls
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
-from strato.util import state
+from strato.runtime.gcs import state_rows as rows
+from strato.runtime.gcs.task_table import TaskTable, cell_of
 
 logger = logging.getLogger("strato.gcs.http")
 
@@ -54,7 +55,7 @@ class StateService:
         self.gcs = gcs
         self.token = token
         self._gc_tuned = False
-        self.tasks = state.TaskTable(gcs.config.task_events_buffer)
+        self.tasks = TaskTable(gcs.config.task_events_buffer)
         self._raylets: dict[bytes, object] = {}
         self._node_stats: tuple[float, dict] = (0.0, {})
         self._stats_lock = asyncio.Lock()
@@ -113,31 +114,31 @@ class StateService:
     # ---------------------------------------------------------------- tables
     async def tasks_list(self, detail: bool) -> list[dict]:
         self._fold()
-        return [state.task_dict(r, detail) for r in self.tasks.records()]
+        return [rows.task_dict(r, detail) for r in self.tasks.records()]
 
     async def summarize(self) -> dict:
-        return state.summarize(await self.tasks_list(False))
+        return rows.summarize(await self.tasks_list(False))
 
     async def nodes_list(self, detail: bool) -> list[dict]:
         stats = await self.node_stats() if detail else {}
         out = []
         for n in self.gcs.nodes.values():
             st = stats.get(n.node_id)
-            out.append(state.node_dict(n, _store_dict(st) if st is not None else None))
+            out.append(rows.node_dict(n, _store_dict(st) if st is not None else None))
         return out
 
     async def actors_list(self, detail: bool) -> list[dict]:
-        return [state.actor_dict(e.info) for e in self.gcs.actors.actors.values()]
+        return [rows.actor_dict(e.info) for e in self.gcs.actors.actors.values()]
 
     async def jobs_list(self, detail: bool) -> list[dict]:
-        return [state.job_dict(gcs_pb2.JobInfo.FromString(v)) for _, v in self.gcs.store.items("jobs")]
+        return [rows.job_dict(gcs_pb2.JobInfo.FromString(v)) for _, v in self.gcs.store.items("jobs")]
 
     async def workers_list(self, detail: bool) -> list[dict]:
         stats = await self.node_stats()
         out = []
         for node_id, reply in stats.items():
             node = self.gcs.nodes[node_id]
-            out += [state.worker_dict(w, node) for w in reply.workers]
+            out += [rows.worker_dict(w, node) for w in reply.workers]
         return out
 
     async def objects_list(self, detail: bool) -> list[dict]:
@@ -145,7 +146,7 @@ class StateService:
         out = []
         for node_id, reply in stats.items():
             node = self.gcs.nodes[node_id]
-            out += state.store_object_dicts(node_id.hex(), node.address, _store_dict(reply))
+            out += rows.store_object_dicts(node_id.hex(), node.address, _store_dict(reply))
         return sorted(out, key=lambda o: -o["object_size"])
 
     # ---------------------------------------------------------------- widgets
@@ -153,12 +154,12 @@ class StateService:
         self._fold()
         changed = self.tasks.changed_since(since)
         if cell is not None:
-            changed = [r for r in changed if state.cell_of(r.tag) == cell]
+            changed = [r for r in changed if cell_of(r.tag) == cell]
         truncated = len(changed) > max_items > 0
         if truncated:
             changed = changed[:max_items]
         version = changed[-1].version if truncated else self.tasks.version
-        return {"version": version, "more": truncated, "tasks": [state.graph_dict(r) for r in changed],
+        return {"version": version, "more": truncated, "tasks": [rows.graph_dict(r) for r in changed],
                 "num_tasks": len(self.tasks.tasks), "evicted": self.tasks.evicted,
                 "dropped_events": self.gcs.events_dropped}
 
@@ -216,7 +217,7 @@ class StateService:
         if not len(keys) == len(preds) == len(values):
             raise HttpError(400, "filter_keys, filter_predicates and filter_values must come in threes")
         try:
-            return state.select(await fn(detail), list(zip(keys, preds, values)), integer("limit", 100))
+            return rows.select(await fn(detail), list(zip(keys, preds, values)), integer("limit", 100))
         except ValueError as exc:
             raise HttpError(400, str(exc)) from None
 
@@ -328,5 +329,5 @@ async def start(gcs, token: str, host: str) -> tuple[HttpServer, int]:
     """Serve the state API for `gcs` on host:<free port>; advertises the port in the GCS KV."""
     server = HttpServer(StateService(gcs, token))
     port = await server.start(host, 0)
-    gcs.store.put("kv:" + state.DASHBOARD_KV_NAMESPACE, state.DASHBOARD_KV_KEY, str(port).encode())
+    gcs.store.put("kv:" + rows.DASHBOARD_KV_NAMESPACE, rows.DASHBOARD_KV_KEY, str(port).encode())
     return server, port
