@@ -4,13 +4,14 @@
     remote_job.py   one run of a %%remote cell: its refs, its status line, its results
     capture.py      which names a cell reads and assigns (ast; pure)
     args.py         the magics' arguments (pure)
-    cell_runner.py  the remote side of %%remote: a task, or a session actor's method
     routing.py      remote output -> the cell that submitted the work (ipykernel thread parents)
     tracebacks.py   remote tracebacks that point at the cell's lines (pure)
     kernelspec.py   `strato kernel install`
 
-Workers import `strato.kernel.cell_runner`, so importing this package must
-not import IPython: the extension is loaded lazily.
+All of it runs in the notebook's kernel. The remote side of %%remote (a
+task, or a session actor's method) runs in workers and lives with them:
+runtime/worker/cell_runner.py. Importing this package does not import
+IPython: the extension is loaded lazily, when `%load_ext strato` calls it.
 """
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
     %cluster connect [ADDRESS]   strato.init() (embedded cluster) or join a running one
     %%remote [--num-cpus N ...]  the cell --capture.py--> names to ship, names to bring back
                                  --cell_runner.run_cell as a task (or SessionNamespace.run
-                                   on a named actor, or N tasks with rank/world_size)
+                                   on a named actor, or N tasks with rank/world_size;
+                                   cell_runner.py runs in workers: runtime/worker/)
                                  --strato.get--> assign names, show the last value
                                  (remote_job.RemoteCellJob holds one run's refs and state)
 
@@ -27,9 +28,10 @@ from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 import strato
 from strato import exceptions
 from strato.kernel import args as margs
-from strato.kernel import capture, cell_runner, routing, tracebacks
+from strato.kernel import capture, routing, tracebacks
 from strato.kernel.remote_job import RemoteCellJob
 from strato.runtime import tokens
+from strato.runtime.worker import cell_runner
 from strato.util import output
 
 #: Values at least this big (numpy arrays, pandas frames, Arrow tables) go through the object store.

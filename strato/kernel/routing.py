@@ -22,7 +22,7 @@ import re
 import sys
 import threading
 
-from strato.kernel.cell_runner import OUTPUT_MARKER
+from strato.runtime.worker.cell_runner import OUTPUT_MARKER
 
 #: How many cells' parent headers are remembered (output of older cells goes to the current one).
 MAX_CELLS = 2000

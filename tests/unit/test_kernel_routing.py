@@ -2,7 +2,7 @@
 import io
 import sys
 
-from strato.kernel.cell_runner import OUTPUT_MARKER
+from strato.runtime.worker.cell_runner import OUTPUT_MARKER
 from strato.kernel.routing import OutputRouter, cell_tag, execution_count_of, label_for, remote_cell_task_name
 
 

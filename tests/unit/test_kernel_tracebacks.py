@@ -4,7 +4,7 @@ import os
 import strato
 from strato.kernel.tracebacks import render, split_frames
 
-RUNTIME = os.path.join(os.path.dirname(strato.__file__), "kernel", "cell_runner.py")
+RUNTIME = os.path.join(os.path.dirname(strato.__file__), "runtime", "worker", "cell_runner.py")
 
 REMOTE_CELL_TB = f'''Traceback (most recent call last):
   File "{RUNTIME}", line 50, in execute

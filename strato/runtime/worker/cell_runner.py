@@ -1,6 +1,14 @@
 """The remote side of `%%remote`: runs a cell's code in a worker (or a session actor).
 
-    kernel (magics.py)                         worker / session actor (this module)
+Runs in worker processes only, so it lives with the worker's code rather than
+in kernel/ (which runs in the notebook's kernel). It is not part of the
+runtime's machinery: the kernel submits `run_cell` and `SessionNamespace`
+through the public API like any remote function, and workers import this
+module by name to run them. It imports only the standard library and
+cloudpickle: a worker never imports the kernel package (or IPython), and the
+kernel can import it cheaply for OUTPUT_MARKER (kernel/routing.py).
+
+    kernel (kernel/magics.py)                  worker / session actor (this module)
     payload: source, names to send back,  -->  namespace = shipped names (+ rank, world_size)
              shipped names (pickled),          exec the cell, eval its last expression
              large arrays as object refs       pickle each assigned name on its own
