@@ -3,6 +3,8 @@
     wait_for(predicate, timeout)        poll until truthy; returns the last value (never raises)
     wait_collected(predicate, timeout)  the same, collecting garbage before each try
     settle(seconds)                     let in-flight messages land (gc, sleep, gc)
+    store_stats() / node_store_stats()  the connected cluster's object store statistics
+    num_objects() / wait_store_empty()  objects in the only node's store; wait until none are left
     digest(buffer)                      sha256 of a value's bytes (compare arrays without copies)
     process_gone(pid) / live_children() whether a process ended; this process's live descendants
     free_port()                         a free TCP port on 127.0.0.1
@@ -23,6 +25,8 @@ import socket
 import time
 
 import psutil
+
+from strato import _context
 
 
 # ---------------------------------------------------------------- waiting
@@ -56,7 +60,36 @@ def settle(seconds: float = 0.5) -> None:
     gc.collect()
 
 
-# ---------------------------------------------------------------- values
+# ---------------------------------------------------------------- the object store
+def _current_worker():
+    worker = _context.worker()
+    if worker is None:
+        raise RuntimeError("not connected: call strato.init() (or use the `cluster` fixture) first")
+    return worker
+
+
+def store_stats() -> dict:
+    """Object store statistics of every live node of the connected cluster, keyed by node id (hex)."""
+    from strato.runtime.object_store.stats import cluster_store_stats
+    return cluster_store_stats(_current_worker())
+
+
+def node_store_stats() -> dict:
+    """Object store statistics of the connected cluster's only node."""
+    (stats,) = store_stats().values()
+    return stats
+
+
+def num_objects() -> int:
+    """Objects in the only node's store."""
+    return node_store_stats()["num_objects"]
+
+
+def wait_store_empty(timeout: float = 15.0) -> bool:
+    """Whether the only node's store empties within `timeout` seconds (garbage collected before each look)."""
+    return bool(wait_collected(lambda: num_objects() == 0, timeout))
+
+
 def digest(buffer) -> str:
     """sha256 (hex) of a buffer's bytes: a numpy array, bytes, a memoryview."""
     return hashlib.sha256(memoryview(buffer)).hexdigest()

@@ -12,26 +12,10 @@ import time
 import numpy as np
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
+from strato._testing import num_objects, wait_collected
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 256 << 20}
 MiB = 1 << 20
-
-
-def num_objects():
-    (st,) = cluster_store_stats(_context.worker()).values()
-    return st["num_objects"]
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if pred():
-            return True
-        time.sleep(0.2)
-    return pred()
 
 
 def test_a_ref_captured_in_a_closure_outlives_the_name_that_held_it(cluster):
@@ -50,7 +34,7 @@ def test_a_ref_captured_in_a_closure_outlives_the_name_that_held_it(cluster):
     assert strato.get(read_captured.remote(0.0)) == 12 * MiB
     assert num_objects() == 1
     del read_captured, first, pending
-    assert wait_for(lambda: num_objects() == 0), num_objects()
+    assert wait_collected(lambda: num_objects() == 0), num_objects()
 
 
 def test_a_pending_task_keeps_what_its_function_captured_after_a_redefinition(cluster):
@@ -66,7 +50,7 @@ def test_a_pending_task_keeps_what_its_function_captured_after_a_redefinition(cl
     gc.collect()
     assert strato.get(ref) == 20 * MiB
     del ref
-    assert wait_for(lambda: num_objects() == 0), num_objects()
+    assert wait_collected(lambda: num_objects() == 0), num_objects()
 
 
 def test_an_actor_keeps_what_its_class_captured_while_it_lives(cluster):
@@ -83,4 +67,4 @@ def test_an_actor_keeps_what_its_class_captured_while_it_lives(cluster):
     time.sleep(0.5)
     assert strato.get(actor.read.remote()) == 28 * MiB
     del actor                            # the actor goes out of scope and ends
-    assert wait_for(lambda: num_objects() == 0), num_objects()
+    assert wait_collected(lambda: num_objects() == 0), num_objects()

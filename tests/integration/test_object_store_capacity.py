@@ -2,12 +2,11 @@
 import psutil
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
+from strato._testing import store_stats
 
 
 def capacities():
-    return [s["capacity"] for s in cluster_store_stats(_context.worker()).values()]
+    return [s["capacity"] for s in store_stats().values()]
 
 
 def test_the_default_is_30_percent_of_ram(fresh_strato):

@@ -8,11 +8,11 @@ import textwrap
 import time
 
 import numpy as np
-import psutil
+import pytest
 
+from strato._testing import node_store_stats, process_gone, wait_for
+from strato.exceptions import WorkerCrashedError
 from strato.runtime.object_store import shm
-
-
 
 MiB = 1 << 20
 
@@ -24,15 +24,6 @@ def arenas_of(pid: int) -> list[str]:
 def raylet_pid() -> int:
     from strato import api
     return api._embedded["raylet"].proc.pid
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
 
 
 def test_shutdown_removes_the_arena(fresh_strato):
@@ -62,8 +53,8 @@ def test_killed_driver_leaves_nothing(child_env):
         assert arenas_of(pid)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
-        assert wait_for(lambda: not arenas_of(pid)), "the raylet did not remove its arena"
-        assert wait_for(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
+        assert wait_for(lambda: not arenas_of(pid), 20), "the raylet did not remove its arena"
+        assert wait_for(lambda: process_gone(pid), 20), f"the raylet (pid {pid}) outlived its driver"
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -87,8 +78,6 @@ def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
 def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
     strato = fresh_strato
     strato.init(num_cpus=1, object_store_memory=256 * MiB)
-    from strato import _context
-    from strato.runtime.object_store.stats import cluster_store_stats
 
     @strato.remote(max_retries=0)
     def make(n):
@@ -107,18 +96,11 @@ def test_worker_crash_mid_put_loses_nothing_sealed(fresh_strato):
     kept = make.remote(2 * MiB)
     mine = strato.put(np.full(3 * MiB, 7, dtype=np.uint8))
     assert strato.get(kept)[-1] == 2 * MiB - 1
-    crash = put_and_crash.remote()
-    try:
-        strato.get(crash)
-    except strato.exceptions.WorkerCrashedError:
-        pass
-
-    def objects():
-        (st,) = cluster_store_stats(_context.worker()).values()
-        return st
+    with pytest.raises(WorkerCrashedError):
+        strato.get(put_and_crash.remote(), timeout=60)
 
     # The unsealed object is gone, the dead worker's own put with it; everything sealed for a live owner stays.
-    assert wait_for(lambda: objects()["num_objects"] == 2), objects()
+    assert wait_for(lambda: node_store_stats()["num_objects"] == 2, 20), node_store_stats()
     assert int(strato.get(kept)[-1]) == 2 * MiB - 1
     assert int(strato.get(mine).sum()) == 7 * 3 * MiB
     gc.collect()
@@ -134,10 +116,8 @@ def test_a_raylet_stopped_while_starting_removes_its_arena(tmp_path):
     proc.stdin.write(b"token\n")
     proc.stdin.close()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f]:
-            time.sleep(0.1)
-        assert [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f], "the raylet made no arena"
+        assert wait_for(lambda: [f for f in os.listdir("/dev/shm") if f"-{proc.pid}-" in f], 30), \
+            "the raylet made no arena"
         started = time.monotonic()
         proc.terminate()
         proc.wait(timeout=10)

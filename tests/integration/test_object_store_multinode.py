@@ -1,18 +1,10 @@
 """Objects cross nodes: a raylet pulls a copy (in chunks) when a local reader needs it."""
-import gc
-import hashlib
-import time
-
 import numpy as np
 import pytest
 
 import strato
-from strato import _context
+from strato._testing import digest, settle, store_stats, wait_collected
 from strato.cluster_utils import Cluster
-from strato.runtime.object_store.stats import cluster_store_stats
-
-
-
 
 MiB = 1 << 20
 
@@ -28,24 +20,6 @@ def two_nodes():
     finally:
         strato.shutdown()
         c.shutdown()
-
-
-def stats():
-    return cluster_store_stats(_context.worker())
-
-
-def wait_for(pred, timeout=20.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
-def digest(a):
-    return hashlib.sha256(memoryview(a)).hexdigest()
 
 
 def test_values_move_between_nodes_and_are_freed_everywhere(two_nodes):
@@ -68,14 +42,14 @@ def test_values_move_between_nodes_and_are_freed_everywhere(two_nodes):
     ref = strato.put(mine)
     assert strato.get(check.remote(ref)) == digest(mine)           # pulled to the other node
 
-    st = stats()
+    st = store_stats()
     head = st[cluster.head.node_id]
     remote = st[other.node_id]
     assert head["primary_bytes"] >= 9 * MiB and head["secondary_bytes"] >= 23 * MiB
     assert remote["primary_bytes"] >= 23 * MiB and remote["secondary_bytes"] >= 9 * MiB
 
     del value, made, ref
-    assert wait_for(lambda: all(s["num_objects"] == 0 for s in stats().values())), stats()
+    assert wait_collected(lambda: all(s["num_objects"] == 0 for s in store_stats().values()), 20), store_stats()
 
 
 def test_a_borrower_on_another_node_keeps_a_nested_ref_until_it_lets_go(two_nodes):
@@ -100,12 +74,11 @@ def test_a_borrower_on_another_node_keeps_a_nested_ref_until_it_lets_go(two_node
     assert strato.get(keeper.keep.remote([ref])) == digest(mine)
     (theirs,) = strato.get(make_nested.remote(4))      # owned by a worker on the other node
     del ref
-    gc.collect()
-    time.sleep(0.5)
-    st = stats()
+    settle()
+    st = store_stats()
     assert st[cluster.head.node_id]["primary_bytes"] >= 9 * MiB     # the keeper still borrows it
     assert digest(strato.get(theirs)) == digest(np.random.default_rng(4).integers(0, 255, 7 * MiB, dtype=np.uint8))
     strato.get(keeper.drop.remote())
     del theirs
-    assert wait_for(lambda: all(s["num_objects"] == 0 for s in stats().values())), stats()
+    assert wait_collected(lambda: all(s["num_objects"] == 0 for s in store_stats().values()), 20), store_stats()
     strato.kill(keeper)

@@ -1,34 +1,14 @@
 """Store copies go when the last reference goes: owned, passed to tasks, returned, nested."""
-import gc
 import time
 
 import numpy as np
 import pytest
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
-
-
-
+from strato._testing import num_objects, settle, wait_for, wait_store_empty
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 512 << 20}
 MiB = 1 << 20
-
-
-def num_objects():
-    (st,) = cluster_store_stats(_context.worker()).values()
-    return st["num_objects"]
-
-
-def wait_empty(timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if num_objects() == 0:
-            return True
-        time.sleep(0.1)
-    return num_objects() == 0
 
 
 @strato.remote
@@ -45,14 +25,14 @@ def test_put_freed_when_ref_goes(cluster):
     ref = strato.put(np.ones(4 * MiB, dtype=np.uint8))
     assert num_objects() == 1
     del ref
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_values_keep_the_object_mapped_until_they_go(cluster):
     ref = strato.put(np.ones(4 * MiB, dtype=np.uint8))
     value = strato.get(ref)
     del ref
-    assert wait_empty()                                # freed by its owner ...
+    assert wait_store_empty()                                # freed by its owner ...
     assert value.sum() == 4 * MiB                      # ... but the reader's pages stay valid
     del value
 
@@ -64,26 +44,19 @@ def test_task_arguments_and_returns(cluster):
     assert strato.get(total.remote(out)) == 3 * MiB
     assert num_objects() == 2
     del ref, out
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_many_puts_in_a_loop_do_not_accumulate(cluster):
     for _ in range(30):
         strato.put(np.ones(8 * MiB, dtype=np.uint8))
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 # --- nested and borrowed refs -------------------------------------------------
 
 def big(value, mib=4):
     return np.full(mib * MiB, value, dtype=np.uint8)
-
-
-def settle():
-    """Let in-flight borrower messages land before asserting that something is still there."""
-    gc.collect()
-    time.sleep(0.5)
-    gc.collect()
 
 
 @strato.remote
@@ -126,7 +99,7 @@ def test_a_ref_nested_in_a_put_lives_as_long_as_the_outer_object(cluster):
     assert num_objects() == 1
     assert int(strato.get(strato.get(outer)["data"]).sum()) == 4 * MiB
     del outer
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_an_actor_that_keeps_a_nested_ref_keeps_the_object(cluster):
@@ -138,7 +111,7 @@ def test_an_actor_that_keeps_a_nested_ref_keeps_the_object(cluster):
     assert num_objects() == 1
     assert strato.get(keeper.total.remote()) == 4 * MiB
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -149,7 +122,7 @@ def test_refs_nested_in_constructor_arguments_survive_the_creator_dropping_them(
     settle()
     assert strato.get(keeper.total.remote()) == 2 * 4 * MiB
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -161,7 +134,7 @@ def test_a_worker_owned_ref_returned_in_a_result_lives_while_the_caller_holds_it
     assert num_objects() == 1
     assert int(strato.get(inner).sum()) == 3 * 4 * MiB
     del inner
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_a_returned_result_holds_its_nested_refs_until_it_goes(cluster):
@@ -171,7 +144,7 @@ def test_a_returned_result_holds_its_nested_refs_until_it_goes(cluster):
     assert num_objects() == 1                 # nobody has looked inside yet; the result holds it
     assert int(strato.get(strato.get(outer)[0]).sum()) == 4 * 4 * MiB
     del outer
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_a_ref_sent_out_and_returned_comes_back_to_its_owner(cluster):
@@ -183,7 +156,7 @@ def test_a_ref_sent_out_and_returned_comes_back_to_its_owner(cluster):
     settle()
     assert int(strato.get(again).sum()) == 5 * 4 * MiB
     del again
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_a_borrower_passes_the_ref_on_to_another_borrower(cluster):
@@ -195,7 +168,7 @@ def test_a_borrower_passes_the_ref_on_to_another_borrower(cluster):
     assert num_objects() == 1
     assert strato.get(keeper.total.remote()) == 6 * 4 * MiB
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -207,7 +180,7 @@ def test_a_dead_borrower_releases_what_it_held(cluster):
     settle()
     assert num_objects() == 1
     strato.kill(keeper)
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_nested_puts_in_a_loop_do_not_accumulate(cluster):
@@ -218,7 +191,7 @@ def test_nested_puts_in_a_loop_do_not_accumulate(cluster):
         assert first == second == inner
         assert int(strato.get(second)[0]) == i % 200
         del inner, outer, first, second
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 @strato.remote
@@ -238,7 +211,7 @@ def test_get_of_a_ref_whose_owner_died_raises_owner_died_error(cluster):
     with pytest.raises(strato.exceptions.OwnerDiedError, match="owner"):
         strato.get(again, timeout=30)
     del again
-    assert wait_empty()                             # the dead owner's store copy went with it
+    assert wait_store_empty()                             # the dead owner's store copy went with it
 
 
 def test_a_restartable_actor_keeps_its_constructor_arguments_for_a_restart(cluster):
@@ -260,17 +233,19 @@ def test_a_restartable_actor_keeps_its_constructor_arguments_for_a_restart(clust
     settle()
     assert num_objects() == 1                          # held for the constructor's next run
     os.kill(pid, signal.SIGKILL)
-    end = time.monotonic() + 30
-    while True:
+
+    def read_once_restarted():
         try:
-            again, new_pid = strato.get(actor.read.remote(), timeout=30)
-            break
-        except strato.exceptions.RayActorError:
-            assert time.monotonic() < end
-            time.sleep(0.2)
+            return strato.get(actor.read.remote(), timeout=30)
+        except strato.exceptions.RayActorError:      # not back yet
+            return None
+
+    read = wait_for(read_once_restarted, 30, interval=0.2)
+    assert read, "the actor did not come back after its process was killed"
+    again, new_pid = read
     assert again == total == 9 * 4 * MiB and new_pid != pid
     strato.kill(actor)
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_a_ref_pickled_and_unpickled_by_user_code_works_and_keeps_its_object(cluster):
@@ -289,4 +264,4 @@ def test_a_ref_pickled_and_unpickled_by_user_code_works_and_keeps_its_object(clu
     assert int(strato.get(copy).sum()) == 11 * 4 * MiB
     assert strato.get(roundtrip.remote(pickle.dumps(copy))) == 11 * 4 * MiB
     del copy
-    assert wait_empty()
+    assert wait_store_empty()

@@ -1,38 +1,11 @@
 """A store smaller than the data spills primaries to disk and restores them on get."""
-import gc
-import hashlib
-import time
-
 import numpy as np
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
-
-
-
+from strato._testing import digest, node_store_stats, wait_collected
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 100 << 20}
 MiB = 1 << 20
-
-
-def stats():
-    (st,) = cluster_store_stats(_context.worker()).values()
-    return st
-
-
-def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if pred():
-            return True
-        time.sleep(0.1)
-    return pred()
-
-
-def digest(a) -> str:
-    return hashlib.sha256(memoryview(a)).hexdigest()
 
 
 def test_puts_beyond_capacity_spill_and_every_value_comes_back_intact(cluster):
@@ -41,7 +14,7 @@ def test_puts_beyond_capacity_spill_and_every_value_comes_back_intact(cluster):
         arr = np.random.default_rng(i).integers(0, 255, 16 * MiB, dtype=np.uint8)
         sums.append(digest(arr))
         refs.append(strato.put(arr))
-    st = stats()
+    st = node_store_stats()
     assert st["num_spilled"] > 0 and st["spilled_bytes"] > 0
     assert st["used"] <= st["capacity"]
     for ref, want in zip(refs, sums):                     # restored transparently, one after another
@@ -52,9 +25,9 @@ def test_puts_beyond_capacity_spill_and_every_value_comes_back_intact(cluster):
         return digest(a)
 
     assert strato.get([check.remote(r) for r in refs[:5]]) == sums[:5]
-    assert stats()["counters"].get("restored", 0) > 0
+    assert node_store_stats()["counters"].get("restored", 0) > 0
     del refs, ref
-    assert wait_for(lambda: stats()["num_objects"] == 0 and stats()["used"] == 0), stats()
+    assert wait_collected(lambda: node_store_stats()["num_objects"] == 0 and node_store_stats()["used"] == 0), node_store_stats()
 
 
 def test_task_returns_beyond_capacity_spill_too(cluster):
@@ -69,4 +42,4 @@ def test_task_returns_beyond_capacity_spill_too(cluster):
         assert a[0] == i % 251 and a[-1] == i % 251
         del a
     del refs, ref
-    assert wait_for(lambda: stats()["num_objects"] == 0), stats()
+    assert wait_collected(lambda: node_store_stats()["num_objects"] == 0), node_store_stats()

@@ -7,11 +7,7 @@ import pyarrow as pa
 import pytest
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
-
-
-
+from strato._testing import node_store_stats
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 3 << 30}
 SIZE = 1 << 30
@@ -20,11 +16,6 @@ SIZE = 1 << 30
 def shm_used() -> int:
     st = os.statvfs("/dev/shm")
     return (st.f_blocks - st.f_bfree) * st.f_frsize
-
-
-def store_stats():
-    (st,) = cluster_store_stats(_context.worker()).values()
-    return st
 
 
 @pytest.mark.timeout(180)
@@ -88,13 +79,13 @@ def test_arrow_table_roundtrip(cluster):
 
 
 def test_small_values_stay_inline(cluster):
-    before = store_stats()["counters"].get("created", 0)
+    before = node_store_stats()["counters"].get("created", 0)
     ref = strato.put(np.arange(100))
     assert np.array_equal(strato.get(ref), np.arange(100))
-    assert store_stats()["counters"].get("created", 0) == before
+    assert node_store_stats()["counters"].get("created", 0) == before
 
 
 def test_stats_name_the_call_site_of_large_objects(cluster):
     ref = strato.put(np.zeros(8 << 20, dtype=np.uint8))
-    top = store_stats()["largest"]
+    top = node_store_stats()["largest"]
     assert any(o["object_id"] == ref.hex() and "test_object_store_zero_copy.py" in o["call_site"] for o in top)

@@ -6,7 +6,6 @@ Each test checks one of two invariants on a real cluster:
   * a value obtained by get never sees its memory reused while a view of it is alive, and
     the memory comes back once nothing views it.
 """
-import gc
 import os
 import threading
 import time
@@ -15,45 +14,16 @@ import numpy as np
 import pytest
 
 import strato
-from strato import _context
-from strato.runtime.object_store.stats import cluster_store_stats
+from strato._testing import (
+    node_store_stats, num_objects, process_gone, settle, wait_collected, wait_for, wait_store_empty)
+from strato.exceptions import ActorDiedError, TaskCancelledError, WorkerCrashedError
 
 CLUSTER_KWARGS = {"num_cpus": 2, "object_store_memory": 160 << 20}
 MiB = 1 << 20
 
 
-def stats():
-    (st,) = cluster_store_stats(_context.worker()).values()
-    return st
-
-
-def num_objects():
-    return stats()["num_objects"]
-
-
 def used_bytes():
-    return stats()["used"]
-
-
-def wait_for(pred, timeout=15.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        gc.collect()
-        if pred():
-            return True
-        time.sleep(0.1)
-    gc.collect()
-    return pred()
-
-
-def wait_empty(timeout=15.0):
-    return wait_for(lambda: num_objects() == 0, timeout)
-
-
-def settle(s=0.5):
-    gc.collect()
-    time.sleep(s)
-    gc.collect()
+    return node_store_stats()["used"]
 
 
 def big(value, mib=2):
@@ -63,13 +33,13 @@ def big(value, mib=2):
 @pytest.fixture(autouse=True)
 def _starts_empty(cluster):
     """Every test starts on an empty store: what an earlier test left behind is a leak."""
-    assert wait_for(lambda: num_objects() == 0 and used_bytes() == 0, 10), stats()
+    assert wait_collected(lambda: num_objects() == 0 and used_bytes() == 0, 10), node_store_stats()
     yield
 
 
 def wait_memory_returned(timeout=15.0):
     """No object left and no region still held by a reader."""
-    return wait_for(lambda: num_objects() == 0 and used_bytes() == 0, timeout)
+    return wait_collected(lambda: num_objects() == 0 and used_bytes() == 0, timeout)
 
 
 def churn(n=24, mib=8):
@@ -96,7 +66,7 @@ def test_a_slice_kept_after_its_base_and_ref_went_is_not_overwritten(cluster):
     assert bytes(chain) == b"\x07" * 10
     assert np.frombuffer(mv, dtype=np.uint8).min() == 7
     del part, mv, chain
-    assert wait_memory_returned(), stats()
+    assert wait_memory_returned(), node_store_stats()
 
 
 def test_arrays_handed_to_other_threads_stay_valid(cluster):
@@ -123,7 +93,7 @@ def test_arrays_handed_to_other_threads_stay_valid(cluster):
         t.join()
     assert not errors and seen == [9] * 4
     del threads
-    assert wait_memory_returned(), stats()
+    assert wait_memory_returned(), node_store_stats()
 
 
 def test_many_threads_get_the_same_object_at_once_under_memory_pressure(cluster):
@@ -155,7 +125,7 @@ def test_many_threads_get_the_same_object_at_once_under_memory_pressure(cluster)
         t.join()
     assert not errors, errors[:5]
     del refs
-    assert wait_memory_returned(), stats()
+    assert wait_memory_returned(), node_store_stats()
 
 
 def test_get_racing_with_the_free_of_the_object(cluster):
@@ -177,7 +147,7 @@ def test_get_racing_with_the_free_of_the_object(cluster):
         assert not errors
         assert got[0].min() == got[0].max() == round_ + 1
         del got, getter, t
-    assert wait_memory_returned(), stats()
+    assert wait_memory_returned(), node_store_stats()
 
 
 @strato.remote
@@ -202,11 +172,11 @@ def test_an_actor_keeping_an_argument_array_sees_it_intact_after_the_object_is_f
     ref = strato.put(big(5, mib=8))
     assert strato.get(keeper.keep_value.remote(ref)) == 1
     del ref
-    assert wait_empty()
+    assert wait_store_empty()
     churn()
     assert strato.get(keeper.check.remote()) == [(5, 5)]
     strato.get(keeper.drop.remote())
-    assert wait_memory_returned(), stats()
+    assert wait_memory_returned(), node_store_stats()
     strato.kill(keeper)
 
 
@@ -258,7 +228,7 @@ def test_a_ref_passed_driver_task_subtask_actor_lives_while_the_actor_holds_it(c
     assert num_objects() == 1
     assert strato.get(keeper.sums.remote()) == [11]
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -276,7 +246,7 @@ def test_a_task_that_hands_a_ref_to_an_actor_without_waiting(cluster):
     settle(1.0)
     assert strato.get(keeper.sums.remote()) == [12]
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -298,7 +268,7 @@ def test_a_retried_task_after_its_worker_died_hands_the_ref_on(cluster, tmp_path
     settle()
     assert strato.get(keeper.sums.remote()) == [13]
     strato.get(keeper.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -320,14 +290,14 @@ def test_failed_and_cancelled_tasks_release_their_arguments(cluster):
     time.sleep(1.0)
     for r in [running] + queued:
         strato.cancel(r)
-    with pytest.raises(Exception):
+    with pytest.raises(WorkerCrashedError):
         strato.get(dead, timeout=20)
     for r in [running] + queued:
-        with pytest.raises(Exception):
+        with pytest.raises(TaskCancelledError):
             strato.get(r, timeout=20)
     assert int(strato.get(ref)[0]) == 14
     del ref, dead, running, queued
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 @strato.remote(max_concurrency=4)
@@ -392,7 +362,7 @@ def test_threaded_and_async_actors_keeping_refs_from_concurrent_calls(cluster):
     settle()
     assert num_objects() == 6
     strato.get(ak.drop.remote())
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(tk)
     strato.kill(ak)
 
@@ -404,9 +374,9 @@ def test_a_borrower_that_dies_by_itself_releases_what_it_held(cluster):
     del ref
     settle()
     assert num_objects() == 1
-    with pytest.raises(Exception):
+    with pytest.raises(ActorDiedError):
         strato.get(keeper.die.remote(), timeout=20)
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 def test_one_ref_nested_many_times_and_deep_nesting(cluster):
@@ -432,7 +402,7 @@ def test_one_ref_nested_many_times_and_deep_nesting(cluster):
         c, _pad = strato.get(c)
     assert int(strato.get(c)[0]) == 16
     del c, _pad
-    assert wait_empty()
+    assert wait_store_empty()
 
 
 @strato.remote
@@ -463,7 +433,7 @@ def test_a_return_nesting_a_ref_owned_by_a_third_process(cluster):
     settle()
     assert int(strato.get(inner)[0]) == 17
     del inner
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(maker)
 
 
@@ -480,7 +450,7 @@ def test_a_ref_round_trips_to_its_owner_through_an_actor_after_the_owner_dropped
     settle()
     assert int(strato.get(again)[0]) == 18
     del again
-    assert wait_empty()
+    assert wait_store_empty()
     strato.kill(keeper)
 
 
@@ -510,20 +480,10 @@ class HandleKeeper:
         return 0
 
 
-def _gone(pid, timeout=15.0):
-    import psutil
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_an_actor_whose_handle_was_dropped_right_after_a_call_finishes_it_then_ends(cluster):
     ref = Pinger.remote().pid.remote(0.5)      # the handle goes at once; the call holds the actor
     pid = strato.get(ref, timeout=30)
-    assert _gone(pid)
+    assert wait_for(lambda: process_gone(pid), 15)
 
 
 def test_an_actor_held_only_by_another_actor_lives_until_that_one_lets_go(cluster):
@@ -535,7 +495,7 @@ def test_an_actor_held_only_by_another_actor_lives_until_that_one_lets_go(cluste
     settle(1.0)
     assert strato.get(keeper.call.remote(), timeout=30) == [pid]
     strato.get(keeper.drop.remote())
-    assert _gone(pid)
+    assert wait_for(lambda: process_gone(pid), 15)
     strato.kill(keeper)
 
 
@@ -557,7 +517,7 @@ def test_an_actor_handle_nested_in_a_worker_owned_put_returned_to_the_driver(clu
     settle()
     assert strato.get(handle.pid.remote(), timeout=30) == pid
     del handle
-    assert _gone(pid)
+    assert wait_for(lambda: process_gone(pid), 15)
 
 
 # --------------------------------------------------------------------------- found bugs
@@ -574,7 +534,7 @@ def test_large_return_of_a_task_whose_ref_was_dropped_at_once_is_freed(cluster):
     refs = [slow_make.remote(i, 0.3) for i in range(3)]
     del refs
     time.sleep(1.5)                     # the tasks finish after their refs went
-    assert wait_empty(8), stats()["largest"]
+    assert wait_store_empty(8), node_store_stats()["largest"]
 
 
 @strato.remote
@@ -615,10 +575,7 @@ class RacingReader:
             assert got["B"].wait(10)
             # Memory pressure: the store revokes every lease while both gets are in flight.
             pressure = [strato.put(np.zeros(8 * MiB, dtype=np.uint8)) for _ in range(17)]
-            end = time.monotonic() + 10
-            while not any(o == oid for _, o in client._early) and time.monotonic() < end:
-                time.sleep(0.01)
-            revoked_early = any(o == oid for _, o in client._early)
+            revoked_early = wait_for(lambda: any(o == oid for _, o in client._early), 10, interval=0.01)
             go["A"].set()
             ta.join(10)
             go["B"].set()
@@ -648,9 +605,9 @@ def test_two_gets_of_one_object_in_flight_when_its_lease_is_revoked(cluster):
     assert revoked_early, "the scenario did not happen (no revoke while the gets were in flight)"
     assert values == (3, 3)
     del ref
-    assert wait_empty()
+    assert wait_store_empty()
     try:
-        assert wait_memory_returned(8), (f"kept a live lease after the revoke: {kept_lease}", stats())
+        assert wait_memory_returned(8), (f"kept a live lease after the revoke: {kept_lease}", node_store_stats())
     finally:
         strato.kill(reader)
 

@@ -1,6 +1,5 @@
 """The state API on a real cluster: strato.util.state and the head's HTTP endpoint."""
 import json
-import time
 import urllib.error
 import urllib.request
 
@@ -9,6 +8,7 @@ import pytest
 
 import strato
 from strato import _context
+from strato._testing import wait_for
 from strato.util import state
 
 
@@ -47,14 +47,13 @@ def ran(cluster):
     # Events reach the GCS within about a second of each change.
     # Wait for every task above, the nested square included (its owner is a worker, whose
     # events can come a flush later than the driver's).
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
+    def all_reported():
         done = state.list_tasks(filters=[("state", "=", "FINISHED")], limit=1000)
         names = [t["func_or_class_name"] for t in done]
         failed = state.list_tasks(filters=[("state", "=", "FAILED")], limit=1000)
-        if names.count("square") >= 21 and "outer" in names and failed:
-            break
-        time.sleep(0.2)
+        return names.count("square") >= 21 and "outer" in names and bool(failed)
+
+    wait_for(all_reported, 30, interval=0.2)         # the tests below say what is missing, if anything
     return {"refs": refs, "big": big, "counter": counter, "bad": bad}
 
 
