@@ -12,15 +12,18 @@ Clients write and read the arena file themselves; the server only decides
 which region an object gets and when a region may be reused. Every read
 counts its client as a reader of the region until the client releases it.
 A client with a listening connection keeps its reads as leases (it may read
-the object again without asking); the server revokes them when the object
-is freed or memory gets short (above the spill threshold, or requests
-waiting), and the client releases each once no value of its views it. A client that
-disconnects (its process exited) loses its readers and its unsealed
-objects, and -- if it owned objects here -- those objects: their owner is
-gone. Owners elsewhere are checked every few seconds. Requests that need
-memory wait (up to `full_timeout_s`) while batches of primaries are spilled
-or readers let go; only when neither memory nor disk can take the object
-does the request fail with ObjectStoreFullError.
+the object again without asking), and releases a revoked one once no value
+of its views it. A client that disconnects (its process exited) loses its
+readers and its unsealed objects, and -- if it owned objects here -- those
+objects: their owner is gone. Owners elsewhere are checked every few
+seconds. Requests that need memory wait (up to `full_timeout_s`) while
+batches of primaries are spilled or readers let go; only when neither
+memory nor disk can take the object does the request fail with
+ObjectStoreFullError.
+
+When a lease is revoked and which waiting request gets memory are decided
+by MemoryPolicy (memory_policy.py, pure); this class reports events to it
+and carries out its instructions (`_apply`).
 """
 from __future__ import annotations
 
@@ -38,8 +41,8 @@ from strato.runtime import transport
 from strato.runtime.object_store import shm
 from strato.runtime.protocol import messages as m
 from strato.runtime.object_store.accounting import (
-    READABLE, DeleteSpillFile, ObjectExists, ObjectState, ObjectTooLarge, SpillBatch,
-    StoreAccounting)
+    READABLE, DeleteSpillFile, ObjectExists, ObjectState, SpillBatch, StoreAccounting)
+from strato.runtime.object_store.memory_policy import Admit, Fail, MemoryPolicy, NotAReader, Revoke
 
 logger = logging.getLogger("strato.object_store")
 CHUNK = 5 << 20
@@ -52,21 +55,14 @@ def default_capacity() -> int:
 
 
 class _Client:
-    __slots__ = ("client_id", "conns", "readers", "writing", "listener")
+    """One client process (its reads and leases are counted by MemoryPolicy, keyed by this object)."""
+    __slots__ = ("client_id", "conns", "writing", "listener")
 
     def __init__(self, client_id: str):
         self.client_id = client_id
         self.conns: set = set()
-        self.readers: collections.Counter = collections.Counter()   # region offset -> count
         self.writing: set[bytes] = set()
         self.listener = None        # the connection that takes this client's revokes (no leases without one)
-
-
-class _Waiter:
-    __slots__ = ("kind", "oid", "size", "fut", "deadline", "kw")
-
-    def __init__(self, kind, oid, size, fut, deadline, kw):
-        self.kind, self.oid, self.size, self.fut, self.deadline, self.kw = kind, oid, size, fut, deadline, kw
 
 
 class StoreServer:
@@ -83,6 +79,8 @@ class StoreServer:
         self.session_dir = session_dir
         self.shm_dir = shm_dir
         self.spill_dir = spill_dir or os.path.join(session_dir, "spill", node_id.hex()[:12])
+        self.policy = MemoryPolicy(self.acct, full_timeout_s=full_timeout_s, node=node_id.hex()[:12],
+                                   spill_dir=self.spill_dir)
         self.socket_path = os.path.join(session_dir, "sockets", f"store-{os.getpid()}-{node_id.hex()[:8]}.sock")
         self.arena_path = ""
         self._fd = -1
@@ -91,16 +89,13 @@ class StoreServer:
         self._server = None
         self._clients: dict[str, _Client] = {}
         self._ready: dict[bytes, asyncio.Future] = {}       # oid -> readable again (sealed / restored / pulled)
-        self._waiting: collections.deque[_Waiter] = collections.deque()
         self._pulls: dict[bytes, asyncio.Task] = {}
         self._copies: dict[bytes, set[str]] = {}            # primaries here: raylets that pulled a copy
-        self._leases: dict[int, dict[_Client, bytes]] = {}  # region offset -> clients leasing it -> oid
         self._free_on_seal: set[bytes] = set()              # freed while still being written
         self._open_pull_stream = open_pull_stream
         self._send_free = send_free
         self._io = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="strato-spill")
         self._spill_seq = itertools.count()
-        self._disk_error = ""
         self._tasks: list[asyncio.Task] = []
         self._remote_owner_failures: collections.Counter = collections.Counter()
         self.closed = False
@@ -143,6 +138,7 @@ class StoreServer:
         if self.closed:
             return
         self.closed = True
+        self.policy.stop()
         self._io.shutdown(wait=False, cancel_futures=True)
         for path in (self.arena_path, self.socket_path):
             if path:
@@ -169,9 +165,9 @@ class StoreServer:
         while True:
             await asyncio.sleep(0.5)
             try:
-                self._expire_waiters()
-                self._revoke_detached()
-                self._spill_if_needed()
+                self._apply(self.policy.expire(time.monotonic()))
+                self._apply(self.policy.revoke_detached())
+                self._apply(self.policy.relieve())
                 if int(time.monotonic()) % 5 == 0:
                     await self._check_remote_owners()
             except Exception:
@@ -193,7 +189,7 @@ class StoreServer:
     def _dispatch_table(self) -> dict:
         """Store message class -> handler(conn, client, msg) (protocol/messages.py)."""
         return {
-            m.StoreRelease: lambda conn, client, msg: self._release(client, msg.offset),
+            m.StoreRelease: self._on_release,
             m.StoreFree: lambda conn, client, msg: self.free(msg.items),
             m.StoreAbort: lambda conn, client, msg: self._abort(client, msg.oid),
             m.StoreCreate: self._on_create,
@@ -220,6 +216,14 @@ class StoreServer:
         if not self._reply_now(conn, msg.req_id, self._get_now, client, msg.oid, msg.source):
             asyncio.get_running_loop().create_task(
                 self._reply(conn, msg.req_id, self._get(client, msg.oid, msg.source)))
+
+    def _on_release(self, conn, client: _Client, msg: m.StoreRelease) -> None:
+        try:
+            instructions = self.policy.release(client, msg.offset)
+        except NotAReader as exc:
+            logger.warning("object store: %s", exc)
+            return
+        self._apply(instructions)
 
     def _on_listen(self, conn, client: _Client, msg: m.StoreListen) -> None:
         client.listener = conn
@@ -281,11 +285,7 @@ class StoreServer:
         if client.conns or self.closed:
             return
         del self._clients[client_id]
-        for offset in list(client.readers):
-            self._unregister_lease(client, offset)
-        for offset, n in client.readers.items():
-            for _ in range(n):
-                self.acct.remove_reader(offset)
+        self.policy.client_gone(client)
         for oid in list(client.writing):
             self._free_on_seal.discard(oid)
             if self.acct.state(oid) is S.ALLOCATED:
@@ -295,7 +295,7 @@ class StoreServer:
         if owned:
             logger.info("object store: owner %s went away; freeing its %d object(s)", client_id, len(owned))
             self.free([(oid, "") for oid in owned])
-        self._retry_waiting()
+        self._apply(self.policy.retry())
 
     # ------------------------------------------------------------ create / seal
     def _create_now(self, client: _Client, oid: bytes, size: int, owner: str, call_site: str,
@@ -303,7 +303,8 @@ class StoreServer:
         """The region's offset when memory is free right now; None when the request must wait."""
         if self.acct.state(oid) is not None:
             raise ObjectExists(oid.hex())
-        region = self._try_reserve("create", oid, size, owner=owner, call_site=call_site, primary=primary)
+        region = self.policy.reserve("create", oid, size, owner=owner, call_site=call_site, primary=primary,
+                                     now=time.time())
         if region is None:
             return None
         client.writing.add(oid)
@@ -313,32 +314,24 @@ class StoreServer:
                       primary: bool = True) -> int:
         if self.acct.state(oid) is not None:
             raise ObjectExists(oid.hex())
-        region = await self._reserve("create", oid, size, owner=owner, call_site=call_site, primary=primary)
+        region = await self._reserve("create", oid, size, owner=owner, call_site=call_site, primary=primary,
+                                     now=time.time())
         client.writing.add(oid)
         return region.offset
 
     async def _reserve(self, kind: str, oid: bytes, size: int, **kw):
-        region = self._try_reserve(kind, oid, size, **kw)
+        """A region for a create or a restore, waiting for memory when there is none now (MemoryPolicy)."""
+        region = self.policy.reserve(kind, oid, size, **kw)
         if region is not None:
             return region
         fut = asyncio.get_running_loop().create_future()
-        waiter = _Waiter(kind, oid, size, fut, time.monotonic() + self.full_timeout_s, kw)
-        self._waiting.append(waiter)
-        self._spill_if_needed(size)
-        self._fail_if_stuck()
-        return await fut
-
-    def _try_reserve(self, kind: str, oid: bytes, size: int, **kw):
+        waiter, instructions = self.policy.wait(kind, oid, size, kw, now=time.monotonic(), token=fut)
+        self._apply(instructions)
         try:
-            if kind == "create":
-                return self.acct.create(oid, size, now=time.time(), **kw)
-            return self.acct.restore_start(oid)
-        except ObjectTooLarge:
-            raise exceptions.ObjectStoreFullError(
-                f"Object {oid.hex()} is {size / 2**20:.1f} MiB, larger than this node's whole object store "
-                f"({self.capacity / 2**20:.1f} MiB). Start the cluster with a larger object_store_memory "
-                f"(strato.init(object_store_memory=...) or `strato start --object-store-memory`), or split "
-                f"the value into smaller objects.") from None
+            return await fut
+        except asyncio.CancelledError:
+            self.policy.cancel(waiter)
+            raise
 
     def _seal(self, client: _Client, oid: bytes) -> None:
         client.writing.discard(oid)
@@ -347,7 +340,7 @@ class StoreServer:
         if oid in self._free_on_seal:       # its owner let go of it while it was being written
             self._free_on_seal.discard(oid)
             self.free([(oid, "")])
-        self._spill_if_needed()
+        self._relieve()
 
     def _abort(self, client: _Client, oid: bytes) -> None:
         client.writing.discard(oid)
@@ -355,7 +348,7 @@ class StoreServer:
         if self.acct.state(oid) is S.ALLOCATED:
             self._apply(self.acct.abort(oid))
             self._lost(oid)
-            self._retry_waiting()
+            self._apply(self.policy.retry())
 
     def _lost(self, oid: bytes) -> None:
         fut = self._ready.pop(oid, None)
@@ -369,82 +362,29 @@ class StoreServer:
         if fut is not None and not fut.done():
             fut.set_result(None)
 
-    # ------------------------------------------------------------ waiting for memory
-    def _retry_waiting(self) -> None:
-        if not self._waiting:
-            return
-        still = collections.deque()
-        while self._waiting:
-            w = self._waiting.popleft()
-            if w.fut.done():
-                continue
-            try:
-                if w.kind == "restore" and self.acct.state(w.oid) is not S.SPILLED:
-                    w.fut.set_exception(exceptions.ObjectLostError(f"object {w.oid.hex()} was freed"))
-                    continue
-                region = self._try_reserve(w.kind, w.oid, w.size, **w.kw)
-            except Exception as exc:
-                w.fut.set_exception(exc)
-                continue
-            if region is None:
-                still.append(w)
-            else:
-                w.fut.set_result(region)
-        self._waiting = still
-        if still:
-            self._spill_if_needed(still[0].size)
-            self._fail_if_stuck()
-
-    def _fail_if_stuck(self) -> None:
-        """Fail waiters at once when nothing can make room: memory and disk are both full."""
-        if not self._waiting or not self._disk_error or self.acct.can_evict() or self.acct.spilling:
-            return
-        if any(r.readers for r in self.acct.regions.values()):
-            return  # readers may still let go; the deadline decides
-        self._fail_waiters(lambda w: True)
-
-    def _expire_waiters(self) -> None:
-        now = time.monotonic()
-        self._fail_waiters(lambda w: w.deadline <= now)
-
-    def _fail_waiters(self, pred) -> None:
-        keep = collections.deque()
-        for w in self._waiting:
-            if w.fut.done():
-                continue
-            if pred(w):
-                w.fut.set_exception(exceptions.ObjectStoreFullError(self._full_message(w.size)))
-            else:
-                keep.append(w)
-        self._waiting = keep
-
-    def _full_message(self, size: int) -> str:
-        st = self.acct.stats(top=3)
-        held = st["released_but_read_bytes"]
-        read = sum(r.size for r in self.acct.regions.values() if r.readers)
-        disk = (f"spilling to {self.spill_dir} failed ({self._disk_error})" if self._disk_error
-                else f"nothing more could be spilled within {self.full_timeout_s:g} s")
-        top = ", ".join(f"{o['size'] / 2**20:.0f} MiB from {o['call_site'] or '?'}" for o in st["largest"])
-        return (f"The object store of node {self.node_id.hex()[:12]} is full: {size / 2**20:.1f} MiB requested, "
-                f"{st['used'] / 2**20:.0f} of {self.capacity / 2**20:.0f} MiB in use ({read / 2**20:.0f} MiB "
-                f"mapped by readers, {held / 2**20:.0f} MiB of it already freed), and {disk}. Delete refs you "
-                f"no longer need (and values from strato.get that view them), free disk space, or raise "
-                f"object_store_memory. Largest objects: {top or 'none'}.")
-
     # ------------------------------------------------------------ spilling
-    def _spill_if_needed(self, need: int = 0) -> None:
-        if self.closed:
-            return
-        if self._leases and (self._waiting or self.acct.alloc.used + need
-                             > self.acct.capacity * self.acct.spill_threshold):
-            self._revoke_leases(list(self._leases))     # leased objects could neither spill nor be evicted
-        self._apply(self.acct.maybe_spill(need))
+    def _relieve(self) -> None:
+        """Revoke leases and spill when memory is short (MemoryPolicy.relieve)."""
+        if not self.closed:
+            self._apply(self.policy.relieve())
 
     def _apply(self, instructions) -> None:
+        """Carry out the accounting's and the memory policy's instructions, in order."""
         for ins in instructions:
-            if isinstance(ins, SpillBatch):
+            kind = type(ins)
+            if kind is Revoke:
+                listener = ins.client.listener
+                if listener is not None and not listener.closed:
+                    listener.send(m.StoreRevoke(ins.offset, ins.oid))
+            elif kind is Admit:
+                if not ins.waiter.token.done():
+                    ins.waiter.token.set_result(ins.region)
+            elif kind is Fail:
+                if not ins.waiter.token.done():
+                    ins.waiter.token.set_exception(ins.error)
+            elif kind is SpillBatch:
                 asyncio.get_running_loop().create_task(self._spill(ins))
-            elif isinstance(ins, DeleteSpillFile):
+            elif kind is DeleteSpillFile:
                 try:
                     os.unlink(ins.path)
                 except OSError:
@@ -456,20 +396,14 @@ class StoreServer:
         try:
             placed = await loop.run_in_executor(self._io, self._write_batch, path, batch.objects)
         except Exception as exc:
-            self._disk_error = f"{type(exc).__name__}: {exc}"
             logger.error("object store: spilling %d object(s) failed: %s", len(batch.objects), exc)
             try:
                 os.unlink(path)
             except OSError:
                 pass
-            self.acct.spill_failed([o[0] for o in batch.objects])
-            self._fail_if_stuck()
+            self._apply(self.policy.spill_failed([o[0] for o in batch.objects], f"{type(exc).__name__}: {exc}"))
             return
-        self._disk_error = ""
-        self._apply(self.acct.spill_done(path, placed))
-        self._revoke_detached()         # read while being spilled: those regions wait for their readers
-        self._retry_waiting()
-        self._spill_if_needed()
+        self._apply(self.policy.spill_done(path, placed))
 
     def _write_batch(self, path: str, objects) -> dict:
         os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
@@ -506,7 +440,7 @@ class StoreServer:
             raise
         self._apply(self.acct.restore_done(oid))
         self._wake(oid)
-        self._spill_if_needed()
+        self._relieve()
 
     def _read_back(self, path: str, file_offset: int, offset: int, size: int) -> None:
         with open(path, "rb") as f:
@@ -550,46 +484,9 @@ class StoreServer:
 
     def _add_reader(self, client: _Client, oid: bytes) -> tuple[int, int, bool]:
         """(offset, size, leased). A leased read may be kept by the client after its values are gone,
-        to read the object again without asking; the client gives it back when revoked (`_revoke`)."""
-        region = self.acct.add_reader(oid)
-        client.readers[region.offset] += 1
-        leased = client.listener is not None
-        if leased:
-            self._leases.setdefault(region.offset, {})[client] = oid
+        to read the object again without asking; the client gives it back when revoked."""
+        region, leased = self.policy.read(client, oid, listening=client.listener is not None)
         return region.offset, self.acct.objects[oid].size, leased
-
-    def _release(self, client: _Client, offset: int) -> None:
-        if client.readers.get(offset, 0) <= 0:
-            logger.warning("object store: release of a region this client does not read (%d)", offset)
-            return
-        client.readers[offset] -= 1
-        if not client.readers[offset]:
-            del client.readers[offset]
-            self._unregister_lease(client, offset)
-        self.acct.remove_reader(offset)
-        self._retry_waiting()
-        self._spill_if_needed()
-
-    def _unregister_lease(self, client: _Client, offset: int) -> None:
-        holders = self._leases.get(offset)
-        if holders is not None:
-            holders.pop(client, None)
-            if not holders:
-                del self._leases[offset]
-
-    def _revoke_detached(self) -> None:
-        """Revoke leases on regions whose object left them (spilled, freed): only readers hold those."""
-        regions = self.acct.regions
-        stale = [o for o in self._leases if (r := regions.get(o)) is None or r.oid is None]
-        if stale:
-            self._revoke_leases(stale)
-
-    def _revoke_leases(self, offsets) -> None:
-        """Ask the clients leasing these regions to release them once no value of theirs views them."""
-        for offset in offsets:
-            for client, oid in self._leases.pop(offset, {}).items():
-                if client.listener is not None and not client.listener.closed:
-                    client.listener.send(m.StoreRevoke(offset, oid))
 
     # ------------------------------------------------------------ free
     def free(self, items) -> None:
@@ -604,15 +501,13 @@ class StoreServer:
             if self.acct.state(oid) is S.ALLOCATED:
                 self._free_on_seal.add(oid)     # still being written: freed when its writer seals it
                 continue
-            entry = self.acct.objects.get(oid)
-            if entry is not None and entry.region is not None and entry.region.offset in self._leases:
-                self._revoke_leases([entry.region.offset])
+            self._apply(self.policy.freeing(oid))
             self._apply(self.acct.free(oid))
             self._lost(oid)
         if forward and self._send_free is not None:
             for address, oids in forward.items():
                 asyncio.get_running_loop().create_task(self._send_free(address, oids))
-        self._retry_waiting()
+        self._apply(self.policy.retry())
 
     # ------------------------------------------------------------ owners elsewhere
     async def _check_remote_owners(self) -> None:
@@ -648,7 +543,7 @@ class StoreServer:
                     if self.acct.state(oid) is not None:
                         return  # arrived meanwhile (a put on this node of the same id cannot happen)
                     region = await self._reserve("create", oid, total, owner=owner, call_site=call_site,
-                                                 primary=False)
+                                                 primary=False, now=time.time())
                     created = True
                     base = region.offset
                 self._view[base + pos:base + pos + len(data)] = data
@@ -664,7 +559,7 @@ class StoreServer:
             if created and self.acct.state(oid) is S.ALLOCATED:
                 self._apply(self.acct.abort(oid))
                 self._lost(oid)
-                self._retry_waiting()
+                self._apply(self.policy.retry())
             raise
 
     async def serve_pull(self, oid: bytes, requester: str):
@@ -681,11 +576,11 @@ class StoreServer:
                     self._view[region.offset + pos:region.offset + min(size, pos + CHUNK)])
         finally:
             self.acct.remove_reader(region.offset)
-            self._retry_waiting()
+            self._apply(self.policy.retry())
 
     # ------------------------------------------------------------ stats
     def stats(self) -> dict:
         st = self.acct.stats()
         st.update(node_id=self.node_id.hex(), arena=self.arena_path, spill_dir=self.spill_dir,
-                  waiting_requests=len(self._waiting), clients=len(self._clients))
+                  waiting_requests=len(self.policy.waiting), clients=len(self._clients))
         return st
