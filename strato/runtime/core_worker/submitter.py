@@ -5,7 +5,7 @@ Runs on the core worker's event-loop thread only.
     submit(entry) -> resolve top-level argument refs (PENDING_ARGS)
                   -> queue per scheduling class (PENDING_LEASE)
                   -> push to a leased worker (SUBMITTED), several in flight
-                     per worker when the function is fast
+                     per worker when the function is fast (dispatch_policy.py)
                   -> task_done from the worker: store returns (FINISHED/FAILED)
                      or queue again for a retry
 
@@ -26,6 +26,7 @@ import time
 
 from strato import exceptions
 from strato.runtime import leasing, serialization
+from strato.runtime.core_worker.dispatch_policy import DispatchPolicy
 from strato.runtime.core_worker.memory_store import StoredObject
 from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
 from strato.runtime.protocol import raylet_pb2
@@ -33,10 +34,6 @@ from strato.runtime.protocol import messages as m
 from strato.runtime.rpc import RayletClient
 
 logger = logging.getLogger(__name__)
-
-MAX_PENDING_LEASE_REQUESTS = 2
-FAST_TASK_S = 0.002           # functions faster than this get several tasks in flight per worker
-MAX_IN_FLIGHT = 16
 
 
 class TaskEntry:
@@ -97,19 +94,16 @@ class Lease:
 
 
 class ClassQueue:
-    __slots__ = ("key", "tasks", "leases", "pending_requests", "avg_s")
+    """One scheduling class: its queued tasks, its leases, its lease requests out, and its
+    dispatch policy (dispatch_policy.py: how many tasks per lease, when to ask for another)."""
+    __slots__ = ("key", "tasks", "leases", "pending_requests", "policy")
 
     def __init__(self, key):
         self.key = key
         self.tasks: collections.deque[TaskEntry] = collections.deque()
         self.leases: list[Lease] = []
         self.pending_requests = 0
-        self.avg_s: float | None = None
-
-    def window(self) -> int:
-        if self.avg_s is None or self.avg_s > FAST_TASK_S:
-            return 1
-        return MAX_IN_FLIGHT
+        self.policy = DispatchPolicy()
 
 
 def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
@@ -196,14 +190,15 @@ class TaskSubmitter:
 
     # ---------------------------------------------------------- dispatch
     def _dispatch(self, q: ClassQueue) -> None:
-        window = q.window()
-        while q.tasks and q.leases:
-            lease = min(q.leases, key=lambda l: len(l.in_flight))
-            if len(lease.in_flight) >= window:
+        """Push queued tasks to the leases the policy names, then ask for one more lease if it wants."""
+        policy, tasks = q.policy, q.tasks
+        window = policy.window()
+        while tasks:
+            lease = policy.next_lease(q.leases, window)
+            if lease is None:
                 break
-            entry = q.tasks.popleft()
-            self._push(lease, entry)
-        if q.tasks and q.pending_requests < min(len(q.tasks), MAX_PENDING_LEASE_REQUESTS):
+            self._push(lease, tasks.popleft())
+        if tasks and policy.wants_lease(len(tasks), q.pending_requests):
             q.pending_requests += 1
             self.cw.loop.create_task(self._request_lease(q, q.tasks[0]))
         for lease in q.leases:
@@ -300,7 +295,7 @@ class TaskSubmitter:
         if lease is not None:
             lease.in_flight.pop(task_id, None)
         if q is not None:
-            q.avg_s = exec_s if q.avg_s is None else 0.8 * q.avg_s + 0.2 * exec_s
+            q.policy.task_took(exec_s)
         ran_on = (lease.node_id, lease.worker_id, time.time() - exec_s) if lease is not None else None
         if status == "ok":
             self.cw.borrowing.adopt_nested(conn, entry.return_ids, nested)
