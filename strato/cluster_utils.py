@@ -33,8 +33,8 @@ class NodeHandle:
         except ProcessLookupError:
             pass
         self.daemon.proc.wait()
-        from strato.runtime.object_store import shm
-        shm.remove_stale()   # what the next raylet start would do: its arena has no owner now
+        from strato.runtime.object_store.server import files
+        files.remove_stale()   # what the next raylet start would do: its arena has no owner now
 
 
 class Cluster:

@@ -12,7 +12,7 @@ import pytest
 
 from strato._testing import node_store_stats, process_gone, wait_for
 from strato.exceptions import WorkerCrashedError
-from strato.runtime.object_store import shm
+from strato.runtime.object_store.server import files
 
 MiB = 1 << 20
 
@@ -64,7 +64,7 @@ def test_killed_driver_leaves_nothing(child_env):
 def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()                                        # a pid that no longer runs
-    stale = os.path.join("/dev/shm", shm.arena_name(b"\x05" * 16, pid=dead.pid))
+    stale = os.path.join("/dev/shm", files.arena_name(b"\x05" * 16, pid=dead.pid))
     with open(stale, "wb") as f:
         f.write(b"left by a raylet killed with SIGKILL")
     try:

@@ -289,7 +289,7 @@ def test_a_client_sends_nothing_secret_to_a_server_without_the_token(target, kin
     addr, received = fake_framed_server(target, kind, tmp_path)
     token = target["token"]
     if kind == "store":
-        from strato.runtime.object_store.client import _Conn
+        from strato.runtime.object_store.client.store_client import _Conn
         with pytest.raises(AuthenticationError, match="does not know this cluster's token"):
             _Conn(addr, token, "test-client")
     else:

@@ -11,8 +11,8 @@ BROKEN_UNDER_O = textwrap.dedent("""
     from strato.runtime.core_worker import task_state
     from strato.runtime.core_worker.reference_table import ReferenceTable
     from strato.runtime.gcs import actor_state
-    from strato.runtime.object_store import accounting
-    from strato.runtime.object_store.allocator import Allocator
+    from strato.runtime.object_store.server import accounting
+    from strato.runtime.object_store.server.allocator import Allocator
 
     assert False, "this script must run under python -O"   # stripped by -O: the checks below must not be
 

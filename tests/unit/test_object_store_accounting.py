@@ -2,10 +2,10 @@
 import pytest
 
 from strato.exceptions import InvariantError
-from strato.runtime.object_store.accounting import (
+from strato.runtime.object_store.server.accounting import (
     TERMINAL, TRANSITIONS, DeleteSpillFile, InvalidTransition, ObjectExists, ObjectState, ObjectTooLarge,
     SpillBatch, StoreAccounting, check_transition, validate_table)
-from strato.runtime.object_store.allocator import PAGE, Allocator, OutOfMemory
+from strato.runtime.object_store.server.allocator import PAGE, Allocator, OutOfMemory
 
 S = ObjectState
 MiB = 1 << 20

@@ -11,10 +11,10 @@ import pytest
 
 from strato import exceptions
 from strato._testing import wait_collected
-from strato.runtime.object_store import layout as lay
-from strato.runtime.object_store import shm
-from strato.runtime.object_store.client import StoreClient
-from strato.runtime.object_store.server import StoreServer
+from strato.runtime.object_store.client import layout as lay
+from strato.runtime.object_store.client.store_client import StoreClient
+from strato.runtime.object_store.server import files
+from strato.runtime.object_store.server.store_server import StoreServer
 
 MiB = 1 << 20
 
@@ -156,12 +156,12 @@ def test_disconnect_aborts_unsealed_and_frees_owned(store):
 
 
 def test_stale_arena_of_a_dead_raylet_is_removed(tmp_path):
-    name = shm.arena_name(b"\x01" * 16, pid=2 ** 22 + 12345)    # no such pid
+    name = files.arena_name(b"\x01" * 16, pid=2 ** 22 + 12345)    # no such pid
     path = os.path.join(str(tmp_path), name)
     open(path, "w").close()
-    live = os.path.join(str(tmp_path), shm.arena_name(b"\x02" * 16))
+    live = os.path.join(str(tmp_path), files.arena_name(b"\x02" * 16))
     open(live, "w").close()
-    assert shm.remove_stale([str(tmp_path)]) == [path]
+    assert files.remove_stale([str(tmp_path)]) == [path]
     assert os.path.exists(live)
 
 
@@ -172,7 +172,7 @@ def test_markers():
 
 
 def test_node_store_keeps_small_values_inline_and_large_ones_in_the_store(store):
-    from strato.runtime.object_store.node_store import NodeStore
+    from strato.runtime.object_store.client.node_store import NodeStore
     ns = NodeStore(node_id=store.server.node_id, raylet_address="", owner_address="me:1",
                    max_inline_bytes=100 * 1024, client=store.client())
     small, refs = ns.serialize(np.arange(10), "v", b"s" * 20)

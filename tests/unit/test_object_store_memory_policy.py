@@ -6,8 +6,8 @@ who fails, and why.
 import pytest
 
 from strato.exceptions import InvalidTransition, InvariantError, ObjectLostError, ObjectStoreFullError
-from strato.runtime.object_store.accounting import ObjectExists, SpillBatch, StoreAccounting
-from strato.runtime.object_store.memory_policy import (
+from strato.runtime.object_store.server.accounting import ObjectExists, SpillBatch, StoreAccounting
+from strato.runtime.object_store.server.memory_policy import (
     WAITER_TRANSITIONS, Admit, Fail, MemoryPolicy, NotAReader, Revoke, WaiterState)
 
 MiB = 1 << 20

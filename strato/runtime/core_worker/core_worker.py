@@ -42,7 +42,7 @@ from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
 from strato.runtime.core_worker.task_events import TaskEventBuffer
-from strato.runtime.object_store.node_store import NodeStore
+from strato.runtime.object_store.client.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.runtime.protocol import messages as m
 from strato.util import output
@@ -96,7 +96,7 @@ class CoreWorker:
         self.gcs: GcsClient | None = None
         self.raylet: RayletClient | None = None
         self.submitter: TaskSubmitter | None = None
-        self.node_store: NodeStore | None = None   # the node's shared-memory store (object_store/)
+        self.node_store: NodeStore | None = None   # the node's shared-memory store (object_store/client/)
         self.actor_submitter: ActorSubmitter | None = None
         self.actor_id: bytes | None = None    # set in an actor's worker
         self._actor_seq: dict[bytes, int] = {}
@@ -125,7 +125,7 @@ class CoreWorker:
         self.loop.create_task(self._flush_events_forever())
 
     async def _connect_node_store(self) -> NodeStore:
-        """The node's shared-memory store, for values over max_inline_bytes (object_store/)."""
+        """The node's shared-memory store, for values over max_inline_bytes (object_store/client/)."""
         try:
             info = await self.raylet.call("GetObjectStoreInfo", raylet_pb2.GetObjectStoreInfoRequest(), timeout=10)
             return NodeStore.connect(info, node_id=self.node_id, raylet_address=self.raylet_address,

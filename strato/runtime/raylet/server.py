@@ -14,7 +14,7 @@ started it goes away (embedded clusters: its stdin closes), or on SIGTERM;
 its workers follow because their stdin pipes from the raylet close.
 
 The raylet also owns the node's shared-memory object store
-(object_store/): created at start, served on a Unix socket to the node's
+(object_store/server/): created at start, served on a Unix socket to the node's
 core workers, its files removed on every exit path (stop, or the `finally`
 of `_amain`); arenas left by a raylet killed outright are removed by the
 next one that starts.
@@ -33,8 +33,8 @@ import psutil
 
 from strato.runtime import ids
 from strato.runtime.config import SystemConfig
-from strato.runtime.object_store.server import default_capacity
-from strato.runtime.object_store.service import ObjectStoreService
+from strato.runtime.object_store.server.service import ObjectStoreService
+from strato.runtime.object_store.server.store_server import default_capacity
 from strato.runtime.protocol import gcs_pb2, raylet_pb2, raylet_pb2_grpc
 from strato.runtime.raylet import lease_scheduler as ls
 from strato.runtime.raylet.policy import NodeView

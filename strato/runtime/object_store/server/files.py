@@ -1,30 +1,32 @@
-"""The files behind a node's store: one arena in /dev/shm, spill files on disk.
+"""The files behind a node's store (raylet side): the arena, stale arenas, spill files.
 
     /dev/shm/strato-<uid>-<raylet pid>-<node id prefix>.arena    the arena (sparse; capacity bytes)
-    <session>/sockets/store-<raylet pid>.sock                    the store's socket (server.py)
+    <session>/sockets/store-<raylet pid>-<node id prefix>.sock   the store's socket (store_server.py)
     <session>/spill/<node id>/batch-<n>.bin                      spilled objects, several per file
 
-The names carry the user id and the raylet's pid, so the next raylet that
-starts on the machine can tell a leftover of a dead raylet (killed with
-SIGKILL, say) from a live store, and remove it (`remove_stale`). When
-/dev/shm cannot hold the capacity the arena goes to a temp directory
-instead, with a warning: everything works, only slower.
+The raylet creates the arena and removes it when it stops; clients only map
+it (object_store/arena.py). The names carry the user id and the raylet's
+pid, so the next raylet that starts on the machine can tell a leftover of a
+dead raylet (killed with SIGKILL, say) from a live store, and remove it
+(`remove_stale`). When /dev/shm cannot hold the capacity the arena goes to
+a temp directory instead, with a warning: everything works, only slower.
+Spill batches are written and read back here, on the store's IO threads.
 """
 from __future__ import annotations
 
 import logging
-import mmap
 import os
 import re
 import tempfile
 
 import psutil
 
+from strato import exceptions
+
 logger = logging.getLogger(__name__)
 
 SHM_DIR = "/dev/shm"
 PREFIX = "strato-"
-MADV_POPULATE_WRITE = 23           # Linux >= 5.14; not exported by Python 3.11's mmap module
 
 
 def fallback_dir() -> str:
@@ -73,39 +75,6 @@ def create_arena(directory: str, name: str, capacity: int) -> tuple[str, int]:
     return path, fd
 
 
-def map_arena(fd: int, capacity: int) -> mmap.mmap:
-    return mmap.mmap(fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-
-
-def map_arena_read_only(fd: int, capacity: int) -> mmap.mmap:
-    """The whole arena, read-only: what a client's reads view (one mapping per process)."""
-    return mmap.mmap(fd, capacity, mmap.MAP_SHARED, mmap.PROT_READ)
-
-
-POPULATE_CHUNK = 2 << 20
-
-
-def prefault(arena: mmap.mmap, offset: int, size: int, done: bytearray | None = None) -> None:
-    """Map a range's pages in one call instead of one page fault at a time (best effort).
-
-    `done` marks the 2 MiB chunks this process already populated: rewriting
-    them needs no page table work, and asking again costs a walk of it.
-    """
-    if size < (4 << 20):
-        return
-    first, last = offset // POPULATE_CHUNK, (offset + size - 1) // POPULATE_CHUNK
-    if done is not None and all(done[first:last + 1]):
-        return
-    try:
-        start = first * POPULATE_CHUNK
-        end = min((last + 1) * POPULATE_CHUNK, len(arena))
-        arena.madvise(MADV_POPULATE_WRITE, start, end - start)
-    except (OSError, ValueError, AttributeError):
-        pass
-    if done is not None:
-        done[first:last + 1] = b"\x01" * (last + 1 - first)
-
-
 def _is_live_raylet(pid: int) -> bool:
     try:
         proc = psutil.Process(pid)
@@ -139,3 +108,32 @@ def remove_stale(dirs: list[str] | None = None) -> list[str]:
     if removed:
         logger.info("removed %d object store file(s) left by raylets that are gone: %s", len(removed), removed)
     return removed
+
+
+# ------------------------------------------------------------ spill files (run on the store's IO threads)
+def write_spill_batch(arena: memoryview, spill_dir: str, path: str, objects) -> dict:
+    """Write objects ((oid, offset, size) in the arena) one after another into a new file at `path`;
+    returns oid -> offset in the file."""
+    os.makedirs(spill_dir, mode=0o700, exist_ok=True)
+    placed = {}
+    with open(path, "wb") as f:
+        pos = 0
+        for oid, offset, size in objects:
+            f.write(arena[offset:offset + size])
+            placed[oid] = pos
+            pos += size
+        f.flush()
+    return placed
+
+
+def read_back(arena: memoryview, path: str, file_offset: int, offset: int, size: int) -> None:
+    """Read `size` bytes at `file_offset` of a spill file into the arena at `offset`."""
+    with open(path, "rb") as f:
+        f.seek(file_offset)
+        view = arena[offset:offset + size]
+        got = 0
+        while got < size:
+            n = f.readinto(view[got:])
+            if not n:
+                raise exceptions.ObjectLostError(f"spill file {path} is truncated")
+            got += n

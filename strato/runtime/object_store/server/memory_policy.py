@@ -46,7 +46,7 @@ from typing import Hashable
 
 from strato import exceptions
 from strato.exceptions import InvalidTransition, InvariantError
-from strato.runtime.object_store.accounting import ObjectState, ObjectTooLarge, Region, StoreAccounting
+from strato.runtime.object_store.server.accounting import ObjectState, ObjectTooLarge, Region, StoreAccounting
 
 S = ObjectState
 

@@ -12,7 +12,7 @@ import logging
 import grpc
 
 from strato import exceptions
-from strato.runtime.object_store.server import StoreServer, default_capacity
+from strato.runtime.object_store.server.store_server import StoreServer, default_capacity
 from strato.runtime.protocol import raylet_pb2
 from strato.runtime.rpc import RayletClient
 

@@ -38,11 +38,12 @@ import time
 
 from strato import exceptions
 from strato.runtime import transport
-from strato.runtime.object_store import shm
-from strato.runtime.protocol import messages as m
-from strato.runtime.object_store.accounting import (
+from strato.runtime.object_store import arena
+from strato.runtime.object_store.server import files
+from strato.runtime.object_store.server.accounting import (
     READABLE, DeleteSpillFile, ObjectExists, ObjectState, SpillBatch, StoreAccounting)
-from strato.runtime.object_store.memory_policy import Admit, Fail, MemoryPolicy, NotAReader, Revoke
+from strato.runtime.object_store.server.memory_policy import Admit, Fail, MemoryPolicy, NotAReader, Revoke
+from strato.runtime.protocol import messages as m
 
 logger = logging.getLogger("strato.object_store")
 CHUNK = 5 << 20
@@ -103,10 +104,10 @@ class StoreServer:
 
     # ------------------------------------------------------------ life
     async def start(self) -> None:
-        shm.remove_stale()
-        directory = self.shm_dir or shm.choose_dir(self.capacity)
-        self.arena_path, self._fd = shm.create_arena(directory, shm.arena_name(self.node_id), self.capacity)
-        self._arena = shm.map_arena(self._fd, self.capacity)
+        files.remove_stale()
+        directory = self.shm_dir or files.choose_dir(self.capacity)
+        self.arena_path, self._fd = files.create_arena(directory, files.arena_name(self.node_id), self.capacity)
+        self._arena = arena.map_arena(self._fd, self.capacity)
         self._view = memoryview(self._arena)
         os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
         loop = asyncio.get_running_loop()
@@ -394,7 +395,8 @@ class StoreServer:
         path = os.path.join(self.spill_dir, f"batch-{next(self._spill_seq)}.bin")
         loop = asyncio.get_running_loop()
         try:
-            placed = await loop.run_in_executor(self._io, self._write_batch, path, batch.objects)
+            placed = await loop.run_in_executor(self._io, files.write_spill_batch, self._view, self.spill_dir, path,
+                                                batch.objects)
         except Exception as exc:
             logger.error("object store: spilling %d object(s) failed: %s", len(batch.objects), exc)
             try:
@@ -404,18 +406,6 @@ class StoreServer:
             self._apply(self.policy.spill_failed([o[0] for o in batch.objects], f"{type(exc).__name__}: {exc}"))
             return
         self._apply(self.policy.spill_done(path, placed))
-
-    def _write_batch(self, path: str, objects) -> dict:
-        os.makedirs(self.spill_dir, mode=0o700, exist_ok=True)
-        placed = {}
-        with open(path, "wb") as f:
-            pos = 0
-            for oid, offset, size in objects:
-                f.write(self._view[offset:offset + size])
-                placed[oid] = pos
-                pos += size
-            f.flush()
-        return placed
 
     async def _restore(self, oid: bytes) -> None:
         fut = self._ready.get(oid)
@@ -429,7 +419,8 @@ class StoreServer:
             if entry is None:
                 raise exceptions.ObjectLostError(f"object {oid.hex()} was freed while being restored")
             await asyncio.get_running_loop().run_in_executor(
-                self._io, self._read_back, entry.spill_path, entry.spill_offset, region.offset, entry.size)
+                self._io, files.read_back, self._view, entry.spill_path, entry.spill_offset, region.offset,
+                entry.size)
         except BaseException as exc:
             if self.acct.state(oid) is S.RESTORING:
                 self.acct.restore_failed(oid)
@@ -441,17 +432,6 @@ class StoreServer:
         self._apply(self.acct.restore_done(oid))
         self._wake(oid)
         self._relieve()
-
-    def _read_back(self, path: str, file_offset: int, offset: int, size: int) -> None:
-        with open(path, "rb") as f:
-            f.seek(file_offset)
-            view = self._view[offset:offset + size]
-            got = 0
-            while got < size:
-                n = f.readinto(view[got:])
-                if not n:
-                    raise exceptions.ObjectLostError(f"spill file {path} is truncated")
-                got += n
 
     # ------------------------------------------------------------ reads
     async def _ensure_readable(self, oid: bytes, source: str = "") -> None:

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
 import sys
 
 from strato.runtime import serialization
-from strato.runtime.object_store import layout as lay
-from strato.runtime.object_store.client import StoreClient
+from strato.runtime.object_store.client import layout as lay
+from strato.runtime.object_store.client.store_client import StoreClient
 
 logger = logging.getLogger(__name__)
-_PKG_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_PKG_DIR = str(pathlib.Path(os.path.abspath(__file__)).parents[3])     # strato/ (runtime/object_store/client/ below it)
 
 
 def user_call_site(skip_prefix: str = _PKG_DIR) -> str:

@@ -21,7 +21,7 @@ holds its region, and a region whose object was freed, evicted or spilled
 goes back to the allocator only when its last reader released it. So no
 reader ever sees its memory reused under it.
 
-Methods return the work the IO shell (server.py) must do as instruction
+Methods return the work the IO shell (store_server.py) must do as instruction
 objects (`SpillBatch`, `DeleteSpillFile`); the unit tests drive this class
 without files, sockets or threads.
 """
@@ -32,7 +32,7 @@ import dataclasses
 import enum
 
 from strato.exceptions import InvalidTransition, InvariantError
-from strato.runtime.object_store.allocator import Allocator, OutOfMemory
+from strato.runtime.object_store.server.allocator import Allocator, OutOfMemory
 
 
 class ObjectState(enum.Enum):

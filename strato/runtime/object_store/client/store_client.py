@@ -45,8 +45,8 @@ import threading
 import weakref
 
 from strato import exceptions
-from strato.runtime.object_store import layout as lay
-from strato.runtime.object_store import shm
+from strato.runtime.object_store import arena
+from strato.runtime.object_store.client import layout as lay
 from strato.runtime.protocol import handshake
 from strato.runtime.protocol import messages as m
 
@@ -292,8 +292,8 @@ class StoreClient:
         if self._view is None:
             with self._map_lock:
                 if self._view is None:
-                    self._arena = shm.map_arena(self._fd, self.capacity)
-                    self._populated = bytearray(self.capacity // shm.POPULATE_CHUNK + 1)
+                    self._arena = arena.map_arena(self._fd, self.capacity)
+                    self._populated = bytearray(self.capacity // arena.POPULATE_CHUNK + 1)
                     self._view = memoryview(self._arena)
         return self._view
 
@@ -317,7 +317,7 @@ class StoreClient:
                 return False
         try:
             view = self._writable()
-            shm.prefault(self._arena, offset, layout.size, self._populated)
+            arena.prefault(self._arena, offset, layout.size, self._populated)
             lay.write_layout(layout, view[offset:offset + layout.size])
         except BaseException:
             self._post(m.StoreAbort(oid))
@@ -341,7 +341,7 @@ class StoreClient:
         if self._ro is None:
             with self._map_lock:
                 if self._ro is None:
-                    self._ro = shm.map_arena_read_only(self._fd, self.capacity)
+                    self._ro = arena.map_arena_read_only(self._fd, self.capacity)
         return self._ro
 
     def read(self, oid: bytes, source: str = "") -> memoryview:
