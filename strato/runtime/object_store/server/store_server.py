@@ -2,9 +2,11 @@
 
     core workers on this node                     this raylet
     ------------------------------                -----------------------------------------
-    StoreClient --unix socket, framed--> StoreServer --> StoreAccounting (pure: which region,
-      create / seal / get / release / free             what to evict, what to spill)
-      (writes and reads the arena directly)      --> spill thread: arena <-> files on disk
+    StoreClient --unix socket, framed--> StoreServer --> MemoryPolicy (pure: which read leases
+      create / seal / get / release / free             to revoke, which waiting request gets memory)
+      (writes and reads the arena directly)      --> StoreAccounting (pure: which region, what to
+                                                     evict, what to spill)
+                                                 --> spill threads (files.py): arena <-> disk
                                                  --> other raylets: pull (gRPC stream,
                                                      5 MiB chunks), free their copies
 
