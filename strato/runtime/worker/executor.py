@@ -141,7 +141,7 @@ class Executor:
         try:
             try:
                 fn = get_fn()
-                args, kwargs = self._arguments(args_blob, inlined)
+                args, kwargs = task_arguments(args_blob, inlined, cw)
                 result = fn(*args, **kwargs)
                 results = self._serialize_returns(result, num_returns, name, task_id, owner)
                 status = "ok"
@@ -170,13 +170,6 @@ class Executor:
             nested = [n for _, _, n in results]
             self.cw.borrowing.hold_in_transit(nested)
         return kind(task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
-
-    def _arguments(self, args_blob, inlined):
-        args, kwargs = serialization.deserialize(args_blob, self.cw, task_arguments=True)
-        if inlined:
-            args = [_resolve(a, inlined, self.cw) for a in args]
-            kwargs = {k: _resolve(v, inlined, self.cw) for k, v in kwargs.items()}
-        return args, kwargs
 
     # ------------------------------------------------------------- actors
     def _create_actor(self, actor_id: bytes, spec_blob: bytes, job_id: bytes) -> tuple:
@@ -237,7 +230,7 @@ class Executor:
             cw.current_task_id, cw.current_task_name = task_id, name
             cw.current_tag, cw.current_log_sink = tag, sink
             try:
-                args, kwargs = self._arguments(args_blob, inlined)
+                args, kwargs = task_arguments(args_blob, inlined, cw)
                 result = getattr(self.instance, method)(*args, **kwargs)
                 if asyncio.iscoroutine(result):
                     result = await result
@@ -293,6 +286,19 @@ class Executor:
     def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed):
         blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex()))[0]
         return done_kind(task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
+
+
+def task_arguments(args_blob: bytes, inlined: dict | None, cw) -> tuple[list, dict]:
+    """A task's (args, kwargs): the caller's serialized arguments, with each top-level ObjectRef whose
+    value came along (`inlined`: object id -> bytes, resolved by the owner before the push) replaced
+    by that value. Refs nested inside arguments stay refs, as in Ray; refs rebuilt here are the
+    running task's, counted only if still held when it ends (serialization.deserialize's
+    task_arguments). An inlined value may be a marker of a large object: the node's store reads it."""
+    args, kwargs = serialization.deserialize(args_blob, cw, task_arguments=True)
+    if inlined:
+        args = [_resolve(a, inlined, cw) for a in args]
+        kwargs = {k: _resolve(v, inlined, cw) for k, v in kwargs.items()}
+    return args, kwargs
 
 
 def _resolve(value, inlined: dict, cw):
