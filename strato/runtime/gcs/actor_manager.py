@@ -9,7 +9,10 @@
     a job's driver disconnects / finishes -> its non-detached actors are killed
 
 Callers learn addresses and deaths with GetActorInfo, which can wait for
-the next version of an entry (long poll).
+the next version of an entry (long poll). The decisions -- which node to
+ask first, restart or not, the cause recorded, which actors a dead node or
+job takes along -- are pure functions in actor_state.py; this module does
+the IO they call for.
 """
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ import os
 import time
 
 from strato.runtime import leasing, transport
-from strato.runtime.gcs.actor_state import ActorState, check_transition, should_restart
+from strato.runtime.gcs.actor_state import (
+    ActorState, AfterDeath, after_creation, after_death, check_transition, creation_node, dies_with_job,
+    dies_with_node, lost_worker_cause)
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.runtime.protocol import messages
 from strato.runtime.rpc import RayletClient
@@ -124,9 +129,7 @@ class ActorManager:
         return client
 
     def _start_raylet(self, entry: ActorEntry) -> RayletClient | None:
-        alive = [n for n in self.gcs.nodes.values() if n.alive]
-        owner = [n for n in alive if n.node_id == entry.info.owner_node_id]
-        node = (owner or alive or [None])[0]
+        node = creation_node(self.gcs.nodes.values(), entry.info.owner_node_id)
         return None if node is None else self._raylet(f"{node.address}:{node.raylet_port}")
 
     async def _create(self, entry: ActorEntry) -> None:
@@ -170,12 +173,13 @@ class ActorManager:
             return
         if entry.incarnation != incarnation or entry.state is ActorState.DEAD:
             return
-        if result[0] == "ok":
+        state, cause = after_creation(result)
+        if state is ActorState.ALIVE:
             info.address = address
             self._set_state(entry, ActorState.ALIVE)
         else:
             info.creation_error = result[1]
-            self._set_state(entry, ActorState.DEAD, f"the constructor raised: {result[2]}")
+            self._set_state(entry, ActorState.DEAD, cause)
             self.by_worker.pop(info.worker_id, None)
             await self._kill_worker(raylet, info.worker_id)
 
@@ -186,13 +190,12 @@ class ActorManager:
             entry = self.actors.get(actor_id)
             if entry is None or entry.incarnation != incarnation:
                 return
-            cause = "its worker process died unexpectedly"
-            node_id = entry.info.node_id
+            node_id, answers = entry.info.node_id, True
             try:   # no exit report: is its raylet gone too?
                 await entry.raylet.call("GetNodeStats", raylet_pb2.GetNodeStatsRequest(), timeout=1.0)
             except Exception:
-                cause = f"its node {node_id.hex()} died (its raylet stopped answering)"
-            self._on_death(actor_id, incarnation, cause)
+                answers = False
+            self._on_death(actor_id, incarnation, lost_worker_cause(answers, node_id))
         asyncio.get_running_loop().create_task(later())
 
     def worker_failed(self, worker_id: bytes, exit_code: int, reason: str) -> None:
@@ -203,23 +206,27 @@ class ActorManager:
 
     def node_died(self, node_id: bytes) -> None:
         for entry in list(self.actors.values()):
-            if entry.info.node_id == node_id and entry.state in (ActorState.ALIVE, ActorState.PENDING_CREATION):
+            if dies_with_node(entry.state, entry.info.node_id, node_id):
                 self._on_death(entry.info.actor_id, entry.incarnation,
                                f"its node {node_id.hex()[:12]} died")
 
     def _on_death(self, actor_id: bytes, incarnation: int, cause: str, no_restart: bool = False) -> None:
         entry = self.actors.get(actor_id)
-        if entry is None or entry.incarnation != incarnation or entry.state in (
-                ActorState.DEAD, ActorState.RESTARTING, ActorState.DEPENDENCIES_UNREADY):
+        if entry is None:
             return
         info = entry.info
+        verdict, cause = after_death(entry.state, current=entry.incarnation == incarnation, killed=entry.killed,
+                                     num_restarts=info.num_restarts, max_restarts=info.max_restarts,
+                                     no_restart=no_restart, cause=cause)
+        if verdict is AfterDeath.IGNORE:
+            return
         self.by_worker.pop(info.worker_id, None)
         if entry.conn is not None:
             entry.conn.on_close = None
             entry.conn.close()
             entry.conn = None
         info.address = ""
-        if not entry.killed and should_restart(info.num_restarts, info.max_restarts, no_restart):
+        if verdict is AfterDeath.RESTART:
             info.num_restarts += 1
             info.death_cause = cause
             logger.info("actor %s restarting (%d): %s", info.class_name, info.num_restarts, cause)
@@ -227,8 +234,6 @@ class ActorManager:
             self._set_state(entry, ActorState.PENDING_CREATION)
             asyncio.get_running_loop().create_task(self._create(entry))
         else:
-            if info.max_restarts and not entry.killed:
-                cause += f" (restarted {info.num_restarts} time(s), max_restarts={info.max_restarts})"
             self._set_state(entry, ActorState.DEAD, cause)
 
     async def kill(self, actor_id: bytes, no_restart: bool, cause: str = "") -> bool:
@@ -272,7 +277,7 @@ class ActorManager:
             conn.on_close = None
             conn.close()
         for entry in list(self.actors.values()):
-            if entry.info.job_id == job_id and not entry.info.detached and entry.state is not ActorState.DEAD:
+            if dies_with_job(entry.state, entry.info.job_id, entry.info.detached, job_id):
                 await self.kill(entry.info.actor_id, True, "its driver (the job that created it) exited")
 
 

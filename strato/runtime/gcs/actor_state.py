@@ -1,10 +1,16 @@
-"""An actor's lifecycle in the GCS's actor table (pure logic).
+"""An actor's lifecycle in the GCS's actor table, and the actor manager's decisions (pure logic).
 
     DEPENDENCIES_UNREADY --args resolved--> PENDING_CREATION --constructor ran--> ALIVE
             |                                   |      ^                            |
             |                                   |      +------ RESTARTING <---------+ process died,
             +--------------> DEAD <-------------+-----------------+-----------------+ restarts left
                  (killed, owner gone, constructor raised, out of restarts, node died)
+
+The decisions actor_manager.py (the IO shell) applies:
+    creation_node     which node's raylet is asked first for the actor's worker
+    after_creation    the constructor's reply -> ALIVE, or DEAD with the constructor's error
+    after_death       a death report -> ignore it, restart, or DEAD with the cause to show
+    dies_with_node / dies_with_job   which actors a dead node or a finished job takes along
 """
 from __future__ import annotations
 
@@ -55,3 +61,69 @@ def should_restart(num_restarts: int, max_restarts: int, no_restart: bool = Fals
     if no_restart:
         return False
     return max_restarts < 0 or num_restarts < max_restarts
+
+
+def creation_node(nodes, owner_node_id: bytes):
+    """The node whose raylet is asked first for an actor's worker: the owner's node while it is
+    alive, else the first alive node (in registration order), else None (ask again later). That
+    raylet may spill the request back to another node. `nodes`: objects with node_id and alive."""
+    first = None
+    for node in nodes:
+        if node.alive:
+            if node.node_id == owner_node_id:
+                return node
+            if first is None:
+                first = node
+    return first
+
+
+def after_creation(reply: tuple) -> tuple[ActorState, str]:
+    """The worker's reply to CreateActor, ("ok",) or ("error", blob, text) -> the actor's next state
+    and its death cause."""
+    if reply[0] == "ok":
+        return ActorState.ALIVE, ""
+    return ActorState.DEAD, f"the constructor raised: {reply[2]}"
+
+
+class AfterDeath(enum.Enum):
+    IGNORE = "ignore"        # stale (an earlier incarnation), or the actor is not running anyway
+    RESTART = "restart"      # RESTARTING, then PENDING_CREATION on a new worker
+    DEAD = "dead"
+
+
+#: States a death report changes nothing in: not created yet, already being restarted, or dead.
+_NOT_RUNNING = frozenset({ActorState.DEPENDENCIES_UNREADY, ActorState.RESTARTING, ActorState.DEAD})
+
+
+def after_death(state: ActorState, *, current: bool, killed: bool, num_restarts: int, max_restarts: int,
+                no_restart: bool, cause: str) -> tuple[AfterDeath, str]:
+    """What a report that the actor's process died (`cause`) does: (decision, cause to record).
+
+    `current`: the report is about the actor's present incarnation; `killed`: strato.kill(no_restart=True)
+    was called; `no_restart`: this death must not restart it. A death with no restart left says how
+    many there were, unless the actor was killed or never allowed any.
+    """
+    if not current or state in _NOT_RUNNING:
+        return AfterDeath.IGNORE, ""
+    if not killed and should_restart(num_restarts, max_restarts, no_restart):
+        return AfterDeath.RESTART, cause
+    if max_restarts and not killed:
+        cause += f" (restarted {num_restarts} time(s), max_restarts={max_restarts})"
+    return AfterDeath.DEAD, cause
+
+
+def dies_with_node(state: ActorState, actor_node_id: bytes, dead_node_id: bytes) -> bool:
+    """A node died: does the actor placed there die with it? Only if it is alive or being created there."""
+    return actor_node_id == dead_node_id and state in (ActorState.ALIVE, ActorState.PENDING_CREATION)
+
+
+def dies_with_job(state: ActorState, actor_job_id: bytes, detached: bool, finished_job_id: bytes) -> bool:
+    """A job's driver went away: is the actor killed? Its own job's actors are, unless detached."""
+    return actor_job_id == finished_job_id and not detached and state is not ActorState.DEAD
+
+
+def lost_worker_cause(raylet_answers: bool, node_id: bytes) -> str:
+    """Why an actor died when its connection closed without an exit report from its raylet."""
+    if raylet_answers:
+        return "its worker process died unexpectedly"
+    return f"its node {node_id.hex()} died (its raylet stopped answering)"
