@@ -60,7 +60,7 @@ def test_a_lease_ends_with_the_clients_last_read_of_the_region():
     assert p.leases == {off: {A: oid(1)}}          # one read left: still leased
     check(p)
     assert p.release(A, off) == []
-    assert p.leases == {} and p.reads == {} and p.acct.regions[off].readers == 0
+    assert p.leases == {} and not p.reads[A] and p.acct.regions[off].readers == 0
     check(p)
 
 

@@ -116,7 +116,7 @@ class MemoryPolicy:
         self.full_timeout_s = full_timeout_s
         self.node = node                    # for messages: which node's store
         self.spill_dir = spill_dir          # for messages: where spilling writes
-        self.reads: dict[Hashable, collections.Counter] = {}     # client -> region offset -> reads
+        self.reads: dict[Hashable, dict[int, int]] = {}          # client -> region offset -> reads
         self.leases: dict[int, dict[Hashable, bytes]] = {}       # region offset -> leasing client -> oid
         self.waiting: collections.deque[Waiter] = collections.deque()
         self.disk_error = ""                # the last spill's failure, until one succeeds
@@ -129,8 +129,9 @@ class MemoryPolicy:
         region = self.acct.add_reader(oid)
         counts = self.reads.get(client)
         if counts is None:
-            counts = self.reads[client] = collections.Counter()
-        counts[region.offset] += 1
+            counts = self.reads[client] = {}        # kept until the client is gone: reads come and go
+        offset = region.offset
+        counts[offset] = counts.get(offset, 0) + 1
         if listening:
             self.leases.setdefault(region.offset, {})[client] = oid
         return region, listening
@@ -138,16 +139,18 @@ class MemoryPolicy:
     def release(self, client: Hashable, offset: int) -> list:
         """`client` lets go of one read of the region; its lease ends with its last read."""
         counts = self.reads.get(client)
-        if not counts or counts.get(offset, 0) <= 0:
+        n = counts.get(offset, 0) if counts else 0
+        if n <= 0:
             raise NotAReader(f"release of a region this client does not read ({offset})")
-        counts[offset] -= 1
-        if not counts[offset]:
+        if n == 1:
             del counts[offset]
-            if not counts:
-                del self.reads[client]
             self._end_lease(client, offset)
+        else:
+            counts[offset] = n - 1
         self.acct.remove_reader(offset)
-        return self.retry() + self.relieve()
+        if self.waiting:
+            return self.retry() + self.relieve()
+        return self.relieve()
 
     def client_gone(self, client: Hashable) -> None:
         """Its process exited: its reads and leases end (the caller then retries the waiting)."""
