@@ -5,5 +5,6 @@ lease_scheduler.py decides (a pure state machine: grant, spill back, wait,
 start or kill workers), with policy.py's placement over the cluster view;
 server.py is the IO shell: the gRPC service, heartbeats to the GCS, the
 worker processes. The raylet also runs the node's shared-memory object
-store, whose raylet-side modules live in object_store/ (see there).
+store, whose raylet-side modules live in object_store/server/ (see
+object_store/__init__.py).
 """
