@@ -123,6 +123,8 @@ class Connection(asyncio.Protocol):
             transport.write(self._hs.start())
 
     def data_received(self, data: bytes):
+        if self.closed:             # dropped: nothing more is read (asyncio stops reading after close too)
+            return
         buf = self._buf
         buf += data
         if self._hs is not None and not self._advance_hello():
