@@ -488,7 +488,7 @@ class CoreWorker:
         table = {
             m.PeerHello: self._on_peer_hello,
             m.TaskOutput: _on_task_output,
-            m.GetObject: self._serve_object,
+            m.GetObject: self.getter.serve,
             **self.borrowing.handlers(),
         }
         if self.submitter is not None:
@@ -532,25 +532,6 @@ class CoreWorker:
     def executor(self, executor) -> None:
         self._executor = executor
         self._dispatch_table = self._handlers()
-
-    def _serve_object(self, conn, msg: m.GetObject) -> None:
-        req_id, oid = msg.req_id, msg.oid
-        def reply(_oid, obj):
-            if threading.get_ident() == self.io.ident:
-                conn.reply(req_id, (obj.data, obj.is_error))
-            else:
-                self.loop.call_soon_threadsafe(conn.reply, req_id, (obj.data, obj.is_error))
-
-        with self._lock:
-            known = oid in self.refs
-            obj = self.store.get_or_wait(oid, reply) if known else None
-        if obj is not None:
-            reply(oid, obj)
-        elif not known:
-            err = exceptions.ObjectLostError(
-                f"Object {oid.hex()} was already freed by its owner {self.address}: no reference to it "
-                f"remained there.")
-            conn.reply(req_id, (serialization.serialize(err)[0], True))
 
     # --------------------------------------------------------- task events
     def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",

@@ -8,6 +8,8 @@
 
 A worker that blocks in `get` inside a task tells its raylet, which may
 lend its CPU to another worker meanwhile (`blocking_notice`, set in workers).
+`serve` is the owner's side of GetObject: a borrower's request is answered
+as soon as the owned object is there.
 """
 from __future__ import annotations
 
@@ -166,3 +168,25 @@ class Getter:
         finally:
             self._fetching.discard(oid)
         self.cw.store_result(oid, obj)
+
+    def serve(self, conn, msg: m.GetObject) -> None:
+        """The owner's side: answer a borrower's GetObject now, or when the object arrives."""
+        cw = self.cw
+        req_id, oid = msg.req_id, msg.oid
+
+        def reply(_oid, obj):
+            if threading.get_ident() == cw.io.ident:
+                conn.reply(req_id, (obj.data, obj.is_error))
+            else:
+                cw.loop.call_soon_threadsafe(conn.reply, req_id, (obj.data, obj.is_error))
+
+        with cw._lock:
+            known = oid in cw.refs
+            obj = cw.store.get_or_wait(oid, reply) if known else None
+        if obj is not None:
+            reply(oid, obj)
+        elif not known:
+            err = exceptions.ObjectLostError(
+                f"Object {oid.hex()} was already freed by its owner {cw.address}: no reference to it "
+                f"remained there.")
+            conn.reply(req_id, (serialization.serialize(err)[0], True))
