@@ -124,8 +124,10 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(self, continuation, details):
         handler = await continuation(details)
-        if handler is None or handler.request_streaming:
-            return handler                      # unknown method (UNIMPLEMENTED); no client-streaming RPCs exist
+        if handler is None:
+            return None                         # unknown method: UNIMPLEMENTED
+        if handler.request_streaming:           # none exist; one added later must not skip the check
+            return _refuse_client_streaming(handler)
         method = details.method.rsplit("/", 1)[-1]
         credential = ""
         for key, value in details.invocation_metadata or ():
@@ -158,6 +160,20 @@ class TokenInterceptor(grpc.aio.ServerInterceptor):
             return await result if inspect.isawaitable(result) else result
         return grpc.unary_unary_rpc_method_handler(
             checked, request_deserializer=None, response_serializer=handler.response_serializer)
+
+
+def _refuse_client_streaming(handler):
+    why = "client-streaming calls carry no checkable credential; strato's services do not take them"
+
+    async def refuse(request_iterator, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, why)
+
+    async def refuse_stream(request_iterator, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, why)
+        yield  # pragma: no cover
+    if handler.response_streaming:
+        return grpc.stream_stream_rpc_method_handler(refuse_stream)
+    return grpc.stream_unary_rpc_method_handler(refuse)
 
 
 def make_server(token: str) -> grpc.aio.Server:

@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 from strato import exceptions
 from strato.runtime import tls
-from strato.runtime.protocol.messages import Hello, PeerHello, Reply, Welcome
+from strato.runtime.protocol.messages import Hello, PeerHello, Reply, Welcome, decode, encode
 from strato.runtime.protocol.handshake import (
     HELLO_DEADLINE_S, PREAUTH_BUFFER_LIMIT, REFUSED, ClientHandshake, HandshakeError, Phase, ServerHandshake,
     WrongToken)
@@ -142,7 +142,7 @@ class Connection(asyncio.Protocol):
             frame = bytes(buf[pos + _HEADER:pos + _HEADER + size])
             pos += _HEADER + size
             try:
-                messages = pickle.loads(frame)
+                messages = decode(pickle.loads(frame))
             except Exception as exc:  # a corrupt frame from an authenticated peer: drop it
                 self._drop(ConnectionError(f"undecodable frame from peer: {exc}"))
                 return
@@ -197,7 +197,7 @@ class Connection(asyncio.Protocol):
         return str(peer) if peer else "a local process"
 
     # -- sending ---------------------------------------------------------
-    def send(self, msg: tuple) -> None:
+    def send(self, msg) -> None:
         if self.closed:
             raise ConnectionClosed("connection is closed")
         self._out.append(msg)
@@ -213,16 +213,18 @@ class Connection(asyncio.Protocol):
         self._write_frame(out)
 
     def _write_frame(self, messages: list) -> None:
-        data = pickle.dumps(messages, protocol=5)
+        data = pickle.dumps(encode(messages), protocol=5)
         if len(data) > self.max_frame:
             if len(messages) > 1:           # split a batch that grew past the peer's limit
                 half = len(messages) // 2
                 self._write_frame(messages[:half])
                 self._write_frame(messages[half:])
                 return
+            kind = type(messages[0]).__name__
             logger.error("a %s message of %d bytes is over the frame limit %d; closing the connection",
-                         messages[0][0], len(data), self.max_frame)
-            self._drop(ConnectionError(f"message {messages[0][0]!r} is over the frame limit"))
+                         kind, len(data), self.max_frame)
+            self._drop(ConnectionError(f"a {kind} message of {len(data)} bytes is over the frame limit "
+                                       f"({self.max_frame} bytes, SystemConfig.max_frame_bytes)"))
             return
         self._transport.writelines((len(data).to_bytes(_HEADER, "big"), data))
 

@@ -136,7 +136,7 @@ def authenticated(t, kind: str) -> socket.socket:
     """A socket that completed the token hello and the hello frame, as a legitimate peer."""
     s = raw(t, kind)
     handshake.client_handshake_sync(s, t["token"])
-    hello = pickle.dumps([messages.Hello({"client_id": "test", "address": ""})])
+    hello = pickle.dumps(messages.encode([messages.Hello({"client_id": "test", "address": ""})]))
     s.sendall(len(hello).to_bytes(8, "big") + hello)
     s.settimeout(10)
     head = b""
@@ -146,7 +146,7 @@ def authenticated(t, kind: str) -> socket.socket:
     body = b""
     while len(body) < size:
         body += s.recv(size - len(body))
-    assert type(pickle.loads(body)[0]) is messages.Welcome
+    assert type(messages.decode(pickle.loads(body))[0]) is messages.Welcome
     return s
 
 

@@ -9,7 +9,8 @@ import pytest
 from strato.exceptions import AuthenticationError
 from strato.runtime import transport
 from strato.runtime.protocol import handshake as hs
-from strato.runtime.protocol.messages import GetObject, Hello, PeerHello, Welcome
+from strato.runtime.protocol.messages import (_TAGS, GetObject, Hello, PeerHello, ReleaseTransit, TaskOutput,
+                                              Welcome, decode, encode)
 from strato.runtime.transport import Connection
 
 TOKEN = "cluster-token"
@@ -68,7 +69,8 @@ class Side:
 
 
 def frame(messages) -> bytes:
-    data = pickle.dumps(messages, protocol=5)
+    """A frame as a peer writes it: typed messages encoded, anything else (a Tripwire) pickled as it is."""
+    data = pickle.dumps([encode([m])[0] if type(m) in _TAGS else m for m in messages], protocol=5)
     return len(data).to_bytes(8, "big") + data
 
 
@@ -77,7 +79,7 @@ def frames_in(data: bytes) -> list:
     out, pos = [], 0
     while pos < len(data):
         size = int.from_bytes(data[pos:pos + 8], "big")
-        out.append(pickle.loads(data[pos + 8:pos + 8 + size]))
+        out.append(decode(pickle.loads(data[pos + 8:pos + 8 + size])))
         pos += 8 + size
     return out
 
@@ -136,15 +138,15 @@ def test_the_hello_survives_being_delivered_one_byte_at_a_time():
 def test_a_frame_split_across_reads_is_handled_once_when_its_last_byte_arrives():
     async def main():
         server, client = await connected()
-        client.conn.send(("task", 1))
-        client.conn.send(("task", 2))
+        client.conn.send(ReleaseTransit([1]))
+        client.conn.send(ReleaseTransit([2]))
         await turn()
         data = client.wire.take()
         for i in range(len(data) - 1):
             server.conn.data_received(data[i:i + 1])
         assert server.seen == [PeerHello({"role": "client"})]          # nothing before the whole frame
         server.conn.data_received(data[-1:])
-        assert server.seen[1:] == [("task", 1), ("task", 2)]
+        assert server.seen[1:] == [ReleaseTransit([1]), ReleaseTransit([2])]
         assert not server.conn._buf                                    # nothing left over
     run(main())
 
@@ -153,14 +155,14 @@ def test_several_frames_in_one_read_are_all_handled_in_order():
     async def main():
         server, client = await connected()
         for i in range(3):
-            client.conn.send(("task", i))
+            client.conn.send(ReleaseTransit([i]))
             await turn()                                               # one frame per turn of the loop
         data = client.wire.take()
-        assert frames_in(data) == [[("task", 0)], [("task", 1)], [("task", 2)]]
-        server.conn.data_received(data + frame([("task", 3)])[:5])     # and the start of a fourth
-        assert server.seen[1:] == [("task", 0), ("task", 1), ("task", 2)]
-        server.conn.data_received(frame([("task", 3)])[5:])
-        assert server.seen[-1] == ("task", 3)
+        assert frames_in(data) == [[ReleaseTransit([0])], [ReleaseTransit([1])], [ReleaseTransit([2])]]
+        server.conn.data_received(data + frame([ReleaseTransit([3])])[:5])     # and the start of a fourth
+        assert server.seen[1:] == [ReleaseTransit([0]), ReleaseTransit([1]), ReleaseTransit([2])]
+        server.conn.data_received(frame([ReleaseTransit([3])])[5:])
+        assert server.seen[-1] == ReleaseTransit([3])
     run(main())
 
 
@@ -168,9 +170,9 @@ def test_messages_sent_in_one_turn_of_the_loop_go_out_in_one_frame():
     async def main():
         server, client = await connected()
         for i in range(5):
-            client.conn.send(("task", i))
+            client.conn.send(ReleaseTransit([i]))
         await turn()
-        assert frames_in(client.wire.take()) == [[("task", i) for i in range(5)]]
+        assert frames_in(client.wire.take()) == [[ReleaseTransit([i]) for i in range(5)]]
     run(main())
 
 
@@ -178,7 +180,7 @@ def test_a_batch_over_the_frame_limit_is_split_so_each_frame_fits():
     async def main():
         server, client = await connected(client_max_frame=300)
         for i in range(4):
-            client.conn.send(("blob", i, bytes([i]) * 100))
+            client.conn.send(TaskOutput([i, bytes([i]) * 100]))
         await turn()
         data = client.wire.take()
         sizes, pos = [], 0
@@ -187,7 +189,7 @@ def test_a_batch_over_the_frame_limit_is_split_so_each_frame_fits():
             pos += 8 + sizes[-1]
         assert len(sizes) > 1 and max(sizes) <= 300
         server.conn.data_received(data)
-        assert server.seen[1:] == [("blob", i, bytes([i]) * 100) for i in range(4)]
+        assert server.seen[1:] == [TaskOutput([i, bytes([i]) * 100]) for i in range(4)]
     run(main())
 
 
@@ -208,9 +210,9 @@ def test_a_request_gets_its_reply():
 def test_a_frame_of_exactly_the_limit_is_read():
     async def main():
         server, client = await connected(server_max_frame=1000)
-        msg = next(m for m in ([("pad", b"y" * n)] for n in range(900, 1000))
-                   if len(pickle.dumps(m, protocol=5)) == 1000)
-        data = pickle.dumps(msg, protocol=5)
+        msg = next(m for m in ([TaskOutput([b"y" * n])] for n in range(900, 1000))
+                   if len(pickle.dumps(encode(m), protocol=5)) == 1000)
+        data = pickle.dumps(encode(msg), protocol=5)
         server.conn.data_received(len(data).to_bytes(8, "big") + data)
         assert server.seen[-1] == msg[0] and not server.conn.closed
     run(main())
@@ -240,8 +242,8 @@ def test_an_undecodable_frame_from_an_authenticated_peer_drops_it():
 def test_frames_after_a_drop_in_the_same_read_are_not_handled():
     async def main():
         server, client = await connected(server_max_frame=1000)
-        server.conn.data_received(frame([("first", 1)]) + (2000).to_bytes(8, "big") + frame([Tripwire()]))
-        assert server.seen[1:] == [("first", 1)] and server.conn.closed and UNPICKLED == []
+        server.conn.data_received(frame([ReleaseTransit([1])]) + (2000).to_bytes(8, "big") + frame([Tripwire()]))
+        assert server.seen[1:] == [ReleaseTransit([1])] and server.conn.closed and UNPICKLED == []
     run(main())
 
 
@@ -278,7 +280,7 @@ def test_a_frame_sent_in_place_of_the_proof_is_refused_without_being_decoded():
 def test_bytes_arriving_during_the_hello_are_kept_for_it_not_read_as_frames():
     async def main():
         server = Side(True)
-        early = frame([("x",)])                                      # shorter than the proof it stands for
+        early = frame([ReleaseTransit([])])                                      # shorter than the proof it stands for
         assert len(early) < hs.PROOF_BYTES
         server.conn.data_received(RawClient().hs.start() + early)
         assert not server.conn.closed and server.seen == [] and bytes(server.conn._buf) == early
@@ -297,11 +299,11 @@ def test_a_client_with_the_wrong_token_is_refused_and_its_frames_never_read():
 def test_frames_queued_before_the_hello_completes_wait_for_it():
     async def main():
         server, client = Side(True), Side(False)
-        client.conn.send(("early", 1))                               # the client wants to talk at once
+        client.conn.send(ReleaseTransit(["early"]))                               # the client wants to talk at once
         await turn()
         assert b"early" not in bytes(client.wire.out)                # only the hello went out
         await pump(server, client)
-        assert server.seen == [PeerHello({"role": "client"}), ("early", 1)]
+        assert server.seen == [PeerHello({"role": "client"}), ReleaseTransit(["early"])]
     run(main())
 
 
@@ -318,7 +320,7 @@ def test_after_the_proofs_the_first_frame_must_be_the_hello_frame():
     async def main():
         server = Side(True)
         _proven(server)
-        server.conn.data_received(frame([("task", 1)]))
+        server.conn.data_received(frame([ReleaseTransit([1])]))
         assert server.conn.closed and "the first frame must be the hello" in str(server.closed_with[0])
         assert server.seen == []                                     # the handler never ran
     run(main())

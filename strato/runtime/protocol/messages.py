@@ -16,25 +16,44 @@
       handler is told when a client said hello (never sent)
 
 A receiver dispatches on the class, through one table (`{PushTask: on_push, ...}`),
-never by position. Messages are NamedTuples, so they cost what a tuple
-costs; `_wire` makes them pickle as `tuple.__new__(cls, fields)` (no
-per-message Python call when unpickled). A request's first field is its
-`req_id`, filled in by `Connection.request(cls, *fields)`.
+never by position. Messages are NamedTuples; on the wire each is a plain
+`(tag, fields)` pair (`encode` / `decode`), so a frame's pickle names no
+class: pickling a class reference makes both sides look the class up by
+module and name for every frame, which cost a round trip about 50 us. A
+request's first field is its `req_id`, filled in by
+`Connection.request(cls, *fields)`.
 """
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
 _new = tuple.__new__
-
-
-def _reduce(self):
-    return _new, (type(self), tuple(self))
+_CLASSES: list = []                 # tag -> class, in the order of this file (both sides run the same file)
+_TAGS: dict = {}                    # class -> tag
 
 
 def _wire(cls):
-    cls.__reduce__ = _reduce
+    _TAGS[cls] = len(_CLASSES)
+    _CLASSES.append(cls)
     return cls
+
+
+def encode(messages: list) -> list:
+    """Typed messages -> what a frame pickles: [(tag, fields)], plain tuples only."""
+    tags = _TAGS
+    return [(tags[type(msg)], tuple(msg)) for msg in messages]
+
+
+def decode(items: list) -> list:
+    """The inverse of encode; an unknown tag or a wrong field count raises (the peer is dropped)."""
+    classes = _CLASSES
+    out = []
+    for tag, fields in items:
+        cls = classes[tag]
+        if len(fields) != len(cls._fields):
+            raise ValueError(f"{cls.__name__} takes {len(cls._fields)} fields, got {len(fields)}")
+        out.append(_new(cls, fields))
+    return out
 
 
 # ------------------------------------------------------------------ every connection

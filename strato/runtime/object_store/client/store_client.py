@@ -85,7 +85,7 @@ class _Conn:
             raise exceptions.AuthenticationError(f"the object store at {path} did not welcome this process")
 
     def send(self, msgs: list) -> None:
-        data = pickle.dumps(msgs, protocol=5)
+        data = pickle.dumps(m.encode(msgs), protocol=5)
         self.sock.sendall(len(data).to_bytes(_HEADER, "big") + data)
 
     def has_frame(self) -> bool:
@@ -100,7 +100,7 @@ class _Conn:
                 if len(buf) >= _HEADER + size:
                     frame = bytes(buf[_HEADER:_HEADER + size])
                     del buf[:_HEADER + size]
-                    return pickle.loads(frame)
+                    return m.decode(pickle.loads(frame))
             chunk = self.sock.recv(1 << 16)
             if not chunk:
                 raise ConnectionError("the object store closed the connection (its raylet exited?)")
