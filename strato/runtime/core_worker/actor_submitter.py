@@ -53,8 +53,8 @@ class ActorCall:
         self.error = None
 
     def wire(self, caller: str, job_id: bytes) -> m.ActorCall:
-        return m.ActorCall(self.task_id, self.attempt, job_id, self.method, self.name, self.args, self.inlined,
-                           self.num_returns, caller, self.seq, self.tag, self.log_sink)
+        return m.make(m.ActorCall, (self.task_id, self.attempt, job_id, self.method, self.name, self.args,
+                                    self.inlined, self.num_returns, caller, self.seq, self.tag, self.log_sink))
 
 
 class ActorQueue:

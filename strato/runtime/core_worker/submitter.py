@@ -74,8 +74,9 @@ class TaskEntry:
         self.state = new
 
     def wire(self, owner_address: str, job_id: bytes) -> m.PushTask:
-        return m.PushTask(self.task_id, self.attempt, job_id, self.fid, self.name, self.args, self.inlined,
-                          self.num_returns, owner_address, self.parent_task_id, self.tag, self.log_sink)
+        return m.make(m.PushTask, (self.task_id, self.attempt, job_id, self.fid, self.name, self.args,
+                                   self.inlined, self.num_returns, owner_address, self.parent_task_id, self.tag,
+                                   self.log_sink))
 
 
 class Lease:

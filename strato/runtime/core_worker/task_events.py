@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, NamedTuple
 
+_new = tuple.__new__          # a record without the NamedTuple's Python-level __new__ (one or two per task)
 TERMINAL = frozenset({"FINISHED", "FAILED", "CANCELLED"})
 
 
@@ -56,9 +57,9 @@ class TaskEventBuffer:
             if i is not None:
                 sub = self.events[i]
                 node_id, worker_id, start = ran_on or (self.node_id, self.worker_id, 0.0)
-                self.events[i] = TaskEvent(task_id, name, state, now, attempt, error, sub.tag, sub.arg_ids,
-                                           sub.return_ids, sub.parent, actor_id or sub.actor_id, sub.time, start,
-                                           node_id, worker_id)
+                self.events[i] = _new(TaskEvent, (task_id, name, state, now, attempt, error, sub.tag, sub.arg_ids,
+                                                  sub.return_ids, sub.parent, actor_id or sub.actor_id, sub.time,
+                                                  start, node_id, worker_id))
                 return
         if len(self.events) >= self.capacity:
             self.dropped += 1
@@ -69,8 +70,8 @@ class TaskEventBuffer:
             self._running[task_id] = TaskEvent(task_id, name, state, now, attempt, error, None, (), (), parent,
                                                actor_id, 0.0, 0.0, self.node_id, self.worker_id)
             return
-        self.events.append(TaskEvent(task_id, name, state, now, attempt, error, tag, arg_ids, return_ids, parent,
-                                     actor_id, 0.0, 0.0, self.node_id, self.worker_id))
+        self.events.append(_new(TaskEvent, (task_id, name, state, now, attempt, error, tag, arg_ids, return_ids,
+                                            parent, actor_id, 0.0, 0.0, self.node_id, self.worker_id)))
 
     def end_running(self, task_id: bytes) -> None:
         """Worker: the task ended before its RUNNING event went out."""

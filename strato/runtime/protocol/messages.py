@@ -28,6 +28,9 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 _new = tuple.__new__
+#: make(cls, (fields...)): builds a message without the NamedTuple's Python-level __new__ (the hot path
+#: builds two per task); the fields must be complete and in order.
+make = tuple.__new__
 _CLASSES: list = []                 # tag -> class, in the order of this file (both sides run the same file)
 _TAGS: dict = {}                    # class -> tag
 

@@ -169,7 +169,7 @@ class Executor:
         if status == "ok" and any(n for _, _, n in results):
             nested = [n for _, _, n in results]
             self.cw.borrowing.hold_in_transit(nested)
-        return kind(task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested)
+        return m.make(kind, (task_id, attempt, status, [(d, e) for d, e, _ in results], elapsed, nested))
 
     # ------------------------------------------------------------- actors
     def _create_actor(self, actor_id: bytes, spec_blob: bytes, job_id: bytes) -> tuple:
