@@ -83,6 +83,7 @@ class CoreWorker:
         self.getter = Getter(self, blocking_notice=self.runs_tasks)
         self.borrowing = Borrowing(self)
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, self.runs_tasks)
+        self.record_event = self.task_events.record     # called for every task: no wrapper in between
         self._server = None
         self._closed = False
         self._executor = None                 # set in worker processes (worker/executor.py)
@@ -534,12 +535,8 @@ class CoreWorker:
         self._dispatch_table = self._handlers()
 
     # --------------------------------------------------------- task events
-    def record_event(self, task_id: bytes, name: str, state: str, attempt: int = 0, error: str = "",
-                     tag=None, arg_ids=(), return_ids=(), parent: bytes = b"", actor_id: bytes = b"",
-                     ran_on: tuple | None = None) -> None:
-        """Note a task state change (task_events.py); batched to the GCS every second, never waited for."""
-        self.task_events.record(task_id, name, state, attempt, error, tag, arg_ids, return_ids, parent, actor_id,
-                                ran_on)
+    # record_event(task_id, name, state, ...): this process's TaskEventBuffer.record (task_events.py), bound
+    # in __init__; batched to the GCS every second, never waited for.
 
     def end_running_event(self, task_id: bytes) -> None:
         """Worker: the task ended before its RUNNING event went out; the owner's event says it all."""

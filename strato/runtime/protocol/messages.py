@@ -35,9 +35,13 @@ _CLASSES: list = []                 # tag -> class, in the order of this file (b
 _TAGS: dict = {}                    # class -> tag
 
 
+_SIZES: dict = {}                   # class -> number of fields
+
+
 def _wire(cls):
     _TAGS[cls] = len(_CLASSES)
     _CLASSES.append(cls)
+    _SIZES[cls] = len(cls._fields)
     return cls
 
 
@@ -50,12 +54,10 @@ def encode(messages: list) -> list:
 def decode(items: list) -> list:
     """The inverse of encode; an unknown tag or a wrong field count raises (the peer is dropped)."""
     classes = _CLASSES
-    out = []
-    for tag, fields in items:
-        cls = classes[tag]
-        if len(fields) != len(cls._fields):
-            raise ValueError(f"{cls.__name__} takes {len(cls._fields)} fields, got {len(fields)}")
-        out.append(_new(cls, fields))
+    out = [_new(classes[tag], fields) for tag, fields in items]
+    for msg in out:
+        if len(msg) != _SIZES[type(msg)]:
+            raise ValueError(f"{type(msg).__name__} takes {_SIZES[type(msg)]} fields, got {len(msg)}")
     return out
 
 
