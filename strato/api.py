@@ -225,7 +225,7 @@ def get(object_refs, *, timeout: float | None = None):
     """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
     refs, single = _as_ref_list(object_refs, "get")
     _check_timeout(timeout)
-    cw = _context.require_worker("get")
+    cw = _context._worker or _context.require_worker("get")
     slow_get = _context.slow_get_hook
     if slow_get is not None and not single:
         with slow_get(refs, "get"):
@@ -236,7 +236,7 @@ def get(object_refs, *, timeout: float | None = None):
 
 
 def put(value) -> ObjectRef:
-    return _context.auto_init().put(value)
+    return (_context._worker or _context.auto_init()).put(value)
 
 
 def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fetch_local: bool = True):

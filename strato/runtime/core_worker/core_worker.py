@@ -81,6 +81,7 @@ class CoreWorker:
         self.functions = FunctionTable(self)
         self._conns: dict[str, asyncio.Future] = {}
         self.getter = Getter(self, blocking_notice=self.runs_tasks)
+        self.get, self.wait_objects, self.on_ready = self.getter.get, self.getter.wait_objects, self.getter.on_ready
         self.borrowing = Borrowing(self)
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, self.runs_tasks)
         self.record_event = self.task_events.record     # called for every task: no wrapper in between
@@ -444,15 +445,8 @@ class CoreWorker:
         self.post(self.actor_submitter.forget_connection, actor_id)
 
     # ---------------------------------------------------------------- get
-    def get(self, refs: list[ObjectRef], timeout: float | None):
-        return self.getter.get(refs, timeout)
-
-    def wait_objects(self, refs: list[ObjectRef], num_ready: int, timeout: float | None,
-                     raise_timeout: bool) -> dict[bytes, StoredObject]:
-        return self.getter.wait_objects(refs, num_ready, timeout, raise_timeout)
-
-    def on_ready(self, ref: ObjectRef, fut) -> None:
-        self.getter.on_ready(ref, fut)
+    # get(refs, timeout), wait_objects(refs, num_ready, timeout, raise_timeout) and on_ready(ref, fut) are
+    # the getter's methods themselves (getter.py), bound in __init__: `get` runs for every strato.get.
 
     async def connect(self, address: str) -> transport.Connection:
         """A cached framed connection to another core worker."""
