@@ -49,8 +49,10 @@ class Borrowing:
     def send_gated(self, fn, *args) -> None:
         """Loop thread: run fn(*args) once every borrower registration sent before now is
         acknowledged (later ones do not hold it up)."""
-        for action in self._acks.gate((fn, args)):
+        if not self._acks.waiting():        # the common case, every task result: nothing to hold it behind
             fn(*args)
+        else:
+            self._acks.gate((fn, args))
 
     def _borrower_id(self) -> str:
         """Names this process to owners: its address plus its worker id, so that a later process

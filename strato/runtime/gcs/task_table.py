@@ -56,6 +56,17 @@ class TaskRecord:
     def __repr__(self) -> str:
         return f"TaskRecord({self.task_id.hex()}, {self.name!r}, {self.event_state}, attempt {self.attempt})"
 
+    def _take_submission(self, ev, created: float) -> None:
+        """The submission's fields, from the owner's PENDING_ARGS event or its merged terminal one."""
+        self.name = ev.name
+        self.job_id = self.job_id or ev.job_id
+        self.tag = ev.tag
+        self.arg_ids = tuple(ev.arg_ids)
+        self.return_ids = tuple(ev.return_ids)
+        self.parent_task_id = ev.parent_task_id
+        self.actor_id = ev.actor_id
+        self.creation_time = created
+
     def apply(self, ev) -> bool:
         """Fold one event in; returns whether anything changed."""
         state, attempt = ev.state, ev.attempt
@@ -63,14 +74,7 @@ class TaskRecord:
         if state == "PENDING_ARGS":
             if not self.creation_time:
                 # The owner's submission: who, what from, what for. Its node/worker are the owner's.
-                self.name = ev.name
-                self.job_id = self.job_id or ev.job_id
-                self.tag = ev.tag
-                self.arg_ids = tuple(ev.arg_ids)
-                self.return_ids = tuple(ev.return_ids)
-                self.parent_task_id = ev.parent_task_id
-                self.actor_id = ev.actor_id
-                self.creation_time = ev.time
+                self._take_submission(ev, ev.time)
                 changed = True
         elif state == "RUNNING":
             if attempt >= self.attempt:
@@ -86,14 +90,7 @@ class TaskRecord:
             if ev.submit_time and not self.creation_time:
                 # The owner's one event for a task that began and ended between two flushes:
                 # it carries the submission, and where and when the task ran.
-                self.name = ev.name
-                self.job_id = self.job_id or ev.job_id
-                self.tag = ev.tag
-                self.arg_ids = tuple(ev.arg_ids)
-                self.return_ids = tuple(ev.return_ids)
-                self.parent_task_id = ev.parent_task_id
-                self.actor_id = ev.actor_id
-                self.creation_time = ev.submit_time
+                self._take_submission(ev, ev.submit_time)
                 changed = True
             if ev.start_time and attempt >= self.attempt and not self.start_time:
                 self.node_id, self.worker_id, self.start_time = ev.node_id, ev.worker_id, ev.start_time
