@@ -25,8 +25,8 @@ fi
 stamp=.venv/.strato-installed
 want="$(sha1sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import strato' 2>/dev/null; then
-  echo "== installing strato with its test and notebook dependencies into .venv"
-  .venv/bin/pip install -q -e '.[test,notebook]'
+  echo "== installing strato with its test, notebook and library dependencies into .venv"
+  .venv/bin/pip install -q -e '.[test,notebook,data,xgboost,tune]'
   echo "$want" > "$stamp"
 fi
 # Debian's chromium for the browser tests (tests/ui; Playwright drives it, nothing is downloaded).
