@@ -35,17 +35,19 @@ class StateApiError(Exception):
 class StateClient:
     """GETs JSON from the head's HTTP endpoint with the cluster token."""
 
-    def __init__(self, base_url: str, token: str, timeout: float = DEFAULT_TIMEOUT):
+    def __init__(self, base_url: str, token: str, timeout: float = DEFAULT_TIMEOUT, ssl_context=None):
         self.base_url = base_url.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.ssl_context = ssl_context      # None: this process's TLS (tls.current()), if any
 
     def get(self, path: str, params: dict | list | None = None, timeout: float | None = None):
         query = urllib.parse.urlencode(params or {}, doseq=True)
         url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
         req = urllib.request.Request(url, headers={"Authorization": f"Bearer {self.token}"})
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=_https_context()) as resp:
+            context = self.ssl_context if self.ssl_context is not None else _https_context()
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout, context=context) as resp:
                 body = json.loads(resp.read())
         except urllib.error.HTTPError as err:
             try:
