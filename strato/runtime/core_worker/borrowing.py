@@ -106,7 +106,10 @@ class Borrowing:
                 self._release_transit(oids)
                 return
             self._transit.setdefault(conn, []).extend(oids)
-        self.send_gated(_send_if_open, conn, msg)
+        if self._acks.waiting():
+            self._acks.gate((_send_if_open, (conn, msg)))
+        elif not conn.closed:               # the common case, every task result: nothing to hold it behind
+            conn.send(msg)
 
     def _release_transit(self, oids: list) -> None:
         with self.cw._lock:

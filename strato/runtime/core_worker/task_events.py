@@ -67,8 +67,8 @@ class TaskEventBuffer:
         if state == "PENDING_ARGS":
             self._unsent_submissions[task_id] = len(self.events)
         elif state == "RUNNING" and self.is_worker:
-            self._running[task_id] = TaskEvent(task_id, name, state, now, attempt, error, None, (), (), parent,
-                                               actor_id, 0.0, 0.0, self.node_id, self.worker_id)
+            self._running[task_id] = _new(TaskEvent, (task_id, name, state, now, attempt, error, None, (), (),
+                                                      parent, actor_id, 0.0, 0.0, self.node_id, self.worker_id))
             return
         self.events.append(_new(TaskEvent, (task_id, name, state, now, attempt, error, tag, arg_ids, return_ids,
                                             parent, actor_id, 0.0, 0.0, self.node_id, self.worker_id)))

@@ -47,17 +47,21 @@ def _wire(cls):
 
 def encode(messages: list) -> list:
     """Typed messages -> what a frame pickles: [(tag, fields)], plain tuples only."""
+    if len(messages) == 1:              # most frames on a latency-bound path: no comprehension frame
+        msg = messages[0]
+        return [(_TAGS[type(msg)], tuple(msg))]
     tags = _TAGS
     return [(tags[type(msg)], tuple(msg)) for msg in messages]
 
 
 def decode(items: list) -> list:
     """The inverse of encode; an unknown tag or a wrong field count raises (the peer is dropped)."""
-    classes = _CLASSES
-    out = [_new(classes[tag], fields) for tag, fields in items]
-    for msg in out:
-        if len(msg) != _SIZES[type(msg)]:
-            raise ValueError(f"{type(msg).__name__} takes {_SIZES[type(msg)]} fields, got {len(msg)}")
+    classes, sizes, out = _CLASSES, _SIZES, []
+    for tag, fields in items:
+        cls = classes[tag]
+        if len(fields) != sizes[cls]:
+            raise ValueError(f"{cls.__name__} takes {sizes[cls]} fields, got {len(fields)}")
+        out.append(_new(cls, fields))
     return out
 
 
