@@ -26,7 +26,7 @@ stamp=.venv/.strato-installed
 want="$(sha1sum pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -c 'import strato' 2>/dev/null; then
   echo "== installing strato with its test, notebook and library dependencies into .venv"
-  .venv/bin/pip install -q -e '.[test,notebook,data,xgboost,tune]'
+  .venv/bin/pip install -q -e '.[test,notebook,data,xgboost,tune,redis]'
   echo "$want" > "$stamp"
 fi
 # Debian's chromium for the browser tests (tests/ui; Playwright drives it, nothing is downloaded).
@@ -36,4 +36,12 @@ if ! command -v chromium >/dev/null && command -v apt-get >/dev/null; then
   $sudo_cmd apt-get install -y -qq chromium >/dev/null || {
     $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq chromium >/dev/null; } ||
     echo "could not install chromium: the browser tests (tests/ui) will fail" >&2
+fi
+# Debian's redis-server for the GCS storage tests (tests start their own on a free loopback port).
+if ! command -v redis-server >/dev/null && command -v apt-get >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  echo "== installing redis-server (GCS storage tests)"
+  $sudo_cmd apt-get install -y -qq redis-server >/dev/null || {
+    $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq redis-server >/dev/null; } ||
+    echo "could not install redis-server: the Redis GCS storage tests will fail" >&2
 fi
