@@ -142,6 +142,18 @@ class OwnerDiedError(ObjectLostError):
     """The process that owned an object died, so the object is gone."""
 
 
+class ObjectReconstructionFailedError(ObjectLostError):
+    """An object was lost and could not be rebuilt from its lineage."""
+
+
+class ObjectReconstructionFailedMaxAttemptsExceededError(ObjectReconstructionFailedError):
+    """An object was lost and the task that made it has no retries left (max_retries)."""
+
+
+class ObjectReconstructionFailedLineageEvictedError(ObjectReconstructionFailedError):
+    """An object was lost and its lineage had been evicted (max_lineage_bytes)."""
+
+
 class ReferenceCountingAssertionError(ObjectLostError):
     """An object was freed while a reference to it still existed."""
 
@@ -219,6 +231,8 @@ RayActorError = ActorError
 __all__ = [
     "StratoError", "TaskError", "RemoteTraceback", "WorkerCrashedError", "TaskCancelledError",
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
+    "ObjectReconstructionFailedError", "ObjectReconstructionFailedMaxAttemptsExceededError",
+    "ObjectReconstructionFailedLineageEvictedError",
     "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
     "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError",
     "UnsafeTempDirError", "InvariantError", "InvalidTransition", "InfeasibleTaskWarning",
