@@ -1,0 +1,112 @@
+"""The training actor: one per data shard, one xgboost worker of the collective.
+
+An actor loads its shard once (`load`), then runs one `train` call per
+attempt. Each call joins the attempt's tracker inside
+`xgboost.collective.CommunicatorContext` and, in that same thread (the
+communicator is thread-local in xgboost 3), builds its DMatrix objects and
+runs `xgboost.train`. Rank 0 sends checkpoints (and, under Tune, every
+round's metrics) to the driver through a `strato.util.queue.Queue`, so they
+survive the actor; the driver applies them (see coordinator.py).
+
+`predict_shard` is a plain remote function: prediction needs no collective.
+"""
+from __future__ import annotations
+
+import time
+
+import strato
+from strato.xgboost.matrix import load_shard
+
+#: How long a DMLC task id's rank part is: ids sort as strings, so ranks are zero-padded.
+_RANK_WIDTH = 6
+
+
+class _DriverChannel:
+    """Rank 0's xgboost callback: ships checkpoints and per-round metrics to the driver's queue."""
+
+    def __init__(self, queue, checkpoint_frequency: int, report_every_round: bool, checkpoint_every_report: bool):
+        import xgboost as xgb
+
+        class Channel(xgb.callback.TrainingCallback):
+            def after_iteration(cb, model, epoch, evals_log):
+                rounds_done = model.num_boosted_rounds()
+                log = {name: {m: list(v) for m, v in metrics.items()} for name, metrics in evals_log.items()}
+                checkpoint = checkpoint_frequency > 0 and rounds_done % checkpoint_frequency == 0
+                if report_every_round:
+                    raw = bytes(model.save_raw()) if (checkpoint or checkpoint_every_report) else None
+                    queue.put(("round", rounds_done, log, raw))
+                elif checkpoint:
+                    queue.put(("round", rounds_done, log, bytes(model.save_raw())))
+                return False
+
+        self.callback = Channel()
+
+
+class TrainingActor:
+    """One shard's xgboost worker (created by the coordinator, SPREAD over the nodes)."""
+
+    def __init__(self, rank: int, num_actors: int):
+        import xgboost  # noqa: F401  (about a second, spent while the driver prepares the shards)
+
+        self.rank = rank
+        self.num_actors = num_actors
+        self.train_shard = None
+        self.eval_shards: dict = {}
+
+    def ready(self) -> int:
+        return self.rank
+
+    def load(self, train_spec, eval_specs: list) -> int:
+        """Read this rank's shard of the training data and of each eval set; returns its row count.
+
+        eval_specs: [(name, spec or None)] where None means "the training data itself".
+        """
+        self.train_shard = load_shard(train_spec)
+        self.eval_shards = {name: (None if spec is None else load_shard(spec)) for name, spec in eval_specs}
+        return len(self.train_shard)
+
+    def train(self, tracker_args: dict, params: dict, num_boost_round: int, eval_names: list, start_model,
+              queue, checkpoint_frequency: int, report_every_round: bool, checkpoint_every_report: bool,
+              matrix_args: dict, eval_matrix_args: dict, quantile: bool, kwargs: dict) -> dict:
+        import xgboost as xgb
+        from xgboost import collective
+
+        started = time.perf_counter()
+        args = dict(tracker_args, dmlc_task_id=f"[strato.xgboost]:{self.rank:0{_RANK_WIDTH}d}")
+        evals_result: dict = {}
+        with collective.CommunicatorContext(**args):
+            rank = collective.get_rank()
+            max_bin = params.get("max_bin")
+            dtrain = self.train_shard.dmatrix(matrix_args, quantile=quantile, max_bin=max_bin)
+            evals = []
+            for name in eval_names:
+                shard = self.eval_shards[name]
+                if shard is None:
+                    evals.append((dtrain, name))
+                else:
+                    evals.append((shard.dmatrix(eval_matrix_args[name], quantile=quantile, ref=dtrain,
+                                                max_bin=max_bin), name))
+            callbacks = list(kwargs.pop("callbacks", None) or [])
+            if rank == 0 and (checkpoint_frequency > 0 or report_every_round):
+                callbacks.append(_DriverChannel(queue, checkpoint_frequency, report_every_round,
+                                                checkpoint_every_report).callback)
+            model = bytearray(start_model) if start_model is not None else None
+            booster = xgb.train(params, dtrain, num_boost_round, evals=evals, evals_result=evals_result,
+                                xgb_model=xgb.Booster(model_file=model) if model is not None else None,
+                                callbacks=callbacks or None, verbose_eval=kwargs.pop("verbose_eval", False),
+                                **kwargs)
+        return {"rank": rank, "booster": bytes(booster.save_raw()) if rank == 0 else None,
+                "evals_result": evals_result, "n": len(self.train_shard),
+                "train_time_s": time.perf_counter() - started}
+
+
+@strato.remote
+def predict_shard(spec, model: bytes, nthread: int, matrix_args: dict, kwargs: dict):
+    """Load one shard and predict it with the booster; returns (predictions, rows per piece)."""
+    import xgboost as xgb
+
+    shard = load_shard(spec)
+    booster = xgb.Booster(model_file=bytearray(model))
+    booster.set_param({"nthread": nthread})
+    preds = booster.predict(xgb.DMatrix(shard.X, base_margin=shard.base_margin, **matrix_args), **kwargs)
+    return preds, shard.piece_rows
