@@ -1,0 +1,96 @@
+/**
+ * ClusterModel: one poll of /strato/api/clusters shared by the sidebar and the status bar.
+ *
+ * Polling uses @lumino/polling's Poll: it backs off (doubling, up to a
+ * minute) while requests fail, stands by while the browser tab is hidden,
+ * and stands by altogether while neither the sidebar nor the status-bar item
+ * is on screen. It keeps, per cluster, a short history of finished-task
+ * counts for the sidebar's throughput sparkline.
+ */
+import { Poll } from '@lumino/polling';
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { ICluster, listClusters } from './api';
+
+export const HISTORY = 60;
+
+export class ClusterModel {
+  constructor(interval: number) {
+    this._poll = new Poll({
+      auto: true,
+      factory: () => this._refresh(),
+      frequency: { interval, backoff: true, max: 60 * 1000 },
+      name: 'strato:clusters',
+      standby: () => (this.watched() ? 'when-hidden' : true)
+    });
+  }
+
+  /** Whether anything shows the clusters right now (set by the plugin). */
+  watched: () => boolean = () => true;
+
+  get clusters(): ICluster[] {
+    return this._clusters;
+  }
+
+  get error(): string {
+    return this._error;
+  }
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** Finished tasks per second over the last polls of cluster `id`. */
+  throughput(id: string): number[] {
+    const h = this._history.get(id) ?? [];
+    const out: number[] = [];
+    for (let i = 1; i < h.length; i++) {
+      const dt = h[i][0] - h[i - 1][0];
+      out.push(dt > 0 ? Math.max(0, h[i][1] - h[i - 1][1]) / dt : 0);
+    }
+    return out;
+  }
+
+  set interval(ms: number) {
+    const frequency = { ...this._poll.frequency, interval: Math.max(250, ms) };
+    this._poll.frequency = frequency;
+  }
+
+  /** Poll now (after an action), whatever the schedule. */
+  refresh(): Promise<void> {
+    return this._poll.refresh();
+  }
+
+  dispose(): void {
+    this._poll.dispose();
+  }
+
+  private async _refresh(): Promise<void> {
+    try {
+      const { clusters } = await listClusters();
+      this._clusters = clusters;
+      this._error = '';
+      for (const c of clusters) {
+        if (!c.summary) {
+          continue;
+        }
+        const counts = c.summary.cluster.task_counts;
+        const done = (counts['FINISHED'] ?? 0) + (counts['FAILED'] ?? 0);
+        const h = this._history.get(c.id) ?? [];
+        h.push([c.summary.cluster.time, done]);
+        this._history.set(c.id, h.slice(-HISTORY));
+      }
+    } catch (error) {
+      this._error = `${error}`;
+      this._changed.emit();
+      throw error; // the poll backs off
+    }
+    this._changed.emit();
+  }
+
+  private _poll: Poll;
+  private _clusters: ICluster[] = [];
+  private _error = '';
+  private _history = new Map<string, Array<[number, number]>>();
+  private _changed = new Signal<this, void>(this);
+}
