@@ -8,6 +8,7 @@
     digest(buffer)                      sha256 of a value's bytes (compare arrays without copies)
     process_gone(pid) / live_children() whether a process ended; this process's live descendants
     free_port()                         a free TCP port on 127.0.0.1
+    RedisServer(folder)                 a private redis-server (loopback, free port, password) for a module
 
 Test modules import these from here, never from a `conftest`: a worker
 process imports the test module whose remote functions it runs, and in a
@@ -121,3 +122,68 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- a private redis-server
+class RedisServer:
+    """A real `redis-server` for one test module: loopback only, a free port, a random password, no files
+    kept (no RDB, no AOF); stop() ends exactly that process, by pid.
+
+        with RedisServer(tmp_dir) as r:
+            r.url        # redis://127.0.0.1:PORT (the password is r.password, never in the URL)
+    """
+
+    def __init__(self, folder: str, executable: str = "redis-server"):
+        import secrets
+        import shutil
+        path = shutil.which(executable)
+        if path is None:
+            raise FileNotFoundError(f"{executable} is not installed: scripts/setup.sh installs Debian's "
+                                    f"redis-server (apt-get install redis-server)")
+        self.folder = folder
+        self.port = free_port()
+        self.password = secrets.token_hex(16)
+        self.url = f"redis://127.0.0.1:{self.port}"
+        self._cmd = [path, "--bind", "127.0.0.1", "--port", str(self.port), "--protected-mode", "yes",
+                     "--save", "", "--appendonly", "no", "--dir", folder, "--daemonize", "no",
+                     "--loglevel", "warning"]
+        self.proc = None
+
+    def start(self, timeout: float = 10.0) -> "RedisServer":
+        import subprocess
+        import redis
+        # the password on stdin as a config file ("-"), never on the command line (`ps`)
+        self.proc = subprocess.Popen(self._cmd[:1] + ["-"] + self._cmd[1:], stdin=subprocess.PIPE,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc.stdin.write(f"requirepass {self.password}\n".encode())
+        self.proc.stdin.close()
+        client = redis.Redis(host="127.0.0.1", port=self.port, password=self.password, socket_timeout=1)
+        try:
+            if not wait_for(lambda: self.proc.poll() is None and _pings(client), timeout, interval=0.02):
+                self.stop()
+                raise RuntimeError(f"redis-server on 127.0.0.1:{self.port} did not answer within {timeout} s")
+        finally:
+            client.close()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except Exception:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _pings(client) -> bool:
+    try:
+        return bool(client.ping())
+    except Exception:
+        return False
