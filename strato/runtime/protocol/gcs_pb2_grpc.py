@@ -140,6 +140,26 @@ class GcsServiceStub:
                 request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
                 response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
                 _registered_method=True)
+        self.CreatePlacementGroup = channel.unary_unary(
+                '/strato.gcs.GcsService/CreatePlacementGroup',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupReply.FromString,
+                _registered_method=True)
+        self.RemovePlacementGroup = channel.unary_unary(
+                '/strato.gcs.GcsService/RemovePlacementGroup',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RemovePlacementGroupRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                _registered_method=True)
+        self.GetPlacementGroup = channel.unary_unary(
+                '/strato.gcs.GcsService/GetPlacementGroup',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupReply.FromString,
+                _registered_method=True)
+        self.ListPlacementGroups = channel.unary_unary(
+                '/strato.gcs.GcsService/ListPlacementGroups',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListPlacementGroupsReply.FromString,
+                _registered_method=True)
 
 
 class GcsServiceServicer:
@@ -271,6 +291,30 @@ class GcsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePlacementGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemovePlacementGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPlacementGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPlacementGroups(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GcsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -378,6 +422,26 @@ def add_GcsServiceServicer_to_server(servicer, server):
                     servicer.ReportWorkerFailure,
                     request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.FromString,
                     response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            ),
+            'CreatePlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePlacementGroup,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupReply.SerializeToString,
+            ),
+            'RemovePlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemovePlacementGroup,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.RemovePlacementGroupRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            ),
+            'GetPlacementGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPlacementGroup,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupReply.SerializeToString,
+            ),
+            'ListPlacementGroups': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPlacementGroups,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListPlacementGroupsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -947,6 +1011,114 @@ class GcsService:
             '/strato.gcs.GcsService/ReportWorkerFailure',
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreatePlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/CreatePlacementGroup',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemovePlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/RemovePlacementGroup',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.RemovePlacementGroupRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPlacementGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/GetPlacementGroup',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.GetPlacementGroupReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPlacementGroups(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.gcs.GcsService/ListPlacementGroups',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.ListPlacementGroupsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -80,6 +80,21 @@ class NodeManagerServiceStub:
                 request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.SerializeToString,
                 response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.FromString,
                 _registered_method=True)
+        self.PrepareBundles = channel.unary_unary(
+                '/strato.raylet.NodeManagerService/PrepareBundles',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesReply.FromString,
+                _registered_method=True)
+        self.CommitBundles = channel.unary_unary(
+                '/strato.raylet.NodeManagerService/CommitBundles',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesReply.FromString,
+                _registered_method=True)
+        self.ReturnBundles = channel.unary_unary(
+                '/strato.raylet.NodeManagerService/ReturnBundles',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesRequest.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesReply.FromString,
+                _registered_method=True)
 
 
 class NodeManagerServiceServicer:
@@ -139,6 +154,24 @@ class NodeManagerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def PrepareBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CommitBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnBundles(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_NodeManagerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -186,6 +219,21 @@ def add_NodeManagerServiceServicer_to_server(servicer, server):
                     servicer.FreeObjects,
                     request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.FromString,
                     response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.SerializeToString,
+            ),
+            'PrepareBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.PrepareBundles,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesReply.SerializeToString,
+            ),
+            'CommitBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.CommitBundles,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesReply.SerializeToString,
+            ),
+            'ReturnBundles': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnBundles,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesRequest.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -431,6 +479,87 @@ class NodeManagerService:
             '/strato.raylet.NodeManagerService/FreeObjects',
             strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsRequest.SerializeToString,
             strato_dot_runtime_dot_protocol_dot_raylet__pb2.FreeObjectsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PrepareBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/PrepareBundles',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.PrepareBundlesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CommitBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/CommitBundles',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.CommitBundlesReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnBundles(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strato.raylet.NodeManagerService/ReturnBundles',
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesRequest.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_raylet__pb2.ReturnBundlesReply.FromString,
             options,
             channel_credentials,
             insecure,
