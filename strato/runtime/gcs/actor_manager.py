@@ -56,6 +56,7 @@ class ActorManager:
         self.by_worker: dict[bytes, bytes] = {}
         self.raylets: dict[str, RayletClient] = {}
         self.job_conns: dict[bytes, transport.Connection] = {}
+        self.on_change = _ignore_change     # called with an entry after each change (the GCS writes it through)
 
     # ------------------------------------------------------------ table
     def _set_state(self, entry: ActorEntry, state: ActorState, cause: str = "") -> None:
@@ -74,6 +75,7 @@ class ActorManager:
 
     def _bump(self, entry: ActorEntry) -> None:
         entry.info.version += 1
+        self.on_change(entry)
         waiters, entry.waiters = entry.waiters, []
         for fut in waiters:
             if not fut.done():
@@ -81,6 +83,8 @@ class ActorManager:
 
     def register(self, request: gcs_pb2.RegisterActorRequest) -> gcs_pb2.RegisterActorReply:
         info = request.info
+        if info.actor_id in self.actors:     # the same call again: its caller's GCS client retried it
+            return gcs_pb2.RegisterActorReply(info=self.actors[info.actor_id].info)
         key = (info.namespace, info.name)
         if info.name and key in self.named:
             existing = self.actors[self.named[key]]
@@ -96,6 +100,7 @@ class ActorManager:
         self.actors[info.actor_id] = ActorEntry(info)
         if info.name:
             self.named[key] = info.actor_id
+        self.on_change(self.actors[info.actor_id])
         return gcs_pb2.RegisterActorReply(info=info)
 
     def create(self, actor_id: bytes, creation_spec: bytes) -> None:
@@ -282,4 +287,8 @@ class ActorManager:
 
 
 def _ignore(conn, msg):
+    pass
+
+
+def _ignore_change(entry):
     pass
