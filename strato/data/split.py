@@ -1,0 +1,121 @@
+"""Splitting a materialized dataset into n shards (Dataset.split, and streaming_split with equal=True).
+
+    split_rows(row_counts, n, equal)              which slices of which blocks each shard gets
+    locality_order(block_nodes, shard_nodes, ...) which blocks each shard should take, nodes first
+
+Shards are contiguous row ranges in the dataset's order (shard i holds the
+rows before shard i+1's), sized like numpy.array_split; with equal=True each
+holds total // n rows and the remainder is dropped (as Ray does). A block
+that lies wholly in one shard is shared as is (no copy); a block that
+straddles a boundary is cut by a small slice task next to it.
+
+With locality_hints (one actor per shard), blocks are first given to the
+shards whose actor runs on the block's node, up to each shard's row target,
+and the rest fill the shards still short; shards are then no longer
+contiguous ranges, only balanced.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import strato
+from strato.data import block as B
+
+
+def split_rows(row_counts: list[int], n: int, equal: bool) -> list[list[tuple[int, int, int]]]:
+    """For each of n shards, its (block index, start, length) slices, in dataset order."""
+    total = sum(row_counts)
+    if equal:
+        per = total // n
+        bounds = [i * per for i in range(n + 1)]
+    else:
+        bounds = list(np.linspace(0, total, n + 1).astype(int))
+        # np.array_split sizes: the first total % n shards get one more row
+        q, r = divmod(total, n)
+        bounds = [i * q + min(i, r) for i in range(n + 1)]
+    starts = np.concatenate([[0], np.cumsum(row_counts)]).astype(int)
+    shards = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        pieces = []
+        for b, (s, c) in enumerate(zip(starts[:-1], row_counts)):
+            a, z = max(lo, s), min(hi, s + c)
+            if z > a:
+                pieces.append((b, int(a - s), int(z - a)))
+        shards.append(pieces)
+    return shards
+
+
+def locality_order(row_counts: list[int], block_nodes: list, shard_nodes: list, equal: bool
+                   ) -> list[list[tuple[int, int, int]]]:
+    """Shards as (block, start, length) slices, giving each shard blocks from its own node first."""
+    n = len(shard_nodes)
+    total = sum(row_counts)
+    if equal:
+        targets = [total // n] * n
+    else:
+        q, r = divmod(total, n)
+        targets = [q + (1 if i < r else 0) for i in range(n)]
+    left = dict(enumerate(row_counts))          # block -> rows not yet given
+    offset = {b: 0 for b in left}
+    shards: list[list] = [[] for _ in range(n)]
+    need = list(targets)
+
+    def give(i, b):
+        take = min(need[i], left[b])
+        if take <= 0:
+            return
+        shards[i].append((b, offset[b], take))
+        offset[b] += take
+        left[b] -= take
+        need[i] -= take
+
+    for i, node in enumerate(shard_nodes):       # own node's whole blocks first
+        for b, bnode in enumerate(block_nodes):
+            if node is not None and bnode == node and left[b] and left[b] <= need[i]:
+                give(i, b)
+    for i in range(n):                           # then fill from anywhere
+        for b in range(len(row_counts)):
+            if need[i] <= 0:
+                break
+            if left[b]:
+                give(i, b)
+    return shards
+
+
+@strato.remote(num_returns=2)
+def _slice(table, start, length):
+    out = table.slice(start, length)
+    return out, B.BlockMetadata.of(out, strato.get_runtime_context().get_node_id())
+
+
+def cut(blocks: list[tuple], shards: list[list[tuple[int, int, int]]]) -> list[list[tuple]]:
+    """The (ref, meta) blocks of each shard: whole blocks shared, partial ones sliced by tasks."""
+    out = []
+    pending = []
+    for pieces in shards:
+        shard = []
+        for b, start, length in pieces:
+            ref, meta = blocks[b]
+            if start == 0 and length == meta.num_rows:
+                shard.append((ref, meta))
+            else:
+                r, m = _slice.remote(ref, start, length)
+                shard.append((r, m))
+                pending.append(m)
+        out.append(shard)
+    metas = dict(zip(pending, strato.get(pending))) if pending else {}
+    return [[(r, metas.get(m, m)) for r, m in shard] for shard in out]
+
+
+def actor_nodes(actors: list) -> list:
+    """The node id (hex) each actor runs on, or None when the state API does not say."""
+    try:
+        from strato.util.state import list_actors
+        rows = {a["actor_id"]: a.get("node_id") for a in list_actors(limit=10_000)}
+    except Exception:
+        return [None] * len(actors)
+    out = []
+    for a in actors:
+        aid = getattr(a, "_actor_id", None)
+        out.append(rows.get(aid.hex() if isinstance(aid, bytes) else aid))
+    return out
