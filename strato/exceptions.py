@@ -70,7 +70,10 @@ class TaskError(StratoError):
         if cause_cls is None or issubclass(cause_cls, TaskError) or not _subclassable(cause_cls):
             return self
         dual = _dual_class(cause_cls)
-        err = Exception.__new__(dual)
+        try:
+            err = Exception.__new__(dual)
+        except TypeError:         # a builtin base with its own __new__ (OSError and its subclasses)
+            err = dual.__new__(dual)
         err.args = getattr(self.cause, "args", ())
         err.__dict__.update(getattr(self.cause, "__dict__", {}))
         err.function_name, err.traceback_str, err.cause = self.function_name, self.traceback_str, self.cause

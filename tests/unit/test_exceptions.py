@@ -41,3 +41,12 @@ def test_system_errors_have_actionable_messages():
     assert "cancel" in str(exceptions.TaskCancelledError("ab"))
     assert issubclass(exceptions.GetTimeoutError, TimeoutError)
     assert issubclass(exceptions.SerializationError, TypeError)
+
+
+@pytest.mark.parametrize("cause", [ConnectionResetError(104, "reset"), FileNotFoundError(2, "no such file", "f"),
+                                   exceptions.ClusterConnectionError("the GCS is away")])
+def test_a_task_error_from_an_os_error_is_both_classes(cause):
+    # OSError's own __new__ refuses Exception.__new__ on its subclasses
+    err = exceptions.TaskError("f", "tb", cause).as_instanceof_cause()
+    assert isinstance(err, exceptions.TaskError) and isinstance(err, type(cause))
+    assert err.args == cause.args
