@@ -1,5 +1,138 @@
-"""Dashboards as JupyterLab tabs (filled in below)."""
+"""Dashboards as JupyterLab tabs: Bokeh server documents inside the Jupyter server, drawn by strato.widgets.
+
+    lab tab (iframe) --GET /strato/dashboards/ID/VIEW--> DashboardHandler  (@web.authenticated: Jupyter login)
+        checks the cluster, signs a Bokeh session token carrying ID (expires in 5 min), redirects to
+    /strato/bokeh/VIEW?bokeh-token=...  --> a BokehTornado app routed inside Jupyter's tornado app
+        (sign_sessions: no page or websocket without a token signed by this server's random key;
+        generate_session_ids off: nothing is served to a request without one)
+    document per tab: one strato.widgets view (TaskGraph, Timeline, ObjectStoreView, ActorsView,
+        TrialsView) built with `bokeh_root()` -- the same figure code the notebook widgets use -- and
+        a Feed whose client is the manager's StateClient for that cluster (token kept server-side);
+        every REFRESH_MS the feed fetches in a worker thread and the view applies the snapshot on
+        the server's loop, which Bokeh sends to the tab as patches over its websocket.
+
+No kernel is involved. The websocket accepts any origin: what guards it is the signed,
+short-lived token, which only a logged-in same-origin request can obtain.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+from strato.server_extension.manager import ClusterManager, ManagerError
+
+logger = logging.getLogger("strato.dashboards")
+
+REFRESH_MS = 1000
+TOKEN_EXPIRATION_S = 300
+TITLES = {"tasks": "Task graph", "timeline": "Timeline", "store": "Object store", "actors": "Actors",
+          "tune": "Tuning trials"}
 
 
-def setup(serverapp, manager) -> None:
-    pass
+def make_view(name: str, feed):
+    """The strato.widgets view a dashboard tab shows (one implementation for notebook and lab)."""
+    from strato import widgets
+    from strato.widgets.actor_view import ActorsView
+    from strato.widgets.timeline import Timeline
+    from strato.widgets.trials_view import TrialsView
+    factories = {"tasks": lambda: widgets.TaskGraph(feed=feed), "timeline": lambda: Timeline(feed=feed),
+                 "store": lambda: widgets.ObjectStoreView(feed=feed), "actors": lambda: ActorsView(feed=feed),
+                 "tune": lambda: TrialsView(feed=feed)}
+    return factories[name]()
+
+
+class _AnyOrigin(set):
+    """Bokeh's websocket origin allowlist, open: the signed session token is the check (see module doc)."""
+
+    def __contains__(self, item) -> bool:
+        return True
+
+
+def document_factory(manager: ClusterManager, view_name: str):
+    def make_document(doc) -> None:
+        from bokeh.layouts import column
+        from bokeh.models import Div
+        from strato.widgets._feed import Feed
+
+        cid = doc.session_context.token_payload.get("strato_cluster", "")
+        header = Div(text="", sizing_mode="stretch_width")
+        try:
+            cluster = manager.get(cid)
+            feed = Feed(REFRESH_MS / 1000, client=manager.client(cid))
+        except ManagerError as exc:
+            doc.add_root(Div(text=f"<b>Strato</b>: {exc}"))
+            return
+        view = make_view(view_name, feed)
+        feed.subscribe(view)
+        header.text = f"<b>{TITLES[view_name]}</b> &middot; cluster <code>{cluster.address}</code>"
+        doc.title = f"Strato {TITLES[view_name]} {cluster.address}"
+        doc.add_root(column(header, view.bokeh_root(), sizing_mode="stretch_width"))
+
+        async def tick():
+            try:
+                snapshot = await asyncio.to_thread(feed.fetch)
+            except Exception as exc:             # the head went away: say so, keep trying
+                header.text = (f"<b>{TITLES[view_name]}</b> &middot; cluster <code>{cluster.address}</code> "
+                               f"&middot; <span style='color:#e53935'>{type(exc).__name__}: {exc}</span>")
+                return
+            view.apply(snapshot)
+
+        doc.add_next_tick_callback(tick)
+        doc.add_periodic_callback(tick, REFRESH_MS)
+        doc.on_session_destroyed(lambda ctx: feed.unsubscribe(view))
+
+    return make_document
+
+
+class DashboardHandler(JupyterHandler):
+    """GET /strato/dashboards/ID/VIEW: a logged-in user gets a signed Bokeh session for that view."""
+
+    @web.authenticated
+    async def get(self, cid: str, view: str):
+        from bokeh.util.token import generate_jwt_token, generate_session_id
+        if view not in TITLES:
+            raise web.HTTPError(404, f"no dashboard {view!r}; one of {', '.join(TITLES)}")
+        manager: ClusterManager = self.settings["strato_manager"]
+        try:
+            cluster = await asyncio.to_thread(manager.get, cid)
+            await asyncio.to_thread(manager.state_url, cluster)     # reachable (and its URL cached)
+        except ManagerError as exc:
+            raise web.HTTPError(exc.status, str(exc).replace("%", "%%")) from None
+        key = self.settings["strato_bokeh_key"]
+        session_id = generate_session_id(secret_key=key, signed=True)
+        token = generate_jwt_token(session_id, secret_key=key, signed=True, expiration=TOKEN_EXPIRATION_S,
+                                   extra_payload={"strato_cluster": cid})
+        self.set_header("Cache-Control", "no-store")
+        self.redirect(url_path_join(self.settings["strato_bokeh_prefix"], view) + f"?bokeh-token={token}")
+
+
+def setup(serverapp, manager: ClusterManager) -> None:
+    """Mount the dashboards' Bokeh applications and their authenticated entry handler."""
+    from bokeh.application import Application
+    from bokeh.application.handlers.function import FunctionHandler
+    from bokeh.server.tornado import BokehTornado
+    from tornado.ioloop import IOLoop
+
+    web_app = serverapp.web_app
+    base = web_app.settings["base_url"]
+    prefix = url_path_join(base, "strato", "bokeh")
+    key = secrets.token_bytes(32)
+    apps = {f"/{name}": Application(FunctionHandler(document_factory(manager, name))) for name in TITLES}
+    bokeh_app = BokehTornado(apps, prefix=prefix, secret_key=key, sign_sessions=True, generate_session_ids=False,
+                             session_token_expiration=TOKEN_EXPIRATION_S, use_index=False, redirect_root=False)
+    bokeh_app._websocket_origins = _AnyOrigin()
+    bokeh_app.initialize(IOLoop.current())
+    bokeh_app.start()
+    web_app.settings.update(strato_bokeh_key=key, strato_bokeh_prefix=prefix, strato_bokeh_app=bokeh_app)
+    web_app.add_handlers(".*$", [
+        (url_path_join(base, "strato", "dashboards", r"(?P<cid>[A-Za-z0-9._-]+)", r"(?P<view>[a-z]+)"),
+         DashboardHandler)])
+    # The Bokeh application is a tornado Application routed as a whole: Jupyter's add_handlers checks
+    # RequestHandler classes for @authenticated, so it is added with tornado's own method; its pages
+    # and websocket each check the signed session token instead.
+    web.Application.add_handlers(web_app, ".*$", [(prefix + "/.*", bokeh_app)])

@@ -61,10 +61,25 @@ class _Handler(APIHandler):
         entry = dict(cluster.public(), status="running")
         try:
             entry["summary"] = await self.run(self.manager.summary, cluster.id)
+            entry["kernels"] = self.kernels_of(set(entry["summary"].pop("drivers", ())))
         except web.HTTPError as exc:
             entry["status"] = "unreachable"
             entry["error"] = exc.log_message.replace("%%", "%")
         return entry
+
+
+    def kernels_of(self, pids: set) -> list[str]:
+        """Ids of this server's kernels whose process is one of `pids` (drivers of a cluster)."""
+        km = self.settings.get("kernel_manager")
+        out = []
+        for kid in list(km.list_kernel_ids()) if km is not None else []:
+            try:
+                pid = getattr(km.get_kernel(kid).provisioner, "pid", None)
+            except (KeyError, AttributeError):
+                continue
+            if pid in pids:
+                out.append(kid)
+        return out
 
 
 class ClustersHandler(_Handler):

@@ -207,9 +207,12 @@ class ClusterManager:
             raise ManagerError(str(exc)) from None
 
     def summary(self, cid: str) -> dict:
-        """What the sidebar draws for one cluster: nodes and task counts, actors, tuning runs (None: no Tune)."""
+        """What the sidebar draws for one cluster: nodes and task counts, actors, tuning runs (None: no Tune),
+        and the pids of its live drivers (the handler turns those into kernel ids)."""
+        jobs = self.state(cid, "api/v0/jobs", [("limit", "1000")])["result"]
         out = {"cluster": self.state(cid, "api/strato/cluster"),
-               "actors": self.state(cid, "api/v0/actors", [("limit", "200")])["result"]}
+               "actors": self.state(cid, "api/v0/actors", [("limit", "200")])["result"],
+               "drivers": sorted({j["driver_pid"] for j in jobs if j["status"] == "RUNNING" and j["driver_pid"]})}
         try:
             runs = self.state(cid, TUNE_RUNS_PATH)
             out["tune_runs"] = runs.get("result", runs) if isinstance(runs, dict) else runs

@@ -44,6 +44,23 @@ def fmt_bytes(n: float) -> str:
     return f"{n} B"
 
 
+class BokehHtml:
+    """An ipywidgets.HTML stand-in over a Bokeh Div, for views drawn in a Bokeh server document
+    (the JupyterLab dashboard tabs, strato/server_extension/dashboards.py): `.value` sets the Div's text."""
+
+    def __init__(self, value: str = ""):
+        from bokeh.models import Div
+        self.div = Div(text=value, sizing_mode="stretch_width")
+
+    @property
+    def value(self) -> str:
+        return self.div.text
+
+    @value.setter
+    def value(self, text: str) -> None:
+        self.div.text = text
+
+
 class View:
     """Base of ClusterView, TaskGraph, ObjectStoreView, Progress."""
 
@@ -66,6 +83,11 @@ class View:
     def update(self, snapshot: dict) -> bool:
         """Fold a snapshot into the view's data (and widgets, when built); True if anything changed."""
         raise NotImplementedError
+
+    def bokeh_root(self):
+        """The view as Bokeh models only (no ipywidgets), for a Bokeh server document: the JupyterLab
+        dashboard tabs draw with this, so a view has one implementation in the notebook and in the lab."""
+        raise NotImplementedError(f"{type(self).__name__} has no Bokeh-only form")
 
     def text(self) -> str:
         raise NotImplementedError

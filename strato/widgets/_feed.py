@@ -4,6 +4,9 @@
         GET /api/strato/cluster          if a view wants "cluster"
         GET /api/strato/task_graph       if a view wants "tasks": what changed since last time, or,
                                          past `max_tasks` tasks, the graph grouped by function
+        GET /api/v0/tasks?detail=1       if a view wants "task_rows" (the timeline)
+        GET /api/v0/actors               if a view wants "actors"
+        GET /api/strato/tune_runs        if a view wants "tune_runs" (none when the head has no such route)
         view.apply(snapshot)             each view turns it into widget / Bokeh changes -> comm messages
 
 The thread stops when its last view closes, when strato disconnects, or on
@@ -19,6 +22,7 @@ import time
 logger = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25
+TASK_ROWS = 5000                 # the timeline reads at most this many tasks (the oldest first, as the API lists)
 
 
 class Feed:
@@ -73,6 +77,17 @@ class Feed:
             self.version = reply["version"]
             snapshot["task_groups" if reply["grouped"] else "tasks"] = reply if reply["grouped"] else reply["tasks"]
             snapshot["task_info"] = {k: reply[k] for k in ("num_tasks", "evicted", "dropped_events")}
+        if "task_rows" in wants:                  # the timeline: every task with its worker and times
+            snapshot["task_rows"] = self.client.get("/api/v0/tasks", {"detail": 1, "limit": TASK_ROWS})["result"]
+        if "actors" in wants:
+            snapshot["actors"] = self.client.get("/api/v0/actors", {"limit": 1000})["result"]
+        if "tune_runs" in wants:                  # a head without Tune's route answers 404: no runs
+            try:
+                snapshot["tune_runs"] = self.client.get("/api/strato/tune_runs")
+            except Exception as exc:
+                if "404" not in str(exc):
+                    raise
+                snapshot["tune_runs"] = []
         if "local_objects" in wants:
             from strato.util import state
             snapshot["local_objects"] = state.local_objects()

@@ -81,21 +81,33 @@ class ObjectStoreView(View):
 
     # ------------------------------------------------------------ widget
     def build(self):
-        from bokeh.models import HoverTool
-        from bokeh.plotting import figure
         from ipywidgets import HTML, VBox
         from jupyter_bokeh import BokehModel
+        self._table = HTML()
+        fig = self._figure()
+        return VBox([BokehModel(fig), self._table])
+
+    def bokeh_root(self):
+        from bokeh.layouts import column
+        from strato.widgets._base import BokehHtml
+        self._table = BokehHtml()
+        fig = self._figure()
+        return column(fig, self._table.div, sizing_mode="stretch_width")
+
+    def _figure(self):
+        """The Bokeh figure, one line per node and kind; draws the table into self._table."""
+        from bokeh.models import HoverTool
+        from bokeh.plotting import figure
 
         fig = figure(width=self.width, height=self.height, x_axis_label="seconds", y_axis_label="MiB",
                      title="object store per node", tools="pan,wheel_zoom,box_zoom,reset,save")
         fig.add_tools(HoverTool(tooltips=[("node", "$name"), ("t", "@t{0.0} s"), ("primary MiB", "@primary"),
                                           ("secondary MiB", "@secondary"), ("spilled MiB", "@spilled")]))
         self._fig = fig
-        self._table = HTML()
         for node_id in self.stores:
             self._add_node(node_id)
         self._draw_table()
-        return VBox([BokehModel(fig), self._table])
+        return fig
 
     def _add_node(self, node_id: str):
         from bokeh.models import ColumnDataSource

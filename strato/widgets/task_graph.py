@@ -76,10 +76,23 @@ class TaskGraph(View):
 
     # ------------------------------------------------------------ widget
     def build(self):
-        from bokeh.models import ColumnDataSource, HoverTool
-        from bokeh.plotting import figure
         from ipywidgets import HTML, VBox
         from jupyter_bokeh import BokehModel
+        fig = self._figure()
+        self._title = HTML(self._legend())
+        return VBox([self._title, BokehModel(fig)])
+
+    def bokeh_root(self):
+        from bokeh.layouts import column
+        from strato.widgets._base import BokehHtml
+        fig = self._figure()
+        self._title = BokehHtml(self._legend())
+        return column(self._title.div, fig, sizing_mode="stretch_width")
+
+    def _figure(self):
+        """The Bokeh figure and its sources, drawn with what is known so far."""
+        from bokeh.models import ColumnDataSource, HoverTool
+        from bokeh.plotting import figure
 
         self._node_src = ColumnDataSource({c: [] for c in NODE_COLUMNS})
         self._edge_src = ColumnDataSource({c: [] for c in EDGE_COLUMNS})
@@ -96,9 +109,8 @@ class TaskGraph(View):
         fig.yaxis.visible = False
         fig.xgrid.grid_line_alpha = fig.ygrid.grid_line_alpha = 0.3
         self._fig = fig
-        self._title = HTML(self._legend())
         self._render_all()
-        return VBox([self._title, BokehModel(fig)])
+        return fig
 
     def _legend(self) -> str:
         if self.grouped:

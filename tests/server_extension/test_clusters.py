@@ -123,3 +123,30 @@ async def test_token_is_never_in_a_response(jp_fetch, head, strato_root):
     for blob in bodies:
         assert token.encode() not in blob
         assert os.path.join(session, "token").encode() not in blob     # nor its token file's path
+
+
+async def test_dashboard_needs_a_signed_session(jp_fetch, head, strato_root):
+    from strato.server_extension.manager import cluster_id
+    cid = cluster_id(head)
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("strato", "dashboards", cid, "tasks", follow_redirects=False)
+    assert err.value.code == 302
+    location = err.value.response.headers["Location"]
+    assert "/strato/bokeh/tasks?bokeh-token=" in location
+    path, query = location.split("?", 1)
+    parts = path.split("/strato/", 1)[1].split("/")
+    page = await jp_fetch("strato", *parts, params={"bokeh-token": query.split("=", 1)[1]})
+    assert page.code == 200 and b"Bokeh" in page.body
+    assert token_of(strato_root, head).encode() not in page.body
+    from bokeh.util.token import generate_jwt_token, generate_session_id
+    other_key = b"k" * 32                                  # signed, but not with this server's key
+    forged = generate_jwt_token(generate_session_id(other_key, True), secret_key=other_key, signed=True,
+                                extra_payload={"strato_cluster": cid})
+    for bad in ({}, {"bokeh-session-id": "made-up"}, {"bokeh-token": forged}):
+        with pytest.raises(HTTPClientError) as err:       # no page without a token this server signed
+            await jp_fetch("strato", *parts, params=bad)
+        assert err.value.code == 403, bad
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("strato", "dashboards", cid, "nosuchview", follow_redirects=False)
+    assert err.value.code == 404
+
