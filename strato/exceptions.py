@@ -181,6 +181,24 @@ class ActorUnavailableError(ActorError):
     """The actor is temporarily unreachable (restarting)."""
 
 
+class TaskUnschedulableError(StratoError):
+    """A task can never be scheduled as asked: its hard node affinity names a dead or unknown node,
+    or its placement group was removed. Ray's name and message form."""
+
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        super().__init__(f"The task is not schedulable: {error_message}")
+
+
+class ActorUnschedulableError(ActorDiedError):
+    """An actor can never be placed as asked (see TaskUnschedulableError); it is dead, so this is
+    also an ActorDiedError."""
+
+    def __init__(self, error_message: str = ""):
+        self.error_message = error_message
+        ActorError.__init__(self, f"The actor is not schedulable: {error_message}")
+
+
 class PendingCallsLimitExceeded(StratoError):
     """An actor handle has more pending calls than its max_pending_calls allows."""
 
@@ -237,6 +255,7 @@ __all__ = [
     "ObjectReconstructionFailedError", "ObjectReconstructionFailedMaxAttemptsExceededError",
     "ObjectReconstructionFailedLineageEvictedError",
     "ObjectStoreFullError", "NodeDiedError", "ActorError", "ActorDiedError", "ActorUnavailableError",
+    "TaskUnschedulableError", "ActorUnschedulableError",
     "SerializationError", "PendingCallsLimitExceeded", "AuthenticationError", "ClusterConnectionError",
     "UnsafeTempDirError", "InvariantError", "InvalidTransition", "InfeasibleTaskWarning",
     "RayError", "RayTaskError", "RaySystemError", "RayActorError", "SystemError_",
