@@ -20,6 +20,7 @@ class SystemConfig:
     worker_start_timeout_s: float = 30.0
     spread_threshold: float = 0.5            # hybrid policy: prefer the local node below this utilization
     max_frame_bytes: int = 1 << 30           # largest hot-path frame a peer may announce (after the token hello)
+    max_lineage_bytes: int = 1 << 30         # an owner keeps task specs up to this size to rebuild lost outputs
 
     @classmethod
     def from_dict(cls, values: dict | None) -> "SystemConfig":

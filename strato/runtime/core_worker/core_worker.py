@@ -38,6 +38,7 @@ from strato.runtime.core_worker.getter import Getter
 from strato.runtime.core_worker.loop_thread import EventLoopThread
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
 from strato.runtime.core_worker.object_ref import ObjectRef
+from strato.runtime.core_worker.lineage import Lineage
 from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
@@ -117,7 +118,9 @@ class CoreWorker:
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{self.node_ip}:{port}"
         self.refs = ReferenceTable(self.address)
+        self.lineage = Lineage(self.config.max_lineage_bytes)     # specs of finished tasks, to rebuild lost outputs
         self.gcs = GcsClient(self.gcs_address, self.token)
+        self.gcs.reached = self.mode != "driver"   # a raylet started this worker: its GCS exists (rpc.py: retries)
         await self._join_cluster()
         self.raylet = RayletClient(self.raylet_address, self.token)
         self.submitter = TaskSubmitter(self)
@@ -239,8 +242,22 @@ class CoreWorker:
             if owned and ids.is_actor_handle_id(oid):
                 self.post(self._actor_out_of_scope, oid[:ids.TASK_ID_LEN])
         self.store.delete([oid for oid, _ in freed])
+        if self.lineage.records or self.lineage.gone:
+            args = self.lineage.release([oid for oid, owned in freed if owned])
+            more = self.refs.remove_submitted(args) if args else None
+            if more:
+                self._free(more)
         if self.refs.removes or self.refs.adds:
             self.borrowing.refs_changed()
+
+    def keep_lineage(self, entry, size: int) -> None:
+        """Loop thread, a task finished with outputs in a node's store: keep its spec to rebuild them
+        (lineage.py); its argument refs stay held until then."""
+        with self._lock:
+            args = self.lineage.keep(entry, [oid for oid in entry.return_ids if oid in self.refs], size)
+            freed = self.refs.remove_submitted(args) if args else None
+            if freed:
+                self._free(freed)
 
     def _actor_out_of_scope(self, actor_id: bytes) -> None:
         """Loop thread: no handle of this actor is left anywhere; it ends, like Ray's."""
@@ -488,6 +505,7 @@ class CoreWorker:
         }
         if self.submitter is not None:
             table[m.TaskDone] = self.submitter.on_task_done
+            table[m.ObjectLost] = self.submitter.reconstruct
         if self.actor_submitter is not None:
             table[m.ActorDone] = self.actor_submitter.on_done
         if self.executor is not None:       # a worker: tasks, actor calls and creation come here

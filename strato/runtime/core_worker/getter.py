@@ -4,7 +4,8 @@
                                 their tasks finish; borrowed ones are fetched from their owner
                                 (GetObject), once per object however many wait for it
                             ->  large values are read from the node's shared-memory store
-                                (node_store.py); a borrowed copy that is gone is asked for again
+                                (node_store.py); a copy that is gone (its node died) is rebuilt
+                                by its owner from lineage (recover_lost, submitter.reconstruct)
 
 A worker that blocks in `get` inside a task tells its raylet, which may
 lend its CPU to another worker meanwhile (`blocking_notice`, set in workers).
@@ -44,7 +45,7 @@ class Getter:
                 try:
                     value = self.cw.node_store.deserialize(ref._id, obj.data, self.cw)
                 except exceptions.ObjectLostError:
-                    obj, value = self._refetch_lost(ref, timeout)
+                    obj, value = self.recover_lost(ref, obj.data, timeout)
             if obj.is_error:
                 if isinstance(value, exceptions.TaskError):
                     raise value.as_instanceof_cause()
@@ -52,16 +53,31 @@ class Getter:
             out.append(value)
         return out
 
-    def _refetch_lost(self, ref: ObjectRef, timeout: float | None):
-        """A borrowed object's store copy is gone: ask its owner again, which tells an owner that
-        died (OwnerDiedError) from one that is alive (a fresh location, or ObjectLostError)."""
-        if self.cw.refs.owned(ref._id):
-            raise
-        self.cw.store.delete([ref._id])
-        obj = self.wait_objects([ref], 1, timeout, raise_timeout=True)[ref._id]
-        if obj.is_error:
-            return obj, serialization.deserialize(obj.data, self.cw)
-        return obj, self.cw.node_store.deserialize(ref._id, obj.data, self.cw)
+    def recover_lost(self, ref: ObjectRef, seen: bytes, timeout: float | None, attempts: int = 5):
+        """Reading `ref` failed: the store copy `seen` names is gone. The owner rebuilds it from its
+        lineage (submitter.reconstruct), or stores the error saying why it cannot; a borrower tells
+        the owner, then asks it again (an owner that died answers OwnerDiedError). -> (obj, value)"""
+        cw, oid = self.cw, ref._id
+        for _ in range(attempts):
+            if cw.refs.owned(oid):
+                if cw.submitter is None:
+                    raise exceptions.ObjectLostError(f"Object {oid.hex()} was lost and this process cannot rebuild it.")
+                done = threading.Event()
+                cw.post(cw.submitter.reconstruct, None, m.make(m.ObjectLost, (oid, seen)))
+                cw.post(done.set)                   # the inbox runs in order: the rebuild has started after this
+                done.wait(10)
+            else:
+                cw.store.delete([oid])
+                cw.post(self.fetch_borrowed, oid, ref._owner, seen)
+            obj = self.wait_objects([ref], 1, timeout, raise_timeout=True)[oid]
+            if obj.is_error:
+                return obj, serialization.deserialize(obj.data, cw)
+            try:
+                return obj, cw.node_store.deserialize(oid, obj.data, cw)
+            except exceptions.ObjectLostError:
+                seen = obj.data
+        raise exceptions.ObjectReconstructionFailedError(
+            f"Object {oid.hex()} was lost {attempts} times in a row while being read; giving up.")
 
     def wait_objects(self, refs: list[ObjectRef], num_ready: int, timeout: float | None,
                      raise_timeout: bool) -> dict[bytes, StoredObject]:
@@ -148,15 +164,18 @@ class Getter:
         elif not self.cw.refs.owned(ref._id):
             self.cw.post(self.fetch_borrowed, ref._id, ref._owner)
 
-    def fetch_borrowed(self, oid: bytes, owner: str) -> None:
+    def fetch_borrowed(self, oid: bytes, owner: str, lost: bytes = b"") -> None:
+        """Ask the owner for a borrowed object; `lost`: first tell it the copy these bytes name is gone."""
         if oid in self._fetching or oid in self.cw.store:
             return
         self._fetching.add(oid)
-        self.cw.loop.create_task(self._fetch(oid, owner))
+        self.cw.loop.create_task(self._fetch(oid, owner, lost))
 
-    async def _fetch(self, oid: bytes, owner: str):
+    async def _fetch(self, oid: bytes, owner: str, lost: bytes = b""):
         try:
             conn = await self.cw.connect(owner)
+            if lost:
+                conn.send(m.ObjectLost(oid, lost))  # same connection, so the owner sees it before the GetObject
             data, is_error = await conn.request(m.GetObject, oid)
             obj = StoredObject(data, is_error)
         except (ConnectionError, OSError, PermissionError) as exc:

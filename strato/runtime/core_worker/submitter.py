@@ -28,6 +28,7 @@ from strato import exceptions
 from strato.runtime import leasing, serialization
 from strato.runtime.core_worker.dispatch_policy import DispatchPolicy
 from strato.runtime.core_worker.memory_store import StoredObject
+from strato.runtime.object_store.client.layout import MARKER_PREFIX
 from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
 from strato.runtime.protocol import raylet_pb2
 from strato.runtime.protocol import messages as m
@@ -144,6 +145,11 @@ def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
         elif not cw.refs.owned(oid):
             owner = next(r._owner for r in arg_refs if r._id == oid)
             cw.getter.fetch_borrowed(oid, owner)
+
+
+def _in_a_store(results: list) -> bool:
+    """Some return lives in a node's store (only those copies can be lost with a node)."""
+    return any(not is_error and data[:4] == MARKER_PREFIX for data, is_error in results)
 
 
 def _error_summary(cw, blob: bytes) -> str:
@@ -335,9 +341,61 @@ class TaskSubmitter:
         self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error, ran_on=ran_on)
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
-        if entry.arg_refs:
+        if state is TaskState.FINISHED and entry.task_id not in self.cw.lineage and _in_a_store(results):
+            self.cw.keep_lineage(entry, len(entry.args) + sum(map(len, (entry.inlined or {}).values())))
+        elif entry.task_id in self.cw.lineage:
+            pass                                    # a rebuild failed: the lineage keeps holding the arguments
+        elif entry.arg_refs:
             self.cw.release_submitted([r._id for r in entry.arg_refs])
         entry.arg_refs = None
+
+    # ------------------------------------------------------ reconstruction
+    def reconstruct(self, conn, msg: m.ObjectLost) -> None:
+        """An owned object's only copy is gone (a node died): run the task that made it again, as a new
+        attempt with the same return ids, or store the error that says why it cannot be rebuilt.
+        A lost argument of that task is found the same way by the worker that reads it (recursion)."""
+        cw, oid = self.cw, msg.oid
+        obj = cw.store.get(oid)
+        if obj is None or obj.is_error or (msg.seen and obj.data != msg.seen):
+            return                                  # being rebuilt, failed already, or rebuilt since
+        with cw._lock:
+            old = cw.lineage.producer(oid)
+            why = cw.lineage.why_not(oid)
+        if old is None or old.retries_left == 0:
+            self._lost_for_good(oid, old, why)
+            return
+        if old.task_id in self.tasks:
+            return                                  # its rebuild is under way
+        entry = TaskEntry(old.task_id, old.fid, old.name, old.args, old.deps, old.return_ids, old.num_returns,
+                          old.resources, old.retries_left - 1 if old.retries_left > 0 else -1,
+                          old.retry_exceptions, old.parent_task_id, old.strategy, old.affinity)
+        entry.attempt, entry.tag, entry.log_sink = old.attempt + 1, old.tag, old.log_sink
+        with cw._lock:
+            cw.lineage.replace(entry)
+            live = [r for r in entry.return_ids if r in cw.refs]
+        logger.info("rebuilding %d lost output(s) of task %s() (attempt %d)", len(live), entry.name, entry.attempt)
+        cw.store.delete(live)                       # gets and borrowers wait for the new values
+        self.submit(entry)
+
+    def _lost_for_good(self, oid: bytes, producer, why: str) -> None:
+        if producer is not None:
+            err = exceptions.ObjectReconstructionFailedMaxAttemptsExceededError(
+                f"Object {oid.hex()} was lost (the node holding it died) and cannot be rebuilt: the task "
+                f"{producer.name}() that made it has no retries left. Give the task max_retries > 0 (or -1).")
+        elif why == "evicted":
+            err = exceptions.ObjectReconstructionFailedLineageEvictedError(
+                f"Object {oid.hex()} was lost (the node holding it died) and cannot be rebuilt: its lineage "
+                f"was evicted to stay within max_lineage_bytes. Raise _system_config['max_lineage_bytes'].")
+        elif why == "no retries":
+            err = exceptions.ObjectReconstructionFailedMaxAttemptsExceededError(
+                f"Object {oid.hex()} was lost (the node holding it died) and cannot be rebuilt: the task that "
+                f"made it ran with max_retries=0. Give the task max_retries > 0 (or -1) to make it recoverable.")
+        else:
+            err = exceptions.ObjectLostError(
+                f"Object {oid.hex()} was lost (the node holding it died) and cannot be rebuilt: it was made by "
+                f"strato.put() or by an actor call, which keep no lineage. Return it from a task (with "
+                f"max_retries > 0) to make it recoverable, or keep a copy on the driver.")
+        self.cw.store.put(oid, StoredObject(serialization.serialize(err)[0], True))
 
     def _fail_with(self, entry: TaskEntry, err: BaseException, state: TaskState = TaskState.FAILED) -> None:
         blob = serialization.serialize(err)[0]

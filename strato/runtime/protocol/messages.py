@@ -4,6 +4,7 @@
       PushTask, ActorCall, CancelTask  ----->  executor
       TaskDone, ActorDone, TaskOutput  <-----
       GetObject (request) / Reply      <---->  any core worker holding the object
+      ObjectLost                       ----->  the owner: a borrower found the object's copy gone
       AddBorrower (request), RemoveBorrower, ReleaseTransit: borrowing, between any two
     GCS actor manager
       CreateActor (request)            ----->  the actor's worker; Reply(("ok",) | ("error", blob, text))
@@ -164,6 +165,14 @@ class CreateActor(NamedTuple):
 class GetObject(NamedTuple):
     req_id: int
     oid: bytes
+
+
+@_wire
+class ObjectLost(NamedTuple):
+    """Borrower -> owner: reading `oid` failed, its copy is gone; `seen` is the value (a store
+    marker) that failed, so a report that crossed a rebuild is ignored. One-way."""
+    oid: bytes
+    seen: bytes
 
 
 @_wire

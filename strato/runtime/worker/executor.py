@@ -303,7 +303,14 @@ def task_arguments(args_blob: bytes, inlined: dict | None, cw) -> tuple[list, di
 
 def _resolve(value, inlined: dict, cw):
     if isinstance(value, ObjectRef) and value._id in inlined:
-        return cw.node_store.deserialize(value._id, inlined[value._id], cw)
+        data = inlined[value._id]
+        try:
+            return cw.node_store.deserialize(value._id, data, cw)
+        except exceptions.ObjectLostError:          # its node died: the owner rebuilds it (lineage)
+            obj, out = cw.getter.recover_lost(value, data, None)
+            if obj.is_error:
+                raise out.as_instanceof_cause() if isinstance(out, exceptions.TaskError) else out
+            return out
     return value
 
 
