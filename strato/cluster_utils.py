@@ -6,6 +6,9 @@
     ...
     c.remove_node(node); c.shutdown()
 
+    c = Cluster(gcs_storage="sqlite")      # or "redis://127.0.0.1:6379" (password: STRATO_REDIS_PASSWORD)
+    c.restart_gcs()                        # kill the GCS and start it again: the cluster carries on
+
 Every process is a child of the caller (stdin pipe), so nothing outlives it.
 """
 from __future__ import annotations
@@ -39,9 +42,13 @@ class NodeHandle:
 
 class Cluster:
     def __init__(self, initialize_head: bool = True, head_node_args: dict | None = None,
-                 system_config: dict | None = None, temp_dir: str | None = None, tls: bool = False):
-        """`tls=True`: every link uses TLS with a self-signed CA made for this cluster (tls.generate)."""
+                 system_config: dict | None = None, temp_dir: str | None = None, tls: bool = False,
+                 gcs_storage: str = "memory"):
+        """`tls=True`: every link uses TLS with a self-signed CA made for this cluster (tls.generate).
+        `gcs_storage`: where the GCS keeps its tables (gcs/storage.py); "sqlite" or a redis:// URL lets
+        restart_gcs() bring the GCS back without losing the cluster."""
         self.config = SystemConfig.from_dict(system_config)
+        self.gcs_storage = gcs_storage
         self.temp_dir = temp_dir
         self.tls = tls
         self.head = None
@@ -64,7 +71,8 @@ class Cluster:
         if self._head_info is None:
             info = node_mod.start_head(temp_root=self.temp_dir, host=node_ip_address, num_cpus=num_cpus,
                                        num_gpus=num_gpus, resources=resources, config=self.config, detached=False,
-                                       object_store_memory=object_store_memory, tls_generate=self.tls)
+                                       object_store_memory=object_store_memory, tls_generate=self.tls,
+                                       gcs_storage=self.gcs_storage)
             self._head_info = info
             handle = NodeHandle(info["node_id"].hex(), info["raylet"].proc.pid, info["raylet"], True)
             self.head = handle
@@ -99,6 +107,15 @@ class Cluster:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"nodes {sorted(want)} did not all come up within {timeout} s")
+
+    def kill_gcs(self) -> None:
+        """Kill the GCS process abruptly (SIGKILL); raylets and drivers keep retrying until restart_gcs()."""
+        node_mod.kill_gcs(self._head_info)
+
+    def restart_gcs(self) -> None:
+        """Start the GCS again on the same address and storage (killing it first if it runs). Needs
+        durable storage (gcs_storage="sqlite" or redis://...)."""
+        node_mod.restart_gcs(self._head_info)
 
     def shutdown(self) -> None:
         for node in reversed(self.nodes):

@@ -5,6 +5,7 @@ Each node started here gets a session folder under the temp root
 
     <temp root>/session_<time>_<pid>_<hex>/
         token                        the cluster token, mode 0600
+        gcs_store.sqlite             the GCS's tables when its storage is "sqlite" (mode 0600)
         logs/gcs.log raylet-*.log worker-*.log
 
 An embedded cluster (`strato.init()` with no address) is a GCS and a raylet
@@ -12,6 +13,14 @@ started as children of the driver with a pipe on their stdin: the token is
 its first line, and when the driver goes away the pipe closes and the
 daemons exit (watch_parent_pipe), taking their workers with them. Detached
 daemons (`strato start`) get the token the same way but ignore the EOF.
+
+The GCS's storage (gcs/storage.py) is given as a URL: "memory" for embedded
+clusters unless asked, "sqlite" (a file in the session folder) for `strato
+start --head`, or redis://HOST:PORT. It reaches the GCS in its environment
+(STRATO_GCS_STORAGE), never on its command line, as a Redis password may be
+part of it. With durable storage, restart_gcs starts a new GCS process on
+the same address and storage; it takes the cluster back and raylets and
+drivers reconnect to it (gcs/recovery.py).
 """
 from __future__ import annotations
 
@@ -100,10 +109,11 @@ class Daemon:
 
 
 def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bool,
-           tls: tls_mod.TlsConfig | None = None) -> subprocess.Popen:
+           tls: tls_mod.TlsConfig | None = None, extra_env: dict | None = None) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATO_TLS_")}
     if tls is not None:
         env.update(tls.env())           # certificate paths; the daemon installs them (tls.from_env)
+    env.update(extra_env or {})
     log = open(log_path, "ab")
     try:
         proc = subprocess.Popen(
@@ -149,10 +159,12 @@ def _await_ready(proc: subprocess.Popen, name: str, log_path: str, timeout: floa
 
 
 def start_gcs(session_dir: str, token: str, host: str, port: int, config: SystemConfig,
-              detached: bool, tls: tls_mod.TlsConfig | None = None) -> Daemon:
+              detached: bool, tls: tls_mod.TlsConfig | None = None, storage: str = "memory") -> Daemon:
+    from strato.runtime.gcs.storage import STORAGE_ENV
     log = os.path.join(session_dir, "logs", "gcs.log")
     proc = _spawn("strato.runtime.gcs", ["--host", host, "--port", str(port), "--session-dir", session_dir,
-                                         "--config", config.to_json()], token, log, detached, tls)
+                                         "--config", config.to_json()], token, log, detached, tls,
+                  {STORAGE_ENV: storage})
     return Daemon("GCS", proc)
 
 
@@ -192,12 +204,15 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
                resources: dict | None = None, config: SystemConfig, detached: bool,
                token: str | None = None, object_store_memory: int | None = None,
                tls: tls_mod.TlsConfig | None = None, tls_generate: bool = False,
-               allow_insecure_network: bool = False) -> dict:
+               allow_insecure_network: bool = False, gcs_storage: str = "memory") -> dict:
     """Start a GCS and a raylet side by side; returns what a driver needs to connect.
 
     `tls` (certificates given) or `tls_generate` (a self-signed CA in the session's tls/ folder) encrypts
     every TCP link; listening beyond loopback without either warns, and on every interface it is refused
-    unless `allow_insecure_network` (tls.bind_policy)."""
+    unless `allow_insecure_network` (tls.bind_policy). `gcs_storage`: where the GCS keeps its tables
+    (gcs/storage.py: memory, sqlite, sqlite:///PATH, redis://HOST:PORT)."""
+    from strato.runtime.gcs.storage import check_url
+    gcs_storage = check_url(gcs_storage)
     check_bind(host, tls is not None or tls_generate, allow_insecure_network)
     session_dir = new_session(temp_root)
     token = token or new_token()
@@ -208,7 +223,7 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
         write_private_file(os.path.join(session_dir, TLS_RECORD), json.dumps(tls.as_record()).encode())
     for attempt in range(3):
         gcs_port = port or free_port(host)
-        gcs = start_gcs(session_dir, token, host, gcs_port, config, detached, tls)
+        gcs = start_gcs(session_dir, token, host, gcs_port, config, detached, tls, gcs_storage)
         raylet = start_raylet(session_dir, token, f"{host}:{gcs_port}", host, num_cpus=num_cpus,
                               num_gpus=num_gpus, resources=resources, config=config, head=True, detached=detached,
                               object_store_memory=object_store_memory, tls=tls)
@@ -232,8 +247,46 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
             gcs.stop()
             raise
         return {"gcs": gcs, "raylet": raylet, "address": address, "token": token, "session_dir": session_dir,
-                "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id, "tls": tls}
+                "raylet_address": f"{host}:{raylet.port}", "node_id": raylet.node_id, "tls": tls,
+                "gcs_storage": gcs_storage, "config": config, "detached": detached, "temp_root": temp_root}
     raise ClusterConnectionError("could not start the GCS")  # pragma: no cover
+
+
+def kill_gcs(head: dict) -> None:
+    """Kill the GCS of a head that start_head started, abruptly (SIGKILL), as a crash would."""
+    proc = head["gcs"].proc
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    if proc.stdin:
+        proc.stdin.close()
+
+
+def restart_gcs(head: dict, timeout: float = 30.0) -> Daemon:
+    """Start the GCS of a head that start_head started again, on the same address, session and storage
+    (killing the running one first, if any). With durable storage the new GCS takes the cluster back, and
+    raylets and drivers reconnect to it; with "memory" it starts empty, which a running cluster does not
+    survive (ValueError)."""
+    if head["gcs_storage"] == "memory":
+        raise ValueError("this cluster's GCS keeps its tables in memory: a new GCS would start empty. Start "
+                         "the cluster with gcs_storage='sqlite' (or a redis:// URL) to be able to restart it.")
+    kill_gcs(head)
+    host, port = head["address"].rsplit(":", 1)
+    deadline = time.monotonic() + timeout
+    while True:
+        gcs = start_gcs(head["session_dir"], head["token"], host, int(port), head["config"], head["detached"],
+                        head["tls"], head["gcs_storage"])
+        try:
+            finish_gcs(gcs, head["session_dir"])
+            break
+        except ClusterConnectionError:     # the old port not free yet: try again shortly
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    head["gcs"] = gcs
+    register_cluster(head["temp_root"], head["address"], head["session_dir"], current=head["detached"],
+                     gcs_pid=gcs.proc.pid)
+    return gcs
 
 
 # ----------------------------------------------------- helpers for daemons

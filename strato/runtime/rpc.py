@@ -16,6 +16,15 @@ Servers accept messages up to `MAX_MESSAGE_BYTES` (the control plane sends
 specs, state and 5 MiB object chunks; a remote function's pickle is capped
 at `MAX_FUNCTION_BYTES` before it is sent) and run at most
 `MAX_CONCURRENT_RPCS` calls at once.
+
+Reconnecting: channels try to reconnect after 0.1 s, backing off to at most
+1 s (gRPC's defaults reach two minutes). A GcsClient that has reached the
+GCS once retries a call that finds it unavailable, with backoff, for up to
+`GCS_RECONNECT_TIMEOUT_S` (Ray's gcs_rpc_server_reconnect_timeout_s): a GCS
+restarted on durable storage (gcs/recovery.py) answers again within that
+window, and the caller only waits. A client that never reached its server
+fails at once (a wrong address is not a restart); `call(..., retry=False)`
+fails at once too (shutdown paths). Each attempt carries a fresh credential.
 """
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ import collections
 import hashlib
 import hmac
 import inspect
+import logging
 import os
 import time
 
@@ -40,11 +50,16 @@ MAX_MESSAGE_BYTES = 128 * 1024 * 1024
 MAX_FUNCTION_BYTES = 100 * 1024 * 1024
 MAX_CONCURRENT_RPCS = 4096
 CLOCK_WINDOW_S = 120.0
+GCS_RECONNECT_TIMEOUT_S = 60.0
 _OPTIONS = [
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
     ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
     ("grpc.enable_http_proxy", 0),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
 ]
+logger = logging.getLogger("strato.rpc")
 
 
 def call_key(token: str) -> bytes:
@@ -203,9 +218,12 @@ class _Client:
     _pb2 = None
     _service = ""
     _what = "server"
+    reconnect_timeout_s = 0.0      # > 0: retry calls that find the server unavailable, once it was reached
 
     def __init__(self, address: str, token: str):
         self.address = address
+        self.reached = False       # a call has succeeded
+        self.reconnects = 0        # times the server answered again after being unavailable
         config = tls.current()
         if config is None:
             self._channel = grpc.aio.insecure_channel(address, options=_OPTIONS)
@@ -222,12 +240,32 @@ class _Client:
         body = request.SerializeToString()
         return body, ((AUTH_KEY, call_credential(self._key, method, body)),)
 
-    async def call(self, method: str, request, timeout: float | None = 30.0):
+    async def call(self, method: str, request, timeout: float | None = 30.0, retry: bool = True):
         body, md = self._prepare(method, request)
-        try:
-            return await self._calls[method](body, metadata=md, timeout=timeout)
-        except grpc.aio.AioRpcError as err:
-            raise translate(err, self._what, self.address) from None
+        give_up, delay = None, 0.05
+        while True:
+            try:
+                reply = await self._calls[method](body, metadata=md, timeout=timeout)
+            except grpc.aio.AioRpcError as err:
+                if not (retry and self.reached and self.reconnect_timeout_s > 0
+                        and err.code() == grpc.StatusCode.UNAVAILABLE):
+                    raise translate(err, self._what, self.address) from None
+                now = time.monotonic()
+                if give_up is None:
+                    give_up = now + self.reconnect_timeout_s
+                    logger.warning("the %s at %s is unavailable (%s); retrying %s for up to %g s", self._what,
+                                   self.address, err.details(), method, self.reconnect_timeout_s)
+                if now >= give_up:
+                    raise translate(err, self._what, self.address) from None
+                await asyncio.sleep(delay)
+                delay = min(1.0, delay * 2)
+                md = ((AUTH_KEY, call_credential(self._key, method, body)),)    # a nonce works once
+                continue
+            if give_up is not None:
+                self.reconnects += 1
+                logger.info("the %s at %s answers again (%s)", self._what, self.address, method)
+            self.reached = True
+            return reply
 
     def stream(self, method: str, request):
         body, md = self._prepare(method, request)
@@ -254,6 +292,7 @@ def translate(err: grpc.aio.AioRpcError, what: str, address: str) -> Exception:
 class GcsClient(_Client):
     _pb2, _service = gcs_pb2, "GcsService"
     _what = "GCS"
+    reconnect_timeout_s = GCS_RECONNECT_TIMEOUT_S
 
 
 class RayletClient(_Client):
@@ -267,7 +306,7 @@ async def wait_ready(client: _Client, method: str, request, deadline_s: float) -
     end = loop.time() + deadline_s
     while True:
         try:
-            return await client.call(method, request, timeout=max(0.2, min(2.0, end - loop.time())))
+            return await client.call(method, request, timeout=max(0.2, min(2.0, end - loop.time())), retry=False)
         except exceptions.ClusterConnectionError:
             if loop.time() > end:
                 raise

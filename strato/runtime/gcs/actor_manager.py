@@ -57,6 +57,9 @@ class ActorManager:
         self.raylets: dict[str, RayletClient] = {}
         self.job_conns: dict[bytes, transport.Connection] = {}
         self.on_change = _ignore_change     # called with an entry after each change (the GCS writes it through)
+        # the pid the actors' worker leases name as their owner; 0 (no pid to watch) when the GCS's storage is
+        # durable: a raylet must not end actors because the GCS process died, as a restarted GCS takes them back
+        self.lease_owner_pid = os.getpid()
 
     # ------------------------------------------------------------ table
     def _set_state(self, entry: ActorEntry, state: ActorState, cause: str = "") -> None:
@@ -143,7 +146,7 @@ class ActorManager:
         info = entry.info
         req = raylet_pb2.RequestWorkerLeaseRequest(
             request_id=os.urandom(8), resources=dict(info.resources),
-            placement_resources=dict(info.placement_resources), owner_worker_id=b"gcs", owner_pid=os.getpid(),
+            placement_resources=dict(info.placement_resources), owner_worker_id=b"gcs", owner_pid=self.lease_owner_pid,
             owner_host=self.host, name=info.class_name)
         warned = []
 

@@ -5,7 +5,13 @@
     drivers, workers --KVPut/KVGet--> KV (function and class exports)
     core workers --AddTaskEvents--> bounded task-event buffer (state API, widgets)
 
-Tables live behind storage.StoreClient (in memory for now). A node silent
+Tables live behind storage.StoreClient, opened from the storage URL the
+starter puts in STRATO_GCS_STORAGE (memory, a SQLite file in the session
+folder, or Redis: storage.py). What must outlive the process -- nodes, jobs,
+actors with their specs, names, KV, placement groups -- is written through
+on every change; a GCS started on a store that holds them takes the cluster
+back (recovery.py), and raylets and core workers reconnect (rpc.py: a
+client that reached the GCS once retries while it is away). A node silent
 for `health_check_timeout_s` is marked dead and the change is published to
 every subscriber; its raylet, if it comes back, is told it is dead and exits.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import os
 import signal
 import sys
 import time
@@ -21,7 +28,9 @@ import time
 from strato.runtime.config import SystemConfig
 from strato.runtime.gcs.actor_manager import ActorManager
 from strato.runtime.gcs.node_health import HealthTracker
-from strato.runtime.gcs.storage import InMemoryStoreClient, StoreClient
+from strato.runtime.gcs import recovery, storage
+from strato.runtime.gcs.storage import StoreClient
+from strato.runtime.gcs.storage_url import open_store
 from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc
 from strato.runtime import tls
 from strato.runtime.rpc import add_port, make_server
@@ -34,7 +43,10 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
     def __init__(self, store: StoreClient, config: SystemConfig, session_dir: str, token: str = "",
                  host: str = "127.0.0.1"):
         self.actors = ActorManager(self, token, host)
+        self.actors.on_change = self._save_actor
         self.store = store
+        if store.durable:     # a restarted GCS takes its actors back: raylets must not end them with this process
+            self.actors.lease_owner_pid = 0
         self.config = config
         self.session_dir = session_dir
         self.health = HealthTracker(config.health_check_timeout_s)
@@ -51,6 +63,15 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
     def _save_node(self, node: gcs_pb2.NodeInfo) -> None:
         self.nodes[node.node_id] = node
         self.store.put("nodes", node.node_id, node.SerializeToString())
+
+    def _save_actor(self, entry) -> None:
+        """Write an actor's info and creation spec through to storage (the actor manager's on_change)."""
+        self.store.put(storage.ACTORS, entry.info.actor_id,
+                       storage.actor_record(entry.info.SerializeToString(), entry.creation_spec))
+
+    def recover(self) -> dict:
+        """Take back the cluster the store holds, if any (recovery.py); call on the running loop."""
+        return recovery.recover(self)
 
     def _publish(self, node: gcs_pb2.NodeInfo) -> None:
         for q in list(self.subscribers):
@@ -82,6 +103,12 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
 
     async def RegisterNode(self, request, context):
         node = request.node
+        known = self.nodes.get(node.node_id)
+        if known is not None and not known.alive:
+            # a raylet re-registering after a GCS restart, but its node was declared dead: it stays dead
+            # (its next heartbeat is answered known=False and it exits; a node rejoins with a new id)
+            return gcs_pb2.RegisterNodeReply(health_check_period_s=self.config.health_check_period_s,
+                                             health_check_timeout_s=self.config.health_check_timeout_s)
         node.alive = True
         self._save_node(node)
         self.health.seen(node.node_id, time.monotonic())
@@ -129,14 +156,18 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         return gcs_pb2.AddJobReply(job_id=job.job_id)
 
     async def MarkJobFinished(self, request, context):
-        raw = self.store.get("jobs", request.job_id)
+        await self.finish_job(request.job_id)
+        return gcs_pb2.Empty()
+
+    async def finish_job(self, job_id: bytes) -> None:
+        raw = self.store.get("jobs", job_id)
         if raw is not None:
             job = gcs_pb2.JobInfo.FromString(raw)
-            job.is_dead = True
-            job.end_time = time.time()
-            self.store.put("jobs", job.job_id, job.SerializeToString())
-        await self.actors.job_finished(request.job_id)
-        return gcs_pb2.Empty()
+            if not job.is_dead:
+                job.is_dead = True
+                job.end_time = time.time()
+                self.store.put("jobs", job.job_id, job.SerializeToString())
+        await self.actors.job_finished(job_id)
 
     async def GetAllJobs(self, request, context):
         return gcs_pb2.GetAllJobsReply(jobs=[gcs_pb2.JobInfo.FromString(v) for _, v in self.store.items("jobs")])
@@ -205,13 +236,22 @@ async def _amain(args) -> int:
     token = sys.stdin.readline().strip()
     tls.install(tls.from_env())      # paths from the starter (tls.py); None: plain TCP
     config = SystemConfig.from_json(args.config)
-    gcs = GcsServer(InMemoryStoreClient(), config, args.session_dir, token, args.host)
+    try:
+        store = open_store(os.environ.get(storage.STORAGE_ENV, "memory"), args.session_dir)
+    except ValueError as exc:
+        print(f"ERROR {exc}", flush=True)
+        return 1
+    gcs = GcsServer(store, config, args.session_dir, token, args.host)
     server = make_server(token)
     gcs_pb2_grpc.add_GcsServiceServicer_to_server(gcs, server)
     port = add_port(server, f"{args.host}:{args.port}")
     if port == 0:
         print(f"ERROR could not listen on {args.host}:{args.port} (port in use?)", flush=True)
         return 1
+    found = gcs.recover()
+    logger.info("GCS storage: %s%s", store.describe(),
+                "" if not any(found.values()) else " (taken back: " + ", ".join(
+                    f"{n} {what}" for what, n in found.items()) + ")")
     await server.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -226,6 +266,7 @@ async def _amain(args) -> int:
     await stop.wait()
     await http_server.stop()
     await server.stop(0.2)
+    store.close()
     return 0
 
 

@@ -19,7 +19,7 @@ when it starts on storage that already has them, server.py: recover):
 Task events and the task table are not stored: they are rebuilt from what
 core workers report after a restart.
 
-Implementations, chosen by a storage URL (open_store):
+Implementations, chosen by a storage URL (storage_url.open_store):
 
     memory                              InMemoryStoreClient: lost when the GCS exits (embedded clusters)
     sqlite                              storage_sqlite.py: <session dir>/gcs_store.sqlite, mode 0600
@@ -30,7 +30,6 @@ Implementations, chosen by a storage URL (open_store):
 from __future__ import annotations
 
 import abc
-import os
 import struct
 import urllib.parse
 
@@ -43,6 +42,7 @@ KV_PREFIX = "kv:"
 
 SQLITE_FILE = "gcs_store.sqlite"
 REDIS_PASSWORD_ENV = "STRATO_REDIS_PASSWORD"
+STORAGE_ENV = "STRATO_GCS_STORAGE"     # the storage URL, from the starter (node.py) to the GCS; may hold a password
 
 
 class StoreClient(abc.ABC):
@@ -143,17 +143,3 @@ def redact(url: str) -> str:
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
-
-
-def open_store(url: str, session_dir: str) -> StoreClient:
-    """The store a storage URL names (see the module docstring). A Redis namespace defaults to the session
-    folder's name, so a GCS restarted in the same session finds its tables and a new cluster starts empty."""
-    url = check_url(url)
-    if url == "memory":
-        return InMemoryStoreClient()
-    if url.startswith("sqlite"):
-        from strato.runtime.gcs.storage_sqlite import SqliteStoreClient
-        path = os.path.join(session_dir, SQLITE_FILE) if url == "sqlite" else url[len("sqlite://"):]
-        return SqliteStoreClient(path)
-    from strato.runtime.gcs.storage_redis import RedisStoreClient
-    return RedisStoreClient.from_url(url, default_namespace=os.path.basename(os.path.normpath(session_dir)))

@@ -13,6 +13,11 @@ raylet exits when the GCS declares its node dead, when the process that
 started it goes away (embedded clusters: its stdin closes), or on SIGTERM;
 its workers follow because their stdin pipes from the raylet close.
 
+When the GCS restarts (gcs/recovery.py), the raylet's GCS client retries
+with backoff (rpc.py), and once the GCS answers again the raylet registers
+its node again with its current resources; a node the GCS declared dead in
+the meantime stays dead (the next heartbeat says so and the raylet exits).
+
 The raylet also owns the node's shared-memory object store
 (object_store/server/): created at start, served on a Unix socket to the node's
 core workers, its files removed on every exit path (stop, or the `finally`
@@ -68,6 +73,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.waiting: dict[bytes, asyncio.Future] = {}
         self.addresses: dict[bytes, tuple[str, int]] = {}
         self.gcs: GcsClient | None = None
+        self.node_info: gcs_pb2.NodeInfo | None = None
         self.server = None
         self.stopping = asyncio.Event()
         self.store = ObjectStoreService(node_id=self.node_id, session_dir=session_dir, token=token,
@@ -83,7 +89,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         await self.store.start(f"{self.node_ip}:{self.port}")
         self._apply(self.sched.prestart(self.pool_size))
         self.gcs = GcsClient(self.gcs_address, self.token)
-        node = gcs_pb2.NodeInfo(
+        node = self.node_info = gcs_pb2.NodeInfo(
             node_id=self.node_id, address=self.node_ip, raylet_port=self.port,
             resources_total=self.sched.total, resources_available=self.sched.available, alive=True,
             start_time=time.time(), is_head=self.is_head, node_name=self.node_name, raylet_pid=os.getpid(),
@@ -114,11 +120,16 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
     async def _heartbeat_forever(self) -> None:
         period = self.config.health_check_period_s
         failures_since = None
+        reconnects = self.gcs.reconnects
         while True:
             try:
                 reply = await self.gcs.call("Heartbeat", gcs_pb2.HeartbeatRequest(
                     node_id=self.node_id, resources_available=self.sched.available), timeout=max(1.0, period * 4))
                 failures_since = None
+                if self.gcs.reconnects != reconnects:     # the GCS was away (restarted): report the node again
+                    reconnects = self.gcs.reconnects
+                    await self._register_again()
+                    continue                              # and heartbeat at once: that reply predates it
             except Exception as exc:
                 now = time.monotonic()
                 failures_since = failures_since or now
@@ -138,6 +149,16 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available), n.alive)
             self._apply(self.sched.update_view(view))
             await asyncio.sleep(period)
+
+    async def _register_again(self) -> None:
+        node = gcs_pb2.NodeInfo()
+        node.CopyFrom(self.node_info)
+        node.resources_total.clear()
+        node.resources_total.update(self.sched.total)
+        node.resources_available.clear()
+        node.resources_available.update(self.sched.available)
+        await self.gcs.call("RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), timeout=5)
+        logger.info("registered this node again with the GCS at %s", self.gcs_address)
 
     async def _watch_nodes_forever(self) -> None:
         """Node changes pushed by the GCS: a joining node is usable before the next heartbeat."""
