@@ -28,6 +28,7 @@ from strato.api import (
     wait,
 )
 from strato.runtime.core_worker.object_ref import ObjectRef
+from strato import util  # noqa: E402,F401  -- `strato.util.placement_group(...)` without an import, as in Ray
 
 __version__ = "0.1.0"
 

@@ -1,13 +1,19 @@
 """`@strato.remote` on functions: RemoteFunction, `.options()` and option checking.
 
-The option value types are defined here too (NodeAffinitySchedulingStrategy;
-`strato.util.scheduling_strategies` re-exports it under Ray's name), so this
-module and `strato.actor` import nothing from `strato.util`, which builds on them.
+The option value types are defined here too (NodeAffinitySchedulingStrategy,
+PlacementGroupSchedulingStrategy; `strato.util.scheduling_strategies` re-exports
+them under Ray's names), so this module and `strato.actor` import nothing from
+`strato.util`, which builds on them. `scheduling_of` turns a task's or actor's
+options into where it runs: a strategy name, a node affinity, or a placement
+group's bundle -- the caller's own group when it captures child tasks.
 """
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
+import warnings
+from typing import Any, NamedTuple
 
 from strato import _context
 
@@ -28,6 +34,33 @@ class NodeAffinitySchedulingStrategy:
                              f"shows under 'NodeID'), got {self.node_id!r}") from None
 
 
+@dataclasses.dataclass(frozen=True)
+class PlacementGroupSchedulingStrategy:
+    """Run in a bundle of `placement_group` (index -1: any of its bundles). With
+    placement_group_capture_child_tasks=True, tasks and actors it starts without a strategy of
+    their own go to the same group."""
+    placement_group: Any
+    placement_group_bundle_index: int = -1
+    placement_group_capture_child_tasks: bool | None = None
+
+    def __post_init__(self):
+        if not hasattr(self.placement_group, "id") or not hasattr(self.placement_group, "bundle_specs"):
+            raise TypeError(f"PlacementGroupSchedulingStrategy needs a PlacementGroup (from "
+                            f"strato.util.placement_group(...)), got {self.placement_group!r}")
+        index = self.placement_group_bundle_index
+        if isinstance(index, bool) or not isinstance(index, int) or index < -1:
+            raise ValueError(f"placement_group_bundle_index must be an int >= -1 (-1: any bundle), got {index!r}")
+
+
+class PgStrategy(NamedTuple):
+    """Where a task runs when it runs in a placement group (the `strategy` of its scheduling class)."""
+    pg_id: bytes
+    bundle_index: int
+    capture: bool
+
+
+_STRATEGY_TYPES = (str, NodeAffinitySchedulingStrategy, PlacementGroupSchedulingStrategy, type(None))
+
 # option -> (accepted types, description used in errors)
 TASK_OPTIONS: dict[str, tuple] = {
     "num_cpus": (_NUMBER, "a number >= 0"),
@@ -37,8 +70,12 @@ TASK_OPTIONS: dict[str, tuple] = {
     "max_retries": (int, "an int >= -1 (-1: retry forever)"),
     "retry_exceptions": ((bool, list, tuple), "True/False or a list of exception classes"),
     "name": (str, "a string"),
-    "scheduling_strategy": ((str, NodeAffinitySchedulingStrategy, type(None)),
-                            '"DEFAULT", "SPREAD" or a NodeAffinitySchedulingStrategy'),
+    "scheduling_strategy": (_STRATEGY_TYPES,
+                            '"DEFAULT", "SPREAD", a NodeAffinitySchedulingStrategy or a PlacementGroupSchedulingStrategy'),
+    # Deprecated in Ray in favour of PlacementGroupSchedulingStrategy, still accepted (with a warning).
+    "placement_group": (object, "a PlacementGroup, None or 'default'"),
+    "placement_group_bundle_index": (int, "an int >= -1"),
+    "placement_group_capture_child_tasks": (bool, "True or False"),
     "memory": (_NUMBER, "a number of bytes >= 0"),
     "runtime_env": ((dict, type(None)), "a dict (only an empty one is supported)"),
 }
@@ -51,7 +88,8 @@ def validate_options(options: dict, valid: dict, kind: str) -> dict:
         types, desc = valid[key]
         if value is None:
             continue
-        if isinstance(value, bool) and key not in ("retry_exceptions",) or not isinstance(value, types):
+        if isinstance(value, bool) and key not in ("retry_exceptions", "placement_group_capture_child_tasks") \
+                or not isinstance(value, types):
             raise TypeError(f"Option {key!r} must be {desc}, got {value!r} ({type(value).__name__}).")
         if key in ("num_cpus", "num_gpus", "memory", "num_returns") and value < 0:
             raise ValueError(f"Option {key!r} must be {desc}, got {value!r}.")
@@ -71,6 +109,14 @@ def validate_options(options: dict, valid: dict, kind: str) -> dict:
         if key == "scheduling_strategy" and isinstance(value, str) and value not in ("DEFAULT", "SPREAD"):
             raise ValueError(f"Unknown scheduling_strategy {value!r}; use 'DEFAULT', 'SPREAD' or "
                              f"NodeAffinitySchedulingStrategy(node_id, soft).")
+        if key == "placement_group" and value != "default" and not hasattr(value, "bundle_specs"):
+            raise TypeError(f"Option 'placement_group' must be a PlacementGroup, None or 'default', got {value!r}.")
+        if key == "placement_group_bundle_index" and value < -1:
+            raise ValueError(f"Option 'placement_group_bundle_index' must be an int >= -1, got {value!r}.")
+        if key == "placement_group" and value not in ("default", None) and options.get("scheduling_strategy"):
+            raise ValueError("Placement groups should be given with the scheduling_strategy option "
+                             "(PlacementGroupSchedulingStrategy); the placement_group option is deprecated. "
+                             "Do not pass both.")
         if key == "runtime_env" and value:
             raise ValueError("runtime_env is not supported yet: install packages in the cluster's environment.")
     return options
@@ -92,11 +138,92 @@ def resource_shape(options: dict, default_cpus: float = 1.0) -> dict:
     return shape
 
 
-def strategy_of(options: dict) -> tuple[str, tuple | None]:
+def strategy_of(options: dict, resources: dict | None = None, what: str = "the task") -> tuple:
+    """(strategy, affinity) of a task: strategy is "DEFAULT", "SPREAD" or a PgStrategy; affinity
+    (node id, soft) or None."""
     s = options.get("scheduling_strategy")
     if isinstance(s, NodeAffinitySchedulingStrategy):
         return "DEFAULT", (bytes.fromhex(s.node_id), s.soft)
+    pg = placement_of(options, resources or {}, what)
+    if pg is not None:
+        return pg, None
     return (s or "DEFAULT"), None
+
+
+def placement_of(options: dict, resources: dict, what: str, placement: dict | None = None) -> PgStrategy | None:
+    """The placement group a task or actor runs in, from its options (PlacementGroupSchedulingStrategy,
+    or the deprecated placement_group options), or else the caller's own group when the caller
+    captures child tasks -- as Ray decides it. Raises ValueError when the bundle index is out of
+    range or the request fits no bundle of the group."""
+    s = options.get("scheduling_strategy")
+    pg, index, capture = options.get("placement_group", "default"), options.get("placement_group_bundle_index"), \
+        options.get("placement_group_capture_child_tasks")
+    if s is not None and not isinstance(s, PlacementGroupSchedulingStrategy):
+        return None
+    if pg not in ("default", None) or index not in (None, -1) or capture:
+        warnings.warn("The placement_group, placement_group_bundle_index and placement_group_capture_child_tasks "
+                      "options are deprecated: use scheduling_strategy=PlacementGroupSchedulingStrategy(...).",
+                      DeprecationWarning, stacklevel=4)
+    if isinstance(s, PlacementGroupSchedulingStrategy):
+        pg, index, capture = s.placement_group, s.placement_group_bundle_index, s.placement_group_capture_child_tasks
+    index = -1 if index is None else index
+    if pg == "default":
+        current = current_group()
+        if current is None or not (current[1] if capture is None else capture):
+            if index != -1:
+                raise ValueError("placement_group_bundle_index needs a placement group: give one with "
+                                 "PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=...).")
+            return None
+        return PgStrategy(current[0], -1, True)
+    if pg is None:
+        return None
+    specs = pg.bundle_specs
+    if index >= len(specs):
+        raise ValueError(f"placement group bundle index {index} is invalid: the group has {len(specs)} bundle(s), "
+                         f"so use 0-{len(specs) - 1}, or -1 for any bundle.")
+    _check_shape(resources, specs if index < 0 else [specs[index]], what, "")
+    if placement is not None and placement != resources:
+        _check_shape(placement, specs if index < 0 else [specs[index]], what,
+                     " (an actor needs 1 CPU to be placed unless num_cpus is given: give the bundle a CPU, or "
+                     "set num_cpus=0)")
+    return PgStrategy(bytes(pg.id), index, bool(capture))
+
+
+def _check_shape(resources: dict, bundles: list, what: str, hint: str) -> None:
+    if not any(all(b.get(k, 0.0) + 1e-9 >= v for k, v in resources.items()) for b in bundles):
+        raise ValueError(f"Cannot schedule {what} with the placement group: its request {resources} fits none of "
+                         f"the bundles {bundles}{hint}.")
+
+
+def current_group() -> tuple[bytes, bool] | None:
+    """(placement group id, capture child tasks) of the task or actor running here, or None (a driver,
+    or not in a group). A task's comes with it; an actor's is read from the GCS once."""
+    cw = _context.worker()
+    if cw is None:
+        return None
+    current = getattr(cw, "current_placement_group", None)
+    if current is not None or getattr(cw, "actor_id", None) is None:
+        return current
+    cached = getattr(cw, "actor_placement_group", False)
+    if cached is False:
+        from strato.runtime.protocol import gcs_pb2
+        info = cw.run_sync(cw.gcs.call("GetActorInfo", gcs_pb2.GetActorInfoRequest(actor_id=cw.actor_id))).info
+        sched = info.scheduling
+        cached = (sched.placement_group_id, sched.capture_child_tasks) if sched.kind == "PLACEMENT_GROUP" else None
+        cw.actor_placement_group = cached
+    return cached
+
+
+def actor_scheduling(options: dict, resources: dict, placement: dict, what: str) -> dict:
+    """An actor's options -> the fields of its gcs_pb2.SchedulingStrategy (ActorInfo.scheduling)."""
+    s = options.get("scheduling_strategy")
+    if isinstance(s, NodeAffinitySchedulingStrategy):
+        return {"kind": "NODE_AFFINITY", "node_id": bytes.fromhex(s.node_id), "soft": s.soft}
+    pg = placement_of(options, resources, what, placement)
+    if pg is not None:
+        return {"kind": "PLACEMENT_GROUP", "placement_group_id": pg.pg_id, "bundle_index": pg.bundle_index,
+                "capture_child_tasks": pg.capture}
+    return {"kind": s or "DEFAULT", "bundle_index": -1}
 
 
 class ExportCache:
@@ -126,13 +253,87 @@ class ExportCache:
         return self._exported_to[1]
 
 
+class CallSignature:
+    """A function's parameters, to refuse a call with the wrong arguments at `.remote()` (as Ray
+    does) rather than when the task runs. A call that passes only positional arguments, as many
+    as the function takes, is accepted with two comparisons; anything else is bound in full."""
+
+    __slots__ = ("name", "signature", "low", "high", "needs_bind")
+
+    def __init__(self, name: str, signature: inspect.Signature | None):
+        self.name, self.signature = name, signature
+        self.low, self.high, self.needs_bind = 0, float("inf"), False
+        if signature is None:          # a builtin without a signature: anything goes
+            return
+        params = list(signature.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        self.low = sum(1 for p in positional if p.default is p.empty)
+        if not any(p.kind is p.VAR_POSITIONAL for p in params):
+            self.high = len(positional)
+        self.needs_bind = any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params)
+
+    @classmethod
+    def of(cls, fn, name: str, skip_first: bool = False) -> "CallSignature":
+        try:
+            signature = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return cls(name, None)
+        params = list(signature.parameters.values())
+        if skip_first and params and params[0].kind in (inspect.Parameter.POSITIONAL_ONLY,
+                                                        inspect.Parameter.POSITIONAL_OR_KEYWORD):
+            params = params[1:]
+        # Defaults and annotations are not needed to check a call (and may not pickle): marked only.
+        params = [p.replace(default=_HAS_DEFAULT if p.default is not p.empty else p.empty, annotation=p.empty)
+                  for p in params]
+        return cls(name, signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
+
+    def check(self, args: tuple, kwargs: dict) -> None:
+        if not kwargs and not self.needs_bind and self.low <= len(args) <= self.high:
+            return
+        if self.signature is None:
+            return
+        try:
+            self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}() was called with the wrong arguments: {exc}. It takes "
+                            f"{self.name}{self.signature}.") from None
+
+    def __reduce__(self):
+        return (CallSignature, (self.name, self.signature))
+
+
+class _HasDefault:
+    def __repr__(self):
+        return "..."
+
+    def __reduce__(self):
+        return (_has_default, ())
+
+
+def _has_default():
+    return _HAS_DEFAULT
+
+
+_HAS_DEFAULT = _HasDefault()
+
+
+def check_task_target(fn) -> None:
+    """What Ray refuses to run as a task."""
+    if inspect.iscoroutinefunction(fn) or inspect.isasyncgenfunction(fn):
+        raise ValueError(f"'async def' cannot be a remote task ({getattr(fn, '__name__', fn)}): a task runs a "
+                         f"plain function. Wrap it, e.g. `def f(): return asyncio.run(g())`, or make it a "
+                         f"method of an actor (async actors run async def methods).")
+
+
 class RemoteFunction:
     """A function that runs as a task on the cluster: call `.remote()`."""
 
     def __init__(self, fn, options: dict):
+        check_task_target(fn)
         self._function = fn
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
         self._export = ExportCache(fn)
+        self._signature = CallSignature.of(fn, getattr(fn, "__name__", "f"))
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -157,15 +358,17 @@ class RemoteFunction:
         return _Bound()
 
     def _remote(self, args, kwargs, options):
+        self._signature.check(args, kwargs)
         cw = _context.auto_init()
         fid = self._export.id_for(cw)
         num_returns = options.get("num_returns")
         num_returns = 1 if num_returns is None else num_returns
         max_retries = options.get("max_retries")
-        strategy, affinity = strategy_of(options)
+        resources = resource_shape(options)
+        strategy, affinity = strategy_of(options, resources, f"{self._function.__name__}()")
         refs = cw.submit_task(
             fid, options.get("name") or self._function.__name__, args, kwargs,
-            num_returns=num_returns, resources=resource_shape(options),
+            num_returns=num_returns, resources=resources,
             max_retries=3 if max_retries is None else max_retries,
             retry_exceptions=options.get("retry_exceptions") or False, strategy=strategy, affinity=affinity,
             captured=self._export.captured)

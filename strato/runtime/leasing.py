@@ -5,6 +5,8 @@ the GCS's actor manager).
           |  ^            --SPILLBACK-->   ask the raylet named, grant_or_reject (no second spill)
           |  |            --REJECTED-->    it filled up meanwhile: home again, after 10 ms
           |  +------------ INFEASIBLE -->  no node can ever fit it: say so, home again after 1 s
+          |               UNSCHEDULABLE --> it can never run as asked (dead affinity node, removed
+          |                                 placement group): done, the caller fails it
           +-- a failed call: home again after 0.5 s
 
 `after_reply` is the pure decision (unit-tested); `follow` is the loop around
@@ -26,7 +28,7 @@ FAILED_CALL_RETRY_S = 0.5
 
 
 class LeaseStep(NamedTuple):
-    granted: bool
+    granted: bool                   # done: granted, or UNSCHEDULABLE (the caller reads reply.status)
     go_to: str = ""                 # a raylet address to ask next; "" = the home raylet
     delay_s: float = 0.0
     grant_or_reject: bool = False   # the next raylet must not spill back again
@@ -34,7 +36,7 @@ class LeaseStep(NamedTuple):
 
 def after_reply(reply) -> LeaseStep:
     """What to do after a RequestWorkerLease reply."""
-    if reply.status == Reply.GRANTED:
+    if reply.status in (Reply.GRANTED, Reply.UNSCHEDULABLE):
         return LeaseStep(True)
     if reply.status == Reply.SPILLBACK:
         return LeaseStep(False, f"{reply.spill_host}:{reply.spill_port}", 0.0, True)
@@ -47,7 +49,8 @@ async def follow(req, *, home: Callable[[], object], raylet_at: Callable[[str], 
                  wanted: Callable[[], bool], on_infeasible: Callable[[str], None], what: str,
                  sleep: Callable[[float], Awaitable] = asyncio.sleep):
     """Ask raylets for a worker lease until one is granted: (reply, raylet client), or None once not
-    `wanted()`. `home()` gives the raylet to start from (None: not known yet, wait)."""
+    `wanted()`. `home()` gives the raylet to start from (None: not known yet, wait). A reply with
+    status UNSCHEDULABLE also ends the loop: the caller fails what it asked for, with reply.message."""
     raylet = home()
     while wanted():
         if raylet is None:

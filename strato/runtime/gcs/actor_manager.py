@@ -8,6 +8,12 @@
         -> RESTARTING and again, while max_restarts allows; else DEAD with the cause
     a job's driver disconnects / finishes -> its non-detached actors are killed
 
+An actor's scheduling strategy (ActorInfo.scheduling: SPREAD, node affinity,
+a placement group's bundle) goes into its lease requests as a task's does; a
+request the raylets answer UNSCHEDULABLE (a hard affinity to a dead node, a
+removed group) leaves the actor DEAD and `unschedulable` (callers raise
+ActorUnschedulableError). Removing a placement group kills its actors.
+
 Callers learn addresses and deaths with GetActorInfo, which can wait for
 the next version of an entry (long poll). The decisions -- which node to
 ask first, restart or not, the cause recorded, which actors a dead node or
@@ -56,6 +62,7 @@ class ActorManager:
         self.by_worker: dict[bytes, bytes] = {}
         self.raylets: dict[str, RayletClient] = {}
         self.job_conns: dict[bytes, transport.Connection] = {}
+        self._spread_turn = 0
         self.on_change = _ignore_change     # called with an entry after each change (the GCS writes it through)
         # the pid the actors' worker leases name as their owner; 0 (no pid to watch) when the GCS's storage is
         # durable: a raylet must not end actors because the GCS process died, as a restarted GCS takes them back
@@ -136,18 +143,25 @@ class ActorManager:
             client = self.raylets[address] = RayletClient(address, self.token)
         return client
 
-    def _start_raylet(self, entry: ActorEntry) -> RayletClient | None:
-        node = creation_node(self.gcs.nodes.values(), entry.info.owner_node_id)
+    def _start_raylet(self, entry: ActorEntry, spread_turn: int | None = None) -> RayletClient | None:
+        node = creation_node(self.gcs.nodes.values(), entry.info.owner_node_id, spread_turn)
         return None if node is None else self._raylet(f"{node.address}:{node.raylet_port}")
 
     async def _create(self, entry: ActorEntry) -> None:
         entry.incarnation += 1
         incarnation = entry.incarnation
         info = entry.info
+        sched = info.scheduling
         req = raylet_pb2.RequestWorkerLeaseRequest(
             request_id=os.urandom(8), resources=dict(info.resources),
             placement_resources=dict(info.placement_resources), owner_worker_id=b"gcs", owner_pid=self.lease_owner_pid,
-            owner_host=self.host, name=info.class_name)
+            owner_host=self.host, name=info.class_name, strategy="SPREAD" if sched.kind == "SPREAD" else "DEFAULT",
+            affinity_node_id=sched.node_id if sched.kind == "NODE_AFFINITY" else b"", affinity_soft=sched.soft,
+            placement_group_id=sched.placement_group_id if sched.kind == "PLACEMENT_GROUP" else b"",
+            bundle_index=sched.bundle_index)
+        turn = None
+        if sched.kind == "SPREAD":
+            turn, self._spread_turn = self._spread_turn, self._spread_turn + 1
         warned = []
 
         def on_infeasible(message: str) -> None:
@@ -156,12 +170,18 @@ class ActorManager:
                 logger.warning("actor %s is infeasible: %s", info.class_name, message)
 
         granted = await leasing.follow(
-            req, home=lambda: self._start_raylet(entry), raylet_at=self._raylet, on_infeasible=on_infeasible,
+            req, home=lambda: self._start_raylet(entry, turn), raylet_at=self._raylet, on_infeasible=on_infeasible,
             wanted=lambda: entry.incarnation == incarnation and entry.state is not ActorState.DEAD,
             what=f"actor {info.actor_id.hex()[:12]}")
         if granted is None:
             return
         reply, raylet = granted
+        if reply.status == Reply.UNSCHEDULABLE:
+            if entry.incarnation == incarnation and entry.state is not ActorState.DEAD:
+                logger.warning("actor %s is unschedulable: %s", info.class_name, reply.message)
+                info.unschedulable = True
+                self._set_state(entry, ActorState.DEAD, reply.message)
+            return
         w = reply.worker
         address = f"{w.host}:{w.port}"
         if entry.incarnation != incarnation or entry.state is ActorState.DEAD:
@@ -260,6 +280,13 @@ class ActorManager:
         await self._kill_worker(raylet, worker_id)
         return True
 
+    async def placement_group_removed(self, pg_id: bytes) -> None:
+        """Its placement group was removed: the group's actors die, without restarts (as in Ray)."""
+        for entry in list(self.actors.values()):
+            sched = entry.info.scheduling
+            if sched.kind == "PLACEMENT_GROUP" and sched.placement_group_id == pg_id:
+                await self.kill(entry.info.actor_id, True, f"its placement group {pg_id.hex()} was removed")
+
     async def _kill_worker(self, raylet: RayletClient | None, worker_id: bytes) -> None:
         if raylet is not None and worker_id:
             try:
@@ -287,6 +314,9 @@ class ActorManager:
         for entry in list(self.actors.values()):
             if dies_with_job(entry.state, entry.info.job_id, entry.info.detached, job_id):
                 await self.kill(entry.info.actor_id, True, "its driver (the job that created it) exited")
+        groups = getattr(self.gcs, "placement_groups", None)
+        if groups is not None:
+            await groups.job_finished(job_id)       # its placement groups go too, unless detached
 
 
 def _ignore(conn, msg):

@@ -63,10 +63,16 @@ def should_restart(num_restarts: int, max_restarts: int, no_restart: bool = Fals
     return max_restarts < 0 or num_restarts < max_restarts
 
 
-def creation_node(nodes, owner_node_id: bytes):
+def creation_node(nodes, owner_node_id: bytes, spread_turn: int | None = None):
     """The node whose raylet is asked first for an actor's worker: the owner's node while it is
     alive, else the first alive node (in registration order), else None (ask again later). That
-    raylet may spill the request back to another node. `nodes`: objects with node_id and alive."""
+    raylet may spill the request back to another node. `nodes`: objects with node_id and alive.
+
+    `spread_turn` (SPREAD actors: a counter the manager bumps per creation): the alive nodes take
+    turns instead, so actors that hold no CPU once running are spread too."""
+    if spread_turn is not None:
+        alive = [n for n in nodes if n.alive]
+        return alive[spread_turn % len(alive)] if alive else None
     first = None
     for node in nodes:
         if node.alive:

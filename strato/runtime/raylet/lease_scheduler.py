@@ -13,13 +13,22 @@ heartbeat old).
 
 Resources are taken when a lease is granted and given back when it is
 returned or its worker exits. A worker blocked in `get` gives its CPUs back
-until it resumes, so nested tasks cannot deadlock the node.
+(a bundle's CPUs too) until it resumes, so nested tasks cannot deadlock the node.
+
+Placement-group bundles (bundles.py) are reserved here on the GCS's word
+(prepare_bundles, commit_bundles, return_bundles); a lease in a bundle asks for
+the bundle's own resource names. Two answers need the IO shell's help first:
+a hard node affinity to a node this raylet has never heard of, and a lease in
+a group no node of the view holds a bundle of -- both `LookUp`, answered with
+`looked_up` (the node's fate or the group's bundle node, from the GCS). A
+request that can never run as asked gets `Unschedulable`.
 """
 from __future__ import annotations
 
 import dataclasses
 import enum
 
+from strato.runtime.raylet import bundles as bd
 from strato.runtime.raylet.policy import EPS, Decision, NodeView, pick_node
 
 
@@ -58,6 +67,9 @@ class LeaseRequest:
     grant_or_reject: bool = False
     name: str = ""
     placement: dict | None = None     # must fit to place; defaults to resources
+    placement_group: bytes = b""      # in a bundle of this group (resources already renamed, bundles.py)
+    bundle_index: int = -1
+    looked_up: bool = False           # the IO shell asked the GCS about its node / group (LookUp)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +94,19 @@ class Reject:
 class Infeasible:
     request: LeaseRequest
     message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Unschedulable:
+    """It can never run as asked: the owner fails it (TaskUnschedulableError / ActorUnschedulableError)."""
+    request: LeaseRequest
+    message: str
+
+
+@dataclasses.dataclass(frozen=True)
+class LookUp:
+    """Ask the GCS where the request's affinity node or placement group is, then call `looked_up`."""
+    request: LeaseRequest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +135,7 @@ class LeaseScheduler:
         self.remote_nodes: dict[bytes, NodeView] = {}
         self._lease_counter = 0
         self._starts_requested = 0            # StartWorkers issued, process not spawned yet
+        self.bundles = bd.BundleTable()
 
     # ----------------------------------------------------------- events
     def request_lease(self, req: LeaseRequest) -> list:
@@ -161,9 +187,9 @@ class LeaseScheduler:
         if w is None or w.state is not WorkerState.LEASED or w.blocked == blocked:
             return []
         w.blocked = blocked
-        cpu = w.lease_resources.get("CPU", 0.0)
-        if cpu:
-            self.available["CPU"] = self.available.get("CPU", 0.0) + (cpu if blocked else -cpu)
+        for k, v in w.lease_resources.items():
+            if bd.is_cpu(k) and k in self.total:
+                self.available[k] = self.available.get(k, 0.0) + (v if blocked else -v)
         return self._schedule()
 
     def owner_died(self, owner_pid: int, owner_host: str) -> list:
@@ -174,6 +200,48 @@ class LeaseScheduler:
 
     def update_view(self, nodes: dict[bytes, NodeView]) -> list:
         self.remote_nodes = {nid: n for nid, n in nodes.items() if nid != self.node_id}
+        return self._schedule()
+
+    # ---------------------------------------------------------- bundles
+    def prepare_bundles(self, specs: list[tuple[bytes, int, dict]]) -> str:
+        """Reserve bundles for the GCS, all or none: "" when done, else why not."""
+        return self.bundles.prepare(specs, self.available)
+
+    def commit_bundles(self, pg_id: bytes, indexes: list[int]) -> tuple[bool, list]:
+        ok = self.bundles.commit(pg_id, indexes, self.total, self.available)
+        return ok, self._schedule()
+
+    def return_bundles(self, pg_id: bytes, indexes: list[int] | None) -> list:
+        """Give bundles back (a rollback, or the group removed): the workers leased in them are stopped."""
+        returned = self.bundles.give_back(pg_id, indexes, self.total, self.available)
+        out: list = []
+        if not returned:
+            return out
+        for w in list(self.workers.values()):
+            if w.state is WorkerState.LEASED and any(bd.is_group_resource(k, pg_id) for k in w.lease_resources):
+                w.lease_resources = {k: v for k, v in w.lease_resources.items()
+                                     if not bd.is_group_resource(k, pg_id)}
+                out.append(KillWorker(w.worker_id, f"its placement group {pg_id.hex()[:12]} was removed"))
+        return out + self._schedule()
+
+    def looked_up(self, request_id: bytes, node_id: bytes | None, message: str = "") -> list:
+        """The GCS's answer to a LookUp: `node_id` is where the request should go (its group's bundle
+        node), or None with `message` when it can never run; None without a message: the cluster view
+        was refreshed, decide again."""
+        req = next((r for r in self.queue if r.request_id == request_id), None)
+        if req is None:
+            return []
+        if node_id is None and message:
+            self.queue.remove(req)
+            return [Unschedulable(req, message)] + self._schedule()
+        if node_id is not None and node_id != self.node_id:
+            self.queue.remove(req)
+            return [Reject(req) if req.grant_or_reject else Spillback(req, node_id)] + self._schedule()
+        if node_id == self.node_id and not _fits_total(req.placement or req.resources, self.total):
+            self.queue.remove(req)
+            return [Unschedulable(req, f"{req.name or 'it'} asks for more than its placement group's bundle "
+                                       f"holds ({_plain(req.placement or req.resources)}); make the bundle "
+                                       f"bigger or the request smaller")] + self._schedule()
         return self._schedule()
 
     def tick(self, now: float) -> list:
@@ -201,8 +269,8 @@ class LeaseScheduler:
     # --------------------------------------------------------- internals
     def _release(self, w: WorkerInfo) -> None:
         for k, v in w.lease_resources.items():
-            if k == "CPU" and w.blocked:
-                continue
+            if bd.is_cpu(k) and w.blocked or k not in self.total:
+                continue    # given back while blocked; or its bundle is gone
             self.available[k] = self.available.get(k, 0.0) + v
         w.lease_resources, w.blocked = {}, False
 
@@ -220,7 +288,17 @@ class LeaseScheduler:
                 affinity_soft=req.affinity_soft, spread_threshold=self.spread_threshold,
                 local_only=req.grant_or_reject)
             if decision is Decision.INFEASIBLE:
-                out.append(Infeasible(req, self._infeasible_message(req)))
+                why = self._unschedulable(req, nodes)
+                if why is LookUp:
+                    req.looked_up = True
+                    out.append(LookUp(req))
+                    keep.append(req)
+                elif why is not None:
+                    out.append(Unschedulable(req, why))
+                elif req.placement_group:
+                    keep.append(req)          # a LookUp is under way
+                else:
+                    out.append(Infeasible(req, self._infeasible_message(req)))
             elif target != self.node_id:
                 out.append(Reject(req) if req.grant_or_reject else Spillback(req, target))
             elif decision is Decision.RUN and idle:
@@ -245,6 +323,23 @@ class LeaseScheduler:
             out.append(StartWorkers(want))
         return out
 
+    def _unschedulable(self, req: LeaseRequest, nodes: dict):
+        """For an infeasible request: why it can never run (a message), LookUp (ask the GCS first), or
+        None (plain infeasible: it may fit once a bigger node joins; or a LookUp is under way)."""
+        if req.affinity and not req.affinity_soft:
+            node = nodes.get(req.affinity)
+            if node is None and not req.looked_up:
+                return LookUp
+            if node is None or not node.alive:
+                state = "unknown to the cluster" if node is None else "dead"
+                return (f"the node {req.affinity.hex()} that NodeAffinitySchedulingStrategy names (soft=False) is "
+                        f"{state}. Pick a live node from strato.nodes(), or pass soft=True to run elsewhere "
+                        f"when it is gone.")
+            return None
+        if req.placement_group and not req.looked_up:
+            return LookUp
+        return None
+
     def _lease(self, w: WorkerInfo, req: LeaseRequest) -> None:
         self._lease_counter += 1
         _take(self.available, req.resources)
@@ -266,6 +361,17 @@ class LeaseScheduler:
         return (f"Task {req.name or ''}() is infeasible: it requests {req.resources}, but no node of the cluster "
                 f"has {short} (largest nodes: { {k: totals.get(k, 0.0) for k in short} }). It stays pending "
                 f"until a node that can run it joins; lower the request or add such a node.")
+
+
+def _fits_total(resources: dict, total: dict) -> bool:
+    return all(total.get(k, 0.0) + EPS >= v for k, v in resources.items())
+
+
+def _plain(resources: dict) -> dict:
+    """A bundle request's resources under their plain names ("CPU_group_0_<pg>" -> "CPU")."""
+    return {k.split("_group_", 1)[0]: v for k, v in resources.items()
+            if "_group_" in k and not k.startswith("bundle_group_") and k.count("_group_") == 1
+            and k.split("_group_", 1)[1].count("_") == 0}
 
 
 def _take(available: dict, resources: dict) -> None:

@@ -6,6 +6,7 @@
                                    |
                           worker processes (prestarted, one per CPU; more on demand,
                           idle extras reaped), each registering back with RegisterWorker
+    GCS --PrepareBundles/CommitBundles/ReturnBundles--> placement-group bundles (bundles.py)
 
 gRPC on the node's address carries the control plane; tasks themselves go
 straight from owners to leased workers (core_worker/submitter.py). The
@@ -41,6 +42,7 @@ from strato.runtime.config import SystemConfig
 from strato.runtime.object_store.server.service import ObjectStoreService
 from strato.runtime.object_store.server.store_server import default_capacity
 from strato.runtime.protocol import gcs_pb2, raylet_pb2, raylet_pb2_grpc
+from strato.runtime.raylet import bundles as bd
 from strato.runtime.raylet import lease_scheduler as ls
 from strato.runtime.raylet.policy import NodeView
 from strato.runtime import tls
@@ -124,7 +126,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         while True:
             try:
                 reply = await self.gcs.call("Heartbeat", gcs_pb2.HeartbeatRequest(
-                    node_id=self.node_id, resources_available=self.sched.available), timeout=max(1.0, period * 4))
+                    node_id=self.node_id, resources_available=self.sched.available,
+                    resources_total=self.sched.total), timeout=max(1.0, period * 4))
                 failures_since = None
                 if self.gcs.reconnects != reconnects:     # the GCS was away (restarted): report the node again
                     reconnects = self.gcs.reconnects
@@ -200,6 +203,10 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 self._answer(ins.request, Reply(status=Reply.REJECTED))
             elif isinstance(ins, ls.Infeasible):
                 self._answer(ins.request, Reply(status=Reply.INFEASIBLE, message=ins.message))
+            elif isinstance(ins, ls.Unschedulable):
+                self._answer(ins.request, Reply(status=Reply.UNSCHEDULABLE, message=ins.message))
+            elif isinstance(ins, ls.LookUp):
+                asyncio.get_running_loop().create_task(self._look_up(ins.request))
             elif isinstance(ins, ls.StartWorkers):
                 for _ in range(ins.count):
                     asyncio.get_running_loop().create_task(self._start_worker())
@@ -215,6 +222,53 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             fut.set_result(reply)
         elif reply.status == Reply.GRANTED:  # the requester gave up meanwhile
             self._apply(self.sched.return_worker(reply.worker.worker_id, reply.lease_id, time.monotonic()))
+
+    async def _look_up(self, req: ls.LeaseRequest) -> None:
+        """Ask the GCS what the scheduler could not know (ls.LookUp): where a placement group's bundles
+        are (waiting while the group is pending), or whether an affinity node exists at all."""
+        while req.request_id in self.waiting and not self.stopping.is_set():
+            try:
+                if not req.placement_group:
+                    reply = await self.gcs.call("GetAllNodes", gcs_pb2.Empty(), timeout=10)
+                    view = dict(self.sched.remote_nodes)
+                    for n in reply.nodes:
+                        self.addresses[n.node_id] = (n.address, n.raylet_port)
+                        view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available),
+                                                   n.alive)
+                    self._apply(self.sched.update_view(view))
+                    self._apply(self.sched.looked_up(req.request_id, None))
+                    return
+                reply = await self.gcs.call("GetPlacementGroup", gcs_pb2.GetPlacementGroupRequest(
+                    placement_group_id=req.placement_group, wait_created_s=10.0), timeout=20)
+            except Exception as exc:
+                logger.debug("look-up for lease %s failed: %s", req.request_id.hex(), exc)
+                await asyncio.sleep(0.5)
+                continue
+            pg = req.placement_group.hex()
+            if not reply.found or reply.info.state == "REMOVED":
+                what = "was removed" if reply.found else "does not exist"
+                self._apply(self.sched.looked_up(req.request_id, None, (
+                    f"its placement group {pg} {what} (remove_placement_group kills and fails what runs in it). "
+                    f"Create a new group for it.")))
+                return
+            if reply.info.state == "CREATED":
+                bundles = reply.info.bundles
+                if req.bundle_index >= len(bundles):
+                    self._apply(self.sched.looked_up(req.request_id, None, (
+                        f"placement_group_bundle_index {req.bundle_index} is out of range: group {pg} has "
+                        f"{len(bundles)} bundle(s)")))
+                    return
+                if req.bundle_index >= 0:
+                    node = bundles[req.bundle_index].node_id
+                else:
+                    nodes = [b.node_id for b in bundles]
+                    node = self.node_id if self.node_id in nodes else nodes[0]
+                if node != self.node_id and node not in self.addresses:
+                    await asyncio.sleep(0.1)      # a node the view has not heard of yet
+                    continue
+                self._apply(self.sched.looked_up(req.request_id, node))
+                return
+            # still pending (or being rescheduled): ask again, the request keeps waiting
 
     async def _start_worker(self) -> None:
         worker_id = ids.random_id(16)
@@ -257,12 +311,17 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
 
     # ------------------------------------------------------------- RPCs
     async def RequestWorkerLease(self, request, context):
+        resources, placement = dict(request.resources), dict(request.placement_resources) or None
+        pg = request.placement_group_id
+        if pg:       # in a bundle: ask for the bundle's own resources (bundles.py)
+            resources = bd.bundle_request(resources, pg, request.bundle_index)
+            placement = placement and bd.bundle_request(placement, pg, request.bundle_index)
         req = ls.LeaseRequest(
-            request_id=request.request_id, resources=dict(request.resources), owner_id=request.owner_worker_id,
+            request_id=request.request_id, resources=resources, owner_id=request.owner_worker_id,
             owner_pid=request.owner_pid, owner_host=request.owner_host, strategy=request.strategy or "DEFAULT",
             affinity=request.affinity_node_id, affinity_soft=request.affinity_soft,
             grant_or_reject=request.grant_or_reject, name=request.name,
-            placement=dict(request.placement_resources) or None)
+            placement=placement, placement_group=pg, bundle_index=request.bundle_index if pg else -1)
         fut = asyncio.get_running_loop().create_future()
         self.waiting[req.request_id] = fut
         self._apply(self.sched.request_lease(req))
@@ -303,6 +362,20 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                                             resources_available=self.sched.available, workers=workers,
                                             pending_leases=len(self.sched.queue),
                                             object_store=self.store.stats_proto())
+
+    async def PrepareBundles(self, request, context):
+        why = self.sched.prepare_bundles([(b.placement_group_id, b.bundle_index, dict(b.resources))
+                                          for b in request.bundles])
+        return raylet_pb2.PrepareBundlesReply(ok=not why, message=why)
+
+    async def CommitBundles(self, request, context):
+        ok, instructions = self.sched.commit_bundles(request.placement_group_id, list(request.bundle_indexes))
+        self._apply(instructions)
+        return raylet_pb2.CommitBundlesReply(ok=ok)
+
+    async def ReturnBundles(self, request, context):
+        self._apply(self.sched.return_bundles(request.placement_group_id, list(request.bundle_indexes) or None))
+        return raylet_pb2.ReturnBundlesReply()
 
     async def GetObjectStoreInfo(self, request, context):
         return self.store.info_reply()

@@ -1,0 +1,295 @@
+"""The GCS's placement-group manager: the group table, and every group's atomic reservation.
+
+    driver --CreatePlacementGroup--> table (PENDING), stored in the "placement_groups" table
+    scheduling loop (woken by a new group, a node joining, a removal; every second while any waits):
+        place_bundles (placement_group_policy.py, pure) over the alive nodes' free resources
+        -> PrepareBundles on every chosen raylet at once          (each reserves, all or nothing)
+        -> all said yes: PREPARED, CommitBundles on each            -> CREATED, waiters woken
+        -> any said no (or failed): ReturnBundles on those that said yes, back to waiting
+    driver --RemovePlacementGroup--> REMOVED: the group's actors are killed (no restart), its bundles
+        returned (the raylets stop the workers leased in them: its tasks fail), waiters woken
+    a node holding bundles dies -> RESCHEDULING: its bundles are placed again, the others stay
+    the creator's job ends -> its groups are removed, unless lifetime="detached"
+
+A group's lifecycle is placement_group_state.py's Enum and table. Raylets
+learn where a group's bundles are with GetPlacementGroup (which can wait for
+CREATED), when their own cluster view does not show them yet. The node view
+used for placement is the heartbeats' (a second old at most); what this
+manager reserved since a node's last heartbeat is taken off its copy here, so
+groups created together do not all aim at the same free CPU.
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+
+from strato.runtime.gcs.placement_group_policy import NodeResources, Outcome, place_bundles
+from strato.runtime.gcs.placement_group_state import WAITING, PgState, check_transition
+from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.runtime.rpc import RayletClient
+
+logger = logging.getLogger("strato.gcs.placement_groups")
+TABLE = "placement_groups"          # storage.py: placement group id -> PlacementGroupInfo (protobuf)
+RETRY_S = 1.0                       # while a group waits: try again this often (node views change)
+RPC_TIMEOUT_S = 10.0
+
+
+@dataclasses.dataclass
+class Group:
+    info: gcs_pb2.PlacementGroupInfo
+    state: PgState = PgState.PENDING
+    waiters: list = dataclasses.field(default_factory=list)
+
+
+class PlacementGroupManager:
+    def __init__(self, gcs, token: str):
+        self.gcs = gcs
+        self.token = token
+        self.groups: dict[bytes, Group] = {}
+        self.named: dict[tuple[str, str], bytes] = {}
+        self.raylets: dict[str, RayletClient] = {}
+        self._wake: asyncio.Event | None = None
+        self._loop_task: asyncio.Task | None = None
+
+    # ------------------------------------------------------------- table
+    def _set_state(self, g: Group, state: PgState) -> None:
+        check_transition(g.state, state)
+        g.state = state
+        g.info.state = state.value
+        if state is PgState.CREATED:
+            g.info.placed_time = time.time()
+            g.info.pending_reason = ""
+        if state is PgState.REMOVED and g.info.name:
+            if self.named.get((g.info.namespace, g.info.name)) == g.info.placement_group_id:
+                del self.named[(g.info.namespace, g.info.name)]
+        self._save(g)
+        if state in (PgState.CREATED, PgState.REMOVED):
+            waiters, g.waiters = g.waiters, []
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
+
+    def _save(self, g: Group) -> None:
+        self.gcs.store.put(TABLE, g.info.placement_group_id, g.info.SerializeToString())
+
+    def recover(self) -> None:
+        """Reload the table from storage (a GCS restarted on durable storage). A group caught between
+        prepare and commit is placed again; its raylets' half-made reservations are returned then."""
+        for key, blob in self.gcs.store.items(TABLE):
+            info = gcs_pb2.PlacementGroupInfo.FromString(blob)
+            state = PgState(info.state or "PENDING")
+            if state is PgState.PREPARED:
+                state = PgState.RESCHEDULING if any(b.node_id for b in info.bundles) else PgState.PENDING
+                info.state = state.value
+            self.groups[key] = Group(info, state)
+            if info.name and state is not PgState.REMOVED:
+                self.named[(info.namespace, info.name)] = key
+        if any(g.state in WAITING for g in self.groups.values()):
+            self.wake()
+
+    def create(self, info: gcs_pb2.PlacementGroupInfo) -> str:
+        """Add a group (PENDING) and have it placed; returns an error message, or "" when accepted."""
+        key = (info.namespace, info.name)
+        if info.name and key in self.named:
+            return (f"a placement group named {info.name!r} already exists in namespace {info.namespace!r}; "
+                    f"get it with get_placement_group({info.name!r}), or remove it first")
+        info.state = PgState.PENDING.value
+        info.create_time = time.time()
+        g = Group(info)
+        self.groups[info.placement_group_id] = g
+        if info.name:
+            self.named[key] = info.placement_group_id
+        self._save(g)
+        self.wake()
+        return ""
+
+    def lookup(self, pg_id: bytes, name: str = "", namespace: str = "") -> Group | None:
+        if not pg_id and name:
+            pg_id = self.named.get((namespace, name), b"")
+        return self.groups.get(pg_id)
+
+    async def wait_created(self, g: Group, timeout: float) -> None:
+        if g.state in (PgState.CREATED, PgState.REMOVED):
+            return
+        fut = asyncio.get_running_loop().create_future()
+        g.waiters.append(fut)
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            pass
+
+    # ----------------------------------------------------------- events
+    def wake(self) -> None:
+        """Something changed (a group, a node, freed resources): try the waiting groups again."""
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._loop_task is None or self._loop_task.done():
+            self._loop_task = asyncio.get_running_loop().create_task(self._schedule_forever())
+
+    def node_died(self, node_id: bytes) -> None:
+        for g in self.groups.values():
+            if g.state is PgState.CREATED and any(b.node_id == node_id for b in g.info.bundles):
+                for b in g.info.bundles:
+                    if b.node_id == node_id:
+                        b.node_id = b""
+                g.info.pending_reason = f"node {node_id.hex()[:12]} holding some of its bundles died"
+                self._set_state(g, PgState.RESCHEDULING)
+                logger.info("placement group %s: rescheduling the bundles of dead node %s",
+                            g.info.placement_group_id.hex()[:12], node_id.hex()[:12])
+        self.wake()
+
+    async def remove(self, pg_id: bytes) -> bool:
+        g = self.groups.get(pg_id)
+        if g is None:
+            return False
+        if g.state is PgState.REMOVED:
+            return True
+        self._set_state(g, PgState.REMOVED)
+        logger.info("placement group %s removed", pg_id.hex()[:12])
+        await self.gcs.actors.placement_group_removed(pg_id)
+        held: dict[bytes, list] = {}
+        for i, b in enumerate(g.info.bundles):
+            if b.node_id:
+                held.setdefault(b.node_id, []).append((i, dict(b.resources)))
+        await asyncio.gather(*(self._return(node_id, pg_id, None, bundles) for node_id, bundles in held.items()))
+        self.wake()
+        return True
+
+    async def job_finished(self, job_id: bytes) -> None:
+        for g in list(self.groups.values()):
+            if g.info.creator_job_id == job_id and not g.info.detached and g.state is not PgState.REMOVED:
+                await self.remove(g.info.placement_group_id)
+
+    # ------------------------------------------------------- scheduling
+    async def _schedule_forever(self) -> None:
+        while True:
+            waiting = [g for g in self.groups.values() if g.state in WAITING]
+            if not waiting:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self._wake.clear()
+            for g in sorted(waiting, key=lambda g: g.info.create_time):
+                if g.state in WAITING:
+                    try:
+                        await self._try_place(g)
+                    except Exception:
+                        logger.exception("placing group %s failed", g.info.placement_group_id.hex()[:12])
+            if any(g.state in WAITING for g in self.groups.values()):
+                try:
+                    await asyncio.wait_for(self._wake.wait(), RETRY_S)
+                except asyncio.TimeoutError:
+                    pass
+
+    def _node_view(self) -> dict:
+        return {n.node_id: NodeResources(dict(n.resources_total), dict(n.resources_available))
+                for n in self.gcs.nodes.values() if n.alive}
+
+    async def _try_place(self, g: Group) -> None:
+        info = g.info
+        pg_id = info.placement_group_id
+        before = g.state
+        fixed = {i: b.node_id for i, b in enumerate(info.bundles)
+                 if b.node_id and b.node_id in self.gcs.nodes and self.gcs.nodes[b.node_id].alive}
+        bundles = [dict(b.resources) for b in info.bundles]
+        info.scheduling_attempts += 1
+        placement = place_bundles(bundles, info.strategy, self._node_view(), fixed)
+        if placement.outcome is not Outcome.PLACED:
+            if info.pending_reason != placement.reason:
+                info.pending_reason = placement.reason
+                self._save(g)
+            return
+        todo: dict[bytes, list[int]] = {}
+        for i, node_id in enumerate(placement.nodes):
+            if i not in fixed:
+                todo.setdefault(node_id, []).append(i)
+        # 1. prepare everywhere at once; every raylet reserves all of its bundles or none
+        results = await asyncio.gather(*(self._prepare(node_id, pg_id, [(i, bundles[i]) for i in idx])
+                                         for node_id, idx in todo.items()))
+        refused = [msg for ok, msg in results if not ok]
+        prepared = [node_id for (node_id, _), (ok, _) in zip(todo.items(), results) if ok]
+        if refused or g.state is not before:         # a raylet said no, or the group was removed meanwhile
+            await asyncio.gather(*(self._return(node_id, pg_id, todo[node_id], [(i, bundles[i]) for i in todo[node_id]])
+                                   for node_id in prepared))
+            if g.state is before:
+                info.pending_reason = f"a node refused its bundles ({refused[0]}); retrying"
+                self._save(g)
+            return
+        self._set_state(g, PgState.PREPARED)
+        # 2. commit everywhere; a node that died meanwhile rolls the whole step back
+        committed = await asyncio.gather(*(self._commit(node_id, pg_id, idx) for node_id, idx in todo.items()))
+        if g.state is not PgState.PREPARED or not all(committed):
+            await asyncio.gather(*(self._return(node_id, pg_id, idx, [(i, bundles[i]) for i in idx])
+                                   for node_id, idx in todo.items()))
+            if g.state is PgState.PREPARED:
+                info.pending_reason = "a node failed while its bundles were being committed; retrying"
+                self._set_state(g, before)
+            return
+        for node_id, idx in todo.items():
+            for i in idx:
+                info.bundles[i].node_id = node_id
+        self._set_state(g, PgState.CREATED)
+        logger.info("placement group %s created (%s, %d bundle(s))", pg_id.hex()[:12], info.strategy,
+                    len(bundles))
+
+    # ------------------------------------------------------------- RPCs
+    def _raylet(self, node_id: bytes) -> RayletClient | None:
+        node = self.gcs.nodes.get(node_id)
+        if node is None:
+            return None
+        address = f"{node.address}:{node.raylet_port}"
+        client = self.raylets.get(address)
+        if client is None:
+            client = self.raylets[address] = RayletClient(address, self.token)
+        return client
+
+    async def _prepare(self, node_id: bytes, pg_id: bytes, bundles: list[tuple[int, dict]]) -> tuple[bool, str]:
+        raylet = self._raylet(node_id)
+        if raylet is None:
+            return False, f"node {node_id.hex()[:12]} is unknown"
+        try:
+            reply = await raylet.call("PrepareBundles", raylet_pb2.PrepareBundlesRequest(bundles=[
+                raylet_pb2.BundleSpec(placement_group_id=pg_id, bundle_index=i, resources=r)
+                for i, r in bundles]), timeout=RPC_TIMEOUT_S)
+        except Exception as exc:
+            return False, f"node {node_id.hex()[:12]} did not answer ({exc})"
+        if reply.ok:
+            _take(self.gcs.nodes[node_id].resources_available, bundles)
+        return reply.ok, reply.message
+
+    async def _commit(self, node_id: bytes, pg_id: bytes, indexes: list[int]) -> bool:
+        raylet = self._raylet(node_id)
+        if raylet is None:
+            return False
+        try:
+            reply = await raylet.call("CommitBundles", raylet_pb2.CommitBundlesRequest(
+                placement_group_id=pg_id, bundle_indexes=indexes), timeout=RPC_TIMEOUT_S)
+        except Exception as exc:
+            logger.warning("commit of group %s on node %s failed: %s", pg_id.hex()[:12], node_id.hex()[:12], exc)
+            return False
+        return reply.ok
+
+    async def _return(self, node_id: bytes, pg_id: bytes, indexes: list[int] | None,
+                      bundles: list[tuple[int, dict]]) -> None:
+        raylet = self._raylet(node_id)
+        node = self.gcs.nodes.get(node_id)
+        if raylet is None or node is None or not node.alive:
+            return
+        _take(node.resources_available, bundles, -1)
+        try:
+            await raylet.call("ReturnBundles", raylet_pb2.ReturnBundlesRequest(
+                placement_group_id=pg_id, bundle_indexes=indexes or []), timeout=RPC_TIMEOUT_S)
+        except Exception as exc:
+            logger.warning("could not return group %s's bundles on node %s: %s", pg_id.hex()[:12],
+                           node_id.hex()[:12], exc)
+
+
+def _take(available, bundles: list[tuple[int, dict]], sign: int = 1) -> None:
+    """Take reserved bundles off the GCS's copy of a node's free resources (sign -1: give returned ones
+    back), until the node's next heartbeat says what it has."""
+    for _, r in bundles:
+        for k, v in r.items():
+            available[k] = available.get(k, 0.0) - sign * v
