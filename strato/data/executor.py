@@ -225,10 +225,12 @@ class SegmentRun:
 
     def _loads(self) -> list[policy.StageLoad]:
         out = []
+        growth = [r._out / r._in if r._in else 1.0 for r in self.runs]
         for i, run in enumerate(self.runs):
             queued = len(run.queue) + (1 if i == 0 and not self.exhausted else 0)
             nxt = run.queue[0][2] if run.queue else None
-            out.append(policy.StageLoad(queued, len(run.running), run.slots, run.est_output(nxt)))
+            est = policy.footprint(run.est_output(nxt), growth[i + 1:])
+            out.append(policy.StageLoad(queued, len(run.running), run.slots, est, 2 * run.slots))
         return out
 
     def _running_est(self) -> int:

@@ -16,6 +16,13 @@ while the budget allows. When nothing at all is running, the first operator
 may start one task whatever the budget, so a single block larger than the
 budget still goes through. Downstream operators are served first.
 
+Queue rule. An operator may also not run ahead of the next one: its running
+tasks plus the blocks waiting for the next operator stay under that
+operator's `queue_cap` (twice its slots), so a fast read does not fill the
+store with blocks a slow actor pool cannot take yet. And what a block will
+grow into downstream counts: `est_output_bytes` is the next task's output
+times the growth the later operators have shown so far (`footprint`).
+
 Held in the store at most: budget + one block per downstream operator.
 """
 from __future__ import annotations
@@ -31,7 +38,8 @@ class StageLoad:
     queued: int               # inputs ready and not yet started
     running: int              # tasks in flight
     slots: int                # most tasks this operator may have in flight
-    est_output_bytes: int     # bytes the next task is expected to produce
+    est_output_bytes: int     # bytes the next task's block is expected to take, downstream growth included
+    queue_cap: int = 1 << 30  # most blocks that may wait for this operator (queued + its feeders' running)
 
 
 def launches(stages: Sequence[StageLoad], bytes_in_store: int, budget: int) -> list[int]:
@@ -48,6 +56,8 @@ def launches(stages: Sequence[StageLoad], bytes_in_store: int, budget: int) -> l
             s = stages[i]
             if queued[i] <= 0 or running[i] >= s.slots:
                 continue
+            if i + 1 < len(stages) and running[i] + queued[i + 1] >= stages[i + 1].queue_cap:
+                continue
             fits = used + s.est_output_bytes <= budget
             if i == 0:
                 allowed = fits or sum(running) == 0
@@ -61,6 +71,14 @@ def launches(stages: Sequence[StageLoad], bytes_in_store: int, budget: int) -> l
             used += s.est_output_bytes
             progress = True
     return out
+
+
+def footprint(est_output_bytes: int, growth: Sequence[float]) -> int:
+    """What a block becomes after the later operators, given each one's output/input ratio so far."""
+    total = float(est_output_bytes)
+    for g in growth:
+        total *= max(g, 1.0)
+    return int(total)
 
 
 def task_slots(cluster_cpus: float, task_cpus: float) -> int:

@@ -1,7 +1,7 @@
 """strato.data's executor decisions (strato/data/policy.py), worked by hand, no cluster."""
 import pytest
 
-from strato.data.policy import (PoolTooLarge, StageLoad, actor_pool_size, launches, least_loaded,
+from strato.data.policy import (PoolTooLarge, StageLoad, actor_pool_size, footprint, launches, least_loaded,
                                 task_slots)
 
 MB = 1 << 20
@@ -71,3 +71,17 @@ def test_least_loaded_picks_the_least_busy_taking_turns_among_equals():
     assert least_loaded([2, 1, 1], last=1) == 2
     assert least_loaded([0, 0, 0], last=2) == 0
     assert least_loaded([0]) == 0
+
+
+def test_an_operator_does_not_run_ahead_of_the_next_ones_queue():
+    # the pool (stage 1) has 4 blocks waiting, its cap: the read stops even with budget to spare
+    stages = [StageLoad(10, 0, 2, MB), StageLoad(4, 2, 2, MB, queue_cap=4)]
+    assert launches(stages, 0, 1 << 40) == []
+    # one place left in the queue: one read (its running task will fill it)
+    stages = [StageLoad(10, 0, 2, MB), StageLoad(3, 2, 2, MB, queue_cap=4)]
+    assert launches(stages, 0, 1 << 40) == [0]
+
+
+def test_footprint_counts_what_a_block_grows_into_downstream():
+    assert footprint(MB, [4.0, 0.5]) == 4 * MB      # shrinking later does not lower the bound
+    assert footprint(MB, []) == MB
