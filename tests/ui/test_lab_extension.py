@@ -1,0 +1,302 @@
+"""The Strato JupyterLab extension in a real `jupyter lab`, driven in Debian's headless chromium.
+
+One lab server, one browser page and one detached cluster (`strato start --head --num-cpus 2`)
+serve the whole module. The server lists the clusters of the cluster's private temp root
+(`--StratoServer.temp_dir`); the extension and the server extension come from the venv as
+scripts/setup.sh installed them (nothing enabled by hand here). This test process connects to the
+cluster as a driver and runs tasks, holds an actor and a 6 MiB object, so every view has something
+to draw.
+
+What "drew" means, as in test_dashboard_browser.py: a Bokeh canvas is on screen in the tab and a
+screenshot of it holds the colour the view paints that thing with. Screenshots land in
+tests/ui/artifacts/ (git-ignored).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+from PIL import Image
+from playwright import sync_api
+
+from strato._testing import free_port
+from strato.cli import is_under, session_of_daemon
+from strato.server_extension.manager import cluster_id
+from strato.widgets.timeline import function_color
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+FINISHED_GREEN = (0x43, 0xA0, 0x47)        # strato.widgets.graph_model: FINISHED tasks
+PRIMARY_BLUE = (0x1E, 0x88, 0xE5)          # strato.widgets.store_view: primary bytes
+ALIVE_GREEN = (0x43, 0xA0, 0x47)           # strato.widgets.actor_view: ALIVE actors
+
+pytestmark = pytest.mark.timeout(120)
+
+
+# ---------------------------------------------------------------------------------------------- fixtures
+def _daemons_under(root: str) -> list[psutil.Process]:
+    out = []
+    for p in psutil.process_iter(["cmdline", "uids"]):
+        try:
+            session = session_of_daemon(p.info["cmdline"] or [])
+            if session and p.info["uids"].real == os.getuid() and is_under(session, root):
+                out.append(p)
+        except (psutil.Error, TypeError):
+            continue
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A detached 2-CPU cluster in a private temp root: (address, root)."""
+    root = tempfile.mkdtemp(prefix="st-", dir="/tmp")
+    proc = subprocess.run([sys.executable, "-m", "strato", "start", "--head", "--num-cpus", "2", "--temp-dir", root],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    match = re.search(r"cluster started at (\S+) ", proc.stdout)
+    try:
+        assert proc.returncode == 0 and match, proc.stdout + proc.stderr
+        yield match.group(1), root
+    finally:
+        subprocess.run([sys.executable, "-m", "strato", "stop", "--temp-dir", root], capture_output=True, timeout=60)
+        left = _daemons_under(root)
+        for p in left:
+            p.kill()
+        psutil.wait_procs(left, timeout=5)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def driver(cluster):
+    """This process as a driver of the cluster: 30 tasks of two functions run, an actor, a 6 MiB object."""
+    import numpy as np
+    import strato
+    address, root = cluster
+    strato.init(address=address, _temp_dir=root)
+    try:
+        @strato.remote
+        def double(x):
+            time.sleep(0.02)
+            return 2 * x
+
+        @strato.remote
+        def plus_one(x):
+            return x + 1
+
+        @strato.remote
+        class Counter:
+            def incr(self):
+                return 1
+
+        assert sum(strato.get([plus_one.remote(double.remote(i)) for i in range(15)])) == 225
+        counter = Counter.remote()
+        assert strato.get(counter.incr.remote()) == 1
+        big = strato.put(np.ones(6 << 20, dtype=np.uint8))
+        yield {"counter": counter, "big": big, "functions": ("double", "plus_one")}
+    finally:
+        strato.shutdown()
+
+
+@pytest.fixture(scope="module")
+def lab(cluster):
+    address, root = cluster
+    home = Path(tempfile.mkdtemp(prefix="strato-lab-"))
+    (home / "root").mkdir()
+    settings = home / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    strato_settings = home / "settings" / "strato-jupyterlab"
+    strato_settings.mkdir(parents=True)
+    (strato_settings / "plugin.jupyterlab-settings").write_text(json.dumps({"refreshInterval": 500}))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
+               JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), IPYTHONDIR=str(home / "ipython"))
+    env.pop("JUPYTER_PATH", None)
+    port = free_port()
+    log = open(home / "lab.log", "wb")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
+                             "--ip=127.0.0.1", "--IdentityProvider.token=", f"--ServerApp.root_dir={home / 'root'}",
+                             f"--StratoServer.temp_dir={root}", "--allow-root"],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/status", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("jupyter lab did not start:\n" + (home / "lab.log").read_text())
+                time.sleep(0.3)
+        yield {"url": url, "root": home / "root", "log": home / "lab.log"}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"])
+        try:
+            pg = browser.new_page(viewport={"width": 1500, "height": 1000})
+            pg.goto(f"{lab['url']}/lab?reset")
+            pg.locator("#jp-main-dock-panel").wait_for(timeout=60_000)
+            yield pg
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def shot(page, request):
+    """A screenshot of the page after each test (artifacts/after-<test>.png), failed or not."""
+    yield
+    page.screenshot(path=str(ARTIFACTS / f"after-{request.node.name}.png"))
+
+# ---------------------------------------------------------------------------------------------- helpers
+def pixels_near(png: bytes, rgb, tol=40) -> int:
+    raw = Image.open(io.BytesIO(png)).convert("RGB").tobytes()
+    r0, g0, b0 = rgb
+    return sum(1 for i in range(0, len(raw), 3)
+               if abs(raw[i] - r0) + abs(raw[i + 1] - g0) + abs(raw[i + 2] - b0) <= tol)
+
+
+def wait_until(fn, timeout=30, interval=0.25, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
+
+
+def open_sidebar(page):
+    tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="strato-sidebar"]')
+    tab.wait_for(timeout=30_000)
+    if not page.locator("#strato-sidebar").is_visible():
+        tab.click()
+    page.locator("#strato-sidebar").wait_for(state="visible", timeout=10_000)
+
+
+def card(page, address):
+    return page.locator(f'#strato-sidebar .strato-cluster[data-address="{address}"]')
+
+
+# ---------------------------------------------------------------------------------------------- tests
+def test_cluster_appears_in_the_sidebar_with_address_and_cpus(page, cluster, shot):
+    address, _ = cluster
+    open_sidebar(page)
+    c = card(page, address)
+    c.wait_for(timeout=30_000)
+    assert c.locator(".strato-address").inner_text() == address
+    assert c.locator(".strato-status").inner_text() == "running"
+    cpu = c.locator('.strato-node .strato-bar-row[data-resource="CPU"] .strato-bar-text')
+    wait_until(lambda: cpu.inner_text().endswith("/ 2"), 15, what="the CPU total 2 in the node's CPU bar")
+    assert c.locator('.strato-node .strato-bar-row[data-resource="memory"]').count() == 1
+    page.screenshot(path=str(ARTIFACTS / "lab-sidebar.png"))
+
+
+def test_numbers_match_the_state_api_after_tasks_ran(page, cluster, driver, shot):
+    from strato.util import state
+    address, _ = cluster
+    open_sidebar(page)
+    c = card(page, address)
+    finished = c.locator('.strato-chip[data-state="FINISHED"]')
+    # 30 tasks, the actor's creation and its call: once their events reached the head (batched).
+    want = wait_until(lambda: (n := len(state.list_tasks(filters=[("state", "=", "FINISHED")], limit=10_000))) >= 32
+                      and n, 20, what="32 finished tasks in the state API")
+    wait_until(lambda: finished.count() and finished.get_attribute("data-count") == str(want), 20,
+               what=f"FINISHED {want} in the sidebar")
+    [node] = state.list_nodes()
+    cpu = c.locator('.strato-node .strato-bar-row[data-resource="CPU"] .strato-bar-text').inner_text()
+    assert cpu.split("/")[1].strip() == f"{node['resources_total']['CPU']:g}"
+    actors = c.locator(".strato-actor")
+    wait_until(lambda: actors.count() == len(state.list_actors()), 10, what="the actors in the sidebar")
+    assert "ALIVE" in actors.first.inner_text()
+    store = c.locator(".strato-gauge .strato-bar-text")
+    wait_until(lambda: "MiB" in store.first.inner_text(), 10, what="the 6 MiB object in the store gauge")
+    page.screenshot(path=str(ARTIFACTS / "lab-sidebar-after-tasks.png"))
+
+
+def test_status_bar_shows_the_cluster_cpus(page, cluster, shot):
+    address, _ = cluster
+    item = page.locator(".strato-status-item")
+    item.wait_for(timeout=10_000)
+    text = wait_until(lambda: address in item.inner_text() and item.inner_text(), 15, what="the status bar item")
+    assert re.search(r"CPU \d+(\.\d+)?/2\b", text), text
+    assert "1 node" in text
+
+
+def _dashboard_canvas(page, cid, view):
+    frame = page.frame_locator(f'[id="strato-dashboard-{cid}-{view}"] iframe')
+
+    def visible():
+        for c in frame.locator("canvas").all():
+            box = c.bounding_box()
+            if c.is_visible() and box and box["width"] > 100 and box["height"] > 100:
+                return c
+        return None
+    return wait_until(visible, 40, 0.5, what=f"a Bokeh canvas in the {view} tab")
+
+
+@pytest.mark.parametrize("view", ["tasks", "timeline", "store", "actors", "tune"])
+def test_dashboard_tab_draws(page, cluster, driver, view, shot):
+    address, _ = cluster
+    cid = cluster_id(address)
+    colours = {"tasks": [FINISHED_GREEN], "store": [PRIMARY_BLUE], "actors": [ALIVE_GREEN],
+               "timeline": [tuple(int(function_color(f)[i:i + 2], 16) for i in (1, 3, 5))
+                            for f in driver["functions"]],
+               "tune": []}[view]
+    open_sidebar(page)
+    card(page, address).locator(f'.strato-dashboard-button[data-view="{view}"]').click()
+    tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("· {address}")')
+    wait_until(lambda: tab.count() >= 1, 10, what="the dashboard's tab")
+    canvas = _dashboard_canvas(page, cid, view)
+    for rgb in colours:
+        wait_until(lambda: pixels_near(canvas.screenshot(), rgb) > 20, 30, 0.5,
+                   what=f"pixels of {rgb} in the {view} dashboard")
+    page.screenshot(path=str(ARTIFACTS / f"lab-dashboard-{view}.png"))
+    tab.first.locator(".lm-TabBar-tabCloseIcon").click()       # the next view gets the room
+    wait_until(lambda: tab.count() == 0, 10, what="the dashboard tab to close")
+
+
+def test_insert_command_writes_the_connect_cell(page, lab, cluster, shot):
+    address, _ = cluster
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None, "id": "c0"}]}
+    (lab["root"] / "insert.ipynb").write_text(json.dumps(nb))
+    page.goto(f"{lab['url']}/lab/tree/insert.ipynb")
+    page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    open_sidebar(page)
+    card(page, address).locator(".strato-insert").click()
+    cells = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor")
+    want = f"%cluster connect {address}"
+    wait_until(lambda: any(want in t for t in cells.all_inner_texts()), 10, what=f"a cell with {want!r}")
+    assert cells.count() == 2
+    page.screenshot(path=str(ARTIFACTS / "lab-insert.png"))

@@ -1,0 +1,63 @@
+"""The pure parts of the views the JupyterLab dashboard tabs draw (strato.widgets timeline, actors, trials)
+and of the server extension (cluster ids, addresses): hand-worked inputs, no processes."""
+import pytest
+
+from strato.server_extension.manager import ManagerError, check_address, cluster_id
+from strato.widgets.actor_view import STATE_COLORS, rows
+from strato.widgets.timeline import PALETTE, bars, function_color, lane_of
+from strato.widgets.trials_view import STATUS_COLORS, trial_rows
+
+
+def test_function_colour_is_stable_and_from_the_palette():
+    assert function_color("double") == function_color("double")
+    assert function_color("double") in PALETTE
+    assert len({function_color(f"f{i}") for i in range(50)}) > 5      # names spread over the palette
+
+
+def test_timeline_bars_one_lane_per_worker_times_from_first_start():
+    rows_ = [
+        {"task_id": "a", "name": "f", "state": "FINISHED", "node_id": "n1aaaa", "worker_id": "w1bbbbbbbb",
+         "start_time_ms": 1000, "end_time_ms": 1500},
+        {"task_id": "b", "name": "g", "state": "RUNNING", "node_id": "n1aaaa", "worker_id": "w2cccccccc",
+         "start_time_ms": 1200, "end_time_ms": None},
+        {"task_id": "c", "name": "f", "state": "PENDING", "node_id": "n1aaaa", "worker_id": None,
+         "start_time_ms": None, "end_time_ms": None},                     # not started: no bar
+    ]
+    lanes, cols = bars(rows_, now_ms=2000)
+    assert lanes == ["n1aaaa/w1bbbbbb", "n1aaaa/w2cccccc"]
+    assert cols["task_id"] == ["a", "b"]
+    assert cols["left"] == [0.0, 0.2] and cols["right"] == [0.5, 1.0]     # running: up to now
+    assert cols["color"] == [function_color("f"), function_color("g")]
+    assert lane_of({"node_id": None, "worker_id": None}) == "?/?"
+    assert bars([], 0) == ([], {c: [] for c in cols})
+
+
+def test_actor_rows_alive_first_coloured_by_state():
+    actors = [{"actor_id": "b" * 32, "class_name": "B", "state": "DEAD", "name": "", "node_id": "n" * 32,
+               "num_restarts": 2},
+              {"actor_id": "a" * 32, "class_name": "A", "state": "ALIVE", "name": "svc", "node_id": None,
+               "num_restarts": 0}]
+    cols = rows(actors)
+    assert cols["state"] == ["ALIVE", "DEAD"]
+    assert cols["color"] == [STATE_COLORS["ALIVE"], STATE_COLORS["DEAD"]]
+    assert cols["label"][0] == "A 'svc' aaaaaaaa" and cols["restarts"] == [0, 2]
+    assert cols["y"] == [2.0, 1.0] and cols["node"] == ["", "n" * 12]
+
+
+def test_trial_rows_take_whatever_metric_a_run_reports():
+    runs = [{"name": "exp", "trials": [{"trial_id": "t1", "status": "TERMINATED", "last_result": {"loss": 0.5}},
+                                       {"trial_id": "t2", "status": "RUNNING", "metric": 2},
+                                       {"trial_id": "t3"}]}]
+    cols = trial_rows(runs)
+    assert cols["trial"] == ["exp/t1", "exp/t2", "exp/t3"]
+    assert cols["value"] == [0.5, 2.0, 0.0]
+    assert cols["color"] == [STATUS_COLORS["TERMINATED"], STATUS_COLORS["RUNNING"], STATUS_COLORS["PENDING"]]
+    assert trial_rows(None) == {c: [] for c in cols}
+
+
+def test_cluster_ids_and_addresses():
+    assert cluster_id("127.0.0.1:6380") == "127.0.0.1_6380"
+    assert check_address(" head-node:6380 ") == "head-node:6380"
+    for bad in ("head-node", "http://x:1", "", None, "a b:1"):
+        with pytest.raises(ManagerError, match="HOST:PORT"):
+            check_address(bad)
