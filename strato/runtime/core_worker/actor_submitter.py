@@ -162,6 +162,9 @@ class ActorSubmitter:
     def _death_error(self, info) -> exceptions.ActorDiedError:
         """ActorDiedError with the cause; when the constructor raised, its error and traceback."""
         where = f"The actor {info.class_name} ({info.actor_id.hex()[:12]}) is dead"
+        if info.unschedulable:       # never placed: its strategy names a dead node or a removed group
+            return exceptions.ActorUnschedulableError(f"{info.class_name} ({info.actor_id.hex()[:12]}): "
+                                                      f"{info.death_cause}")
         if not info.creation_error:
             return exceptions.ActorDiedError(f"{where}: {info.death_cause}.")
         try:

@@ -93,6 +93,7 @@ class CoreWorker:
         self.current_task_id: bytes | None = None
         self.current_task_name = ""
         self.current_tag = None               # inherited by tasks this task submits
+        self.current_placement_group = None   # (group id, capture child tasks) of the running task
         self.current_log_sink = ""            # driver that receives this task's output
         self.output_streams = ()              # worker: (stdout, stderr) TaskOutputStreams
         self._blocked_depth = 0
@@ -352,12 +353,13 @@ class CoreWorker:
     def create_actor(self, cls_fid: bytes, class_name: str, args: tuple, kwargs: dict, *, name: str,
                      namespace: str, detached: bool, get_if_exists: bool, resources: dict, placement: dict,
                      max_restarts: int, max_concurrency: int, is_async: bool, handle_state: dict,
-                     captured: list = ()):
+                     captured: list = (), scheduling: dict | None = None):
         """Register an actor with the GCS and have it created once its arguments are ready.
 
         Returns (actor_id, handle_state, handle_ref); with get_if_exists and a live actor of that
         name, the existing actor's id and state. handle_ref (unnamed, non-detached actors only)
         counts the actor's handles: when it goes out of scope everywhere, the actor is killed.
+        `scheduling`: the fields of its gcs_pb2.SchedulingStrategy (strategy, node affinity, placement group).
         """
         data, contained, deps = self._serialize_args(args, kwargs, f"arguments of {class_name}()")
         if captured:     # refs pickled with the class: the actor may use them as long as it lives
@@ -367,7 +369,8 @@ class CoreWorker:
         info = gcs_pb2.ActorInfo(
             actor_id=actor_id, name=name, namespace=namespace, class_name=class_name, job_id=self.job_id,
             detached=detached, resources=resources, placement_resources=placement, max_restarts=max_restarts,
-            owner_address=self.address, owner_node_id=self.node_id, tag="" if tag is None else str(tag))
+            owner_address=self.address, owner_node_id=self.node_id, tag="" if tag is None else str(tag),
+            scheduling=scheduling)
         reply = self.run_sync(self.gcs.call("RegisterActor", gcs_pb2.RegisterActorRequest(
             info=info, get_if_exists=get_if_exists)))
         if reply.error:

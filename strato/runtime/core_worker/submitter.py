@@ -9,7 +9,12 @@ Runs on the core worker's event-loop thread only.
                   -> task_done from the worker: store returns (FINISHED/FAILED)
                      or queue again for a retry
 
-A scheduling class is (function, resource shape, strategy). For each class
+A scheduling class is (function, resource shape, strategy). The strategy is
+"DEFAULT", "SPREAD" or, in a placement group, a (group id, bundle index,
+capture child tasks) tuple (remote_function.PgStrategy): its lease requests
+name the group's bundle, and its tasks carry the group to the worker. A lease
+request answered UNSCHEDULABLE (a hard affinity to a dead node, a removed
+group) fails the class's queued tasks with TaskUnschedulableError. For each class
 with queued tasks the owner asks the raylet for worker leases (following
 spill-back replies to other nodes), keeps a lease while tasks of its class
 keep coming, and returns it once the queue has been empty for
@@ -75,9 +80,10 @@ class TaskEntry:
         self.state = new
 
     def wire(self, owner_address: str, job_id: bytes) -> m.PushTask:
+        s = self.strategy
         return m.make(m.PushTask, (self.task_id, self.attempt, job_id, self.fid, self.name, self.args,
                                    self.inlined, self.num_returns, owner_address, self.parent_task_id, self.tag,
-                                   self.log_sink))
+                                   self.log_sink, None if s.__class__ is str else (s[0], s[2])))
 
 
 class Lease:
@@ -252,18 +258,22 @@ class TaskSubmitter:
 
     async def _request_lease(self, q: ClassQueue, sample: TaskEntry) -> None:
         cw = self.cw
-        affinity = sample.affinity
+        affinity, strategy = sample.affinity, sample.strategy
+        group = None if strategy.__class__ is str else strategy     # (group id, bundle index, capture)
         req = raylet_pb2.RequestWorkerLeaseRequest(
             request_id=os.urandom(8), resources=sample.resources, owner_worker_id=cw.worker_id,
-            owner_pid=os.getpid(), owner_host=cw.node_ip, strategy=sample.strategy,
+            owner_pid=os.getpid(), owner_host=cw.node_ip, strategy="DEFAULT" if group else strategy,
             affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
-            name=sample.name)
+            name=sample.name, placement_group_id=group[0] if group else b"",
+            bundle_index=group[1] if group else -1)
         try:
             granted = await leasing.follow(
                 req, home=lambda: cw.raylet, raylet_at=self._raylet, what=f"task {sample.name}",
                 wanted=lambda: bool(q.tasks) and not self._closed,
                 on_infeasible=lambda message: cw.warn_infeasible(q.key[1:], message))
-            if granted is not None:
+            if granted is not None and granted[0].status == leasing.Reply.UNSCHEDULABLE:
+                self._unschedulable(q, granted[0].message)
+            elif granted is not None:
                 await self._lease_granted(q, *granted)
         finally:
             q.pending_requests -= 1
@@ -271,6 +281,12 @@ class TaskSubmitter:
                 self._dispatch(q)
             elif not q.leases and not q.tasks and not q.pending_requests:
                 self.queues.pop(q.key, None)
+
+    def _unschedulable(self, q: ClassQueue, message: str) -> None:
+        """No raylet will ever run this class as asked: its queued tasks fail (TaskUnschedulableError)."""
+        tasks, q.tasks = list(q.tasks), collections.deque()
+        for entry in tasks:
+            self._fail_with(entry, exceptions.TaskUnschedulableError(message))
 
     async def _lease_granted(self, q: ClassQueue, reply, raylet: RayletClient) -> None:
         w = reply.worker

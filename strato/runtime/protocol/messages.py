@@ -103,6 +103,7 @@ class PushTask(NamedTuple):
     parent_task_id: bytes | None
     tag: Any                    # the notebook cell that submitted it
     log_sink: str
+    placement_group: tuple | None = None   # (group id, capture child tasks) when it runs in a placement group
 
 
 @_wire

@@ -121,13 +121,18 @@ class Executor:
         self.cw.post(self.cw.borrowing.send_done, conn, msg)
 
     def execute(self, spec: m.PushTask) -> m.TaskDone:
-        (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink) = spec
+        (task_id, attempt, job_id, fid, name, args_blob, inlined, num_returns, owner, parent, tag, sink,
+         group) = spec
         if task_id in self.cancelled:
             self.cancelled.discard(task_id)
             return self._cancelled(m.TaskDone, task_id, attempt, num_returns, 0.0)
         self.cw.job_id = job_id
-        return self._run(m.TaskDone, task_id, attempt, name, num_returns, tag, sink,
-                         lambda: self.cw.load_function(fid), args_blob, inlined, owner=owner)
+        self.cw.current_placement_group = group      # its child tasks may go to the same group
+        try:
+            return self._run(m.TaskDone, task_id, attempt, name, num_returns, tag, sink,
+                             lambda: self.cw.load_function(fid), args_blob, inlined, owner=owner)
+        finally:
+            self.cw.current_placement_group = None
 
     def _run(self, done_kind, task_id, attempt, name, num_returns, tag, sink, get_fn, args_blob, inlined,
              main_thread: bool = True, owner: str = "") -> tuple:
