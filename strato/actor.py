@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 
 from strato import _context
-from strato.remote_function import TASK_OPTIONS, ExportCache, resource_shape, validate_options
+from strato.remote_function import TASK_OPTIONS, ExportCache, actor_scheduling, resource_shape, validate_options
 
 _NUMBER = (int, float)
 
@@ -23,6 +23,9 @@ ACTOR_OPTIONS: dict[str, tuple] = {
     "memory": TASK_OPTIONS["memory"],
     "runtime_env": TASK_OPTIONS["runtime_env"],
     "scheduling_strategy": TASK_OPTIONS["scheduling_strategy"],
+    "placement_group": TASK_OPTIONS["placement_group"],
+    "placement_group_bundle_index": TASK_OPTIONS["placement_group_bundle_index"],
+    "placement_group_capture_child_tasks": TASK_OPTIONS["placement_group_capture_child_tasks"],
     "name": (str, "a string"),
     "namespace": (str, "a string"),
     "lifetime": (str, '"detached" or "non_detached"'),
@@ -128,6 +131,7 @@ class ActorClass:
         placement = dict(run)
         if options.get("num_cpus") is None:
             placement["CPU"] = 1.0          # as Ray: one CPU to place, none held while it runs
+        scheduling = actor_scheduling(options, run, placement, f"actor {self._cls.__name__}")
         max_task_retries = options.get("max_task_retries")
         max_pending = options.get("max_pending_calls")
         state = {"class_name": self._cls.__name__, "methods": methods,
@@ -142,7 +146,7 @@ class ActorClass:
             namespace=namespace, detached=options.get("lifetime") == "detached",
             get_if_exists=bool(options.get("get_if_exists")), resources=run, placement=placement,
             max_restarts=0 if max_restarts is None else max_restarts, max_concurrency=max_concurrency,
-            is_async=is_async, handle_state=state, captured=self._export.captured)
+            is_async=is_async, handle_state=state, captured=self._export.captured, scheduling=scheduling)
         return ActorHandle(actor_id, state, handle_ref)
 
     def __repr__(self):

@@ -28,6 +28,7 @@ import time
 from strato.runtime.config import SystemConfig
 from strato.runtime.gcs.actor_manager import ActorManager
 from strato.runtime.gcs.node_health import HealthTracker
+from strato.runtime.gcs.placement_group_manager import PlacementGroupManager
 from strato.runtime.gcs import recovery, storage
 from strato.runtime.gcs.storage import StoreClient
 from strato.runtime.gcs.storage_url import open_store
@@ -43,6 +44,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
     def __init__(self, store: StoreClient, config: SystemConfig, session_dir: str, token: str = "",
                  host: str = "127.0.0.1"):
         self.actors = ActorManager(self, token, host)
+        self.placement_groups = PlacementGroupManager(self, token)
         self.actors.on_change = self._save_actor
         self.store = store
         if store.durable:     # a restarted GCS takes its actors back: raylets must not end them with this process
@@ -90,6 +92,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         logger.warning("node %s marked dead: %s", node_id.hex()[:12], reason)
         self._publish(node)
         self.actors.node_died(node_id)
+        self.placement_groups.node_died(node_id)
 
     async def check_health_forever(self) -> None:
         period = min(self.config.health_check_period_s, self.config.health_check_timeout_s / 2)
@@ -114,6 +117,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health.seen(node.node_id, time.monotonic())
         logger.info("node %s registered at %s:%d", node.node_id.hex()[:12], node.address, node.raylet_port)
         self._publish(node)
+        self.placement_groups.wake()
         return gcs_pb2.RegisterNodeReply(health_check_period_s=self.config.health_check_period_s,
                                          health_check_timeout_s=self.config.health_check_timeout_s)
 
@@ -124,6 +128,9 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health.seen(request.node_id, time.monotonic())
         node.resources_available.clear()
         node.resources_available.update(request.resources_available)
+        if request.resources_total:      # placement-group bundles change a node's totals
+            node.resources_total.clear()
+            node.resources_total.update(request.resources_total)
         return gcs_pb2.HeartbeatReply(known=True, nodes=list(self.nodes.values()))
 
     async def UnregisterNode(self, request, context):
@@ -214,6 +221,25 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
     async def ReportWorkerFailure(self, request, context):
         self.actors.worker_failed(request.worker_id, request.exit_code, request.reason)
         return gcs_pb2.Empty()
+
+    # ------------------------------------------------- placement groups
+    async def CreatePlacementGroup(self, request, context):
+        return gcs_pb2.CreatePlacementGroupReply(error=self.placement_groups.create(request.info))
+
+    async def RemovePlacementGroup(self, request, context):
+        await self.placement_groups.remove(request.placement_group_id)
+        return gcs_pb2.Empty()
+
+    async def GetPlacementGroup(self, request, context):
+        g = self.placement_groups.lookup(request.placement_group_id, request.name, request.namespace)
+        if g is None:
+            return gcs_pb2.GetPlacementGroupReply(found=False)
+        if request.wait_created_s > 0:
+            await self.placement_groups.wait_created(g, request.wait_created_s)
+        return gcs_pb2.GetPlacementGroupReply(found=True, info=g.info)
+
+    async def ListPlacementGroups(self, request, context):
+        return gcs_pb2.ListPlacementGroupsReply(groups=[g.info for g in self.placement_groups.groups.values()])
 
     # ----------------------------------------------------- task events
     async def AddTaskEvents(self, request, context):
