@@ -40,6 +40,12 @@ class NodeHandle:
         files.remove_stale()   # what the next raylet start would do: its arena has no owner now
 
 
+#: Ray's add_node arguments that have nothing to switch here (no dashboard process; lineage
+#: reconstruction is always on).
+_RAY_NODE_ARGS_WITHOUT_EFFECT = frozenset({"include_dashboard", "dashboard_port", "dashboard_host",
+                                           "enable_object_reconstruction"})
+
+
 class Cluster:
     def __init__(self, initialize_head: bool = True, head_node_args: dict | None = None,
                  system_config: dict | None = None, temp_dir: str | None = None, tls: bool = False,
@@ -47,6 +53,7 @@ class Cluster:
         """`tls=True`: every link uses TLS with a self-signed CA made for this cluster (tls.generate).
         `gcs_storage`: where the GCS keeps its tables (gcs/storage.py); "sqlite" or a redis:// URL lets
         restart_gcs() bring the GCS back without losing the cluster."""
+        self._system_config = dict(system_config or {})
         self.config = SystemConfig.from_dict(system_config)
         self.gcs_storage = gcs_storage
         self.temp_dir = temp_dir
@@ -66,8 +73,29 @@ class Cluster:
         return self._head_info["token"]
 
     def add_node(self, *, num_cpus=None, num_gpus=None, resources: dict | None = None,
-                 object_store_memory: int | None = None, node_ip_address: str = "127.0.0.1") -> NodeHandle:
-        """Start a node (the head first); `node_ip_address` may be any 127.x.y.z to model another host."""
+                 object_store_memory: int | None = None, node_ip_address: str = "127.0.0.1",
+                 _system_config: dict | None = None, wait: bool = True, **ray_args) -> NodeHandle:
+        """Start a node (the head first); `node_ip_address` may be any 127.x.y.z to model another host.
+
+        Ray's node arguments are accepted: `_system_config` (the head's sets the cluster's config, merged
+        over `Cluster(system_config=)`; a later node's must agree with it), `wait` (a node is always
+        registered with the GCS when this returns, so both values behave alike), and the dashboard and
+        reconstruction switches of `_RAY_NODE_ARGS_WITHOUT_EFFECT`."""
+        unknown = sorted(set(ray_args) - set(_RAY_NODE_ARGS_WITHOUT_EFFECT))
+        if unknown:
+            raise TypeError(f"Cluster.add_node() got unknown argument(s) {unknown}; it takes num_cpus, num_gpus, "
+                            f"resources, object_store_memory, node_ip_address, _system_config, wait, and "
+                            f"{sorted(_RAY_NODE_ARGS_WITHOUT_EFFECT)}")
+        if not isinstance(wait, bool):
+            raise TypeError(f"Cluster.add_node(wait=) takes True or False, got {wait!r}")
+        if _system_config is not None:
+            if not isinstance(_system_config, dict):
+                raise TypeError(f"_system_config must be a dict, got {type(_system_config).__name__}")
+            if self._head_info is None:
+                self.config = SystemConfig.from_dict({**self._system_config, **_system_config})
+            elif SystemConfig.from_dict({**self._system_config, **_system_config}) != self.config:
+                raise ValueError("a node's _system_config must agree with the head's: every process of a cluster "
+                                 "runs with the same settings. Pass it in head_node_args instead.")
         if self._head_info is None:
             info = node_mod.start_head(temp_root=self.temp_dir, host=node_ip_address, num_cpus=num_cpus,
                                        num_gpus=num_gpus, resources=resources, config=self.config, detached=False,

@@ -16,13 +16,14 @@ from strato.cluster_utils import Cluster
 
 pytestmark = pytest.mark.timeout(180)
 
-FAST_HEALTH_CHECKS = {"health_check_period_s": 0.2, "health_check_timeout_s": 2}
+# Ray's names: a node missing 10 checks, one every 200 ms, is dead (2 s)
+FAST_HEALTH_CHECKS = {"health_check_period_ms": 200, "health_check_failure_threshold": 10}
 BIG = 300_000          # float64s: 2.4 MB, well past max_inline_bytes, so outputs live in a node's store
 
 
 @pytest.fixture
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0}, system_config=FAST_HEALTH_CHECKS)
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "_system_config": FAST_HEALTH_CHECKS})
     try:
         first = c.add_node(num_cpus=1)
         strato.init(address=c.address)
@@ -39,7 +40,7 @@ def kill_and_replace(c, node, num_cpus=2):
     c.remove_node(node, allow_graceful=False)
     assert wait_for(lambda: not any(n["Alive"] for n in strato.nodes() if n["NodeID"] == node.node_id),
                     30, interval=0.2), "the killed node was never marked dead"
-    return c.add_node(num_cpus=num_cpus)
+    return c.add_node(num_cpus=num_cpus, wait=True)
 
 
 @strato.remote(max_retries=2)
