@@ -51,7 +51,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
             self.actors.lease_owner_pid = 0
         self.config = config
         self.session_dir = session_dir
-        self.health = HealthTracker(config.health_check_timeout_s)
+        self.health = HealthTracker(config.health_check_timeout_s, config.health_check_initial_delay_s)
         self.nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self.subscribers: list[asyncio.Queue] = []
         # A task costs one event when it is quick (its owner coalesces them) and three when it is
