@@ -2,6 +2,7 @@
 
     strato start --head [--port P] [--num-cpus N] [--num-gpus N] [--resources JSON]
                  [--node-ip-address IP] [--tls-generate | --tls-ca CA --tls-cert C --tls-key K]
+                 [--gcs-storage sqlite | memory | sqlite:///PATH | redis://HOST:PORT]
     strato start --address HOST:PORT [--token-file F] ...   add this machine as a node
     strato status [--address HOST:PORT] [--token-file F]     nodes, resources used / total
     strato stop [--temp-dir DIR]                             stop the detached daemons of this temp root
@@ -66,6 +67,8 @@ def cmd_start(args) -> int:
         raise SystemExit("strato start: only the head generates a cluster CA (--tls-generate); a joining node takes "
                          "the head's files: --tls-ca ca.crt --tls-cert node.crt --tls-key node.key")
     given_tls = _tls_from_flags(args, "strato start")
+    if args.gcs_storage and not args.head:
+        raise SystemExit("strato start: --gcs-storage is for the head (--head), where the GCS runs.")
     if args.head and (args.token or args.token_file):
         raise SystemExit("strato start: --token and --token-file are for joining a cluster (--address); the head "
                          "makes a new token and writes it to its session folder.")
@@ -76,7 +79,8 @@ def cmd_start(args) -> int:
                                            num_gpus=args.num_gpus, resources=resources, config=config,
                                            detached=True, object_store_memory=args.object_store_memory,
                                            tls=given_tls, tls_generate=args.tls_generate,
-                                           allow_insecure_network=args.allow_insecure_network)
+                                           allow_insecure_network=args.allow_insecure_network,
+                                           gcs_storage=args.gcs_storage or "sqlite")
         except (exceptions.StratoError, ValueError) as exc:
             raise SystemExit(f"strato start: {exc}")
         print(f"Strato cluster started at {info['address']} (session {info['session_dir']}).")
@@ -85,6 +89,7 @@ def cmd_start(args) -> int:
             print(f"  TLS (mutual):          CA {t.ca}; certificate {t.cert}, key {t.key}")
             print("    joining from another machine: --tls-ca, --tls-cert and --tls-key with copies of these")
         print(f"  Connect from Python:   strato.init(address='{info['address']}')  or  address='auto'")
+        print(f"  GCS storage:           {_storage_line(info)}")
         token_file = os.path.join(info['session_dir'], 'token')
         temp_dir = f" --temp-dir {args.temp_dir}" if args.temp_dir else ""
         print(f"  Add a node:            strato start --address {info['address']}{temp_dir}")
@@ -111,6 +116,14 @@ def cmd_start(args) -> int:
         raise SystemExit(f"strato start: {exc}")
     print(f"Node {daemon.node_id.hex()} joined the cluster at {args.address}.")
     return 0
+
+
+def _storage_line(info: dict) -> str:
+    from strato.runtime.gcs import storage
+    url = info["gcs_storage"]
+    if url == "sqlite":
+        return f"{os.path.join(info['session_dir'], storage.SQLITE_FILE)} (SQLite, 0600)"
+    return storage.redact(url) + ("  (lost if the GCS exits)" if url == "memory" else "")
 
 
 def _tls_from_flags(args, prog: str) -> tls.TlsConfig | None:
@@ -319,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--allow-insecure-network", action="store_true",
                    help="allow --node-ip-address 0.0.0.0 without TLS (only on a network you trust)")
     s.add_argument("--system-config", default="{}", help="JSON of tunables (see strato.runtime.config)")
+    s.add_argument("--gcs-storage", default=None, metavar="URL",
+                   help="where the GCS keeps its tables, so that a restarted GCS takes the cluster back: 'sqlite' "
+                        "(default: gcs_store.sqlite in the session folder), 'sqlite:///PATH', "
+                        "'redis://HOST:PORT[/DB][?namespace=NAME]' (password in STRATO_REDIS_PASSWORD), or "
+                        "'memory'")
     s.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     s.set_defaults(fn=cmd_start)
     st = sub.add_parser("status", help="nodes and resources of a running cluster")
