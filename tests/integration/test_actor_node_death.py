@@ -72,3 +72,40 @@ def test_an_actor_with_restarts_moves_to_another_node_that_fits(cluster_with_b_n
 
     # The call waits while the actor restarts on the node that still has "b".
     assert strato.get(actor.node.remote(), timeout=90) == spare.node_id
+
+
+@strato.remote(num_cpus=1)
+class Counter:
+    def __init__(self):
+        self.calls = 0
+
+    def where(self):
+        self.calls += 1
+        return strato.get_runtime_context().get_node_id()
+
+
+@pytest.mark.parametrize("graceful", [False, True], ids=["killed", "stopped"])
+def test_a_restarted_actor_comes_back_on_a_live_node_and_keeps_its_name(graceful):
+    """Never on the dying node (which would use up the restart), reachable by name after the move."""
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0}, system_config=FAST_HEALTH_CHECKS)
+    try:
+        doomed = c.add_node(num_cpus=1)
+        strato.init(address=c.address)
+        try:
+            c.wait_for_nodes()
+            actor = Counter.options(name="mover", max_restarts=1, max_task_retries=1).remote()
+            assert strato.get(actor.where.remote(), timeout=60) == doomed.node_id
+            spare = c.add_node(num_cpus=1)
+            c.wait_for_nodes()
+            c.remove_node(doomed, allow_graceful=graceful)
+
+            assert strato.get(actor.where.remote(), timeout=90) == spare.node_id
+            again = strato.get_actor("mover")
+            assert strato.get(again.where.remote(), timeout=30) == spare.node_id
+            rows = [a for a in strato.util.state.list_actors() if a["name"] == "mover"]
+            assert len(rows) == 1 and rows[0]["state"] == "ALIVE", rows
+            assert rows[0]["num_restarts"] == 1, rows
+        finally:
+            strato.shutdown()
+    finally:
+        c.shutdown()
