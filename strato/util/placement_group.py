@@ -17,6 +17,7 @@ from __future__ import annotations
 from strato import _context
 from strato.remote_function import current_group
 from strato.runtime import ids, serialization
+from strato.runtime.core_worker.memory_store import StoredObject
 from strato.runtime.protocol import gcs_pb2
 
 __all__ = ["PlacementGroup", "get_current_placement_group", "get_placement_group", "placement_group",
@@ -54,15 +55,10 @@ class PlacementGroup:
         """An ObjectRef that resolves (to this group) once every bundle is reserved; strato.get and
         strato.wait take it like any other ref. A group removed first makes it raise an error."""
         cw = _context.auto_init()
-        oid = ids.object_id(cw.ids.task_id(), 0)
-        with cw._lock:                    # an owned object with no value yet (as a task's return)
-            cw.refs.add_owned(oid)
-        from strato.runtime.core_worker.object_ref import ObjectRef
-        ref = ObjectRef(oid, cw.address, cw)
-        pg = self
+        ref = cw.pending_ref()
+        oid, pg = ref.binary(), self
 
         async def wait_then_resolve():
-            from strato.runtime.core_worker.memory_store import StoredObject
             while True:
                 try:
                     info = await _fetch(cw, pg.id, wait_s=30.0)

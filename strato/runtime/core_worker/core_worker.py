@@ -273,6 +273,13 @@ class CoreWorker:
         except Exception as exc:
             logger.debug("%s: %s", what, exc)
 
+    def pending_ref(self) -> ObjectRef:
+        """A new object this process owns, with no value yet (as a task's return before it ran): gets
+        wait until store_result(ref.binary(), ..., owned=True) gives it one. PlacementGroup.ready uses it."""
+        oid = ids.object_id(self.ids.task_id(), 0)
+        with self._lock:
+            return self._hold_args_and_own_returns((), [oid])[0]
+
     def store_result(self, oid: bytes, obj: StoredObject, owned: bool = False) -> None:
         """Keep a value only if someone still refers to it. `owned`: a return of this process's
         task -- when nobody refers to it any more, its copy in a node's store is freed too (the
