@@ -12,7 +12,8 @@ from __future__ import annotations
 import inspect
 
 from strato import _context
-from strato.remote_function import TASK_OPTIONS, ExportCache, actor_scheduling, resource_shape, validate_options
+from strato.remote_function import (TASK_OPTIONS, CallSignature, ExportCache, actor_scheduling, resource_shape,
+                                    validate_options)
 
 _NUMBER = (int, float)
 
@@ -66,15 +67,44 @@ def _validate_actor_options(options: dict) -> dict:
     return options
 
 
-def method(*args, num_returns: int = 1, **kwargs):
-    """Decorate an actor method: @strato.method(num_returns=2)."""
-    if args or kwargs:
-        raise TypeError("Use @strato.method(num_returns=N).")
+#: The keyword arguments @strato.method accepts: Ray's. Strato uses num_returns and max_task_retries;
+#: the others are accepted so that Ray code runs unchanged (concurrency groups, task-event and
+#: generator back-pressure tuning, tensor transport have no effect here).
+METHOD_OPTIONS = ("num_returns", "concurrency_group", "max_task_retries", "retry_exceptions",
+                  "_generator_backpressure_num_objects", "_num_objects_per_yield", "enable_task_events",
+                  "tensor_transport")
+
+
+def _check_num_returns(num_returns, where: str):
+    if num_returns in ("streaming", "dynamic"):
+        return
     if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 0:
-        raise TypeError(f"num_returns must be an int >= 0, got {num_returns!r}")
+        raise TypeError(f"{where}: num_returns must be an int >= 0, 'streaming' or 'dynamic', got {num_returns!r}")
+
+
+def method(*args, **kwargs):
+    """Options of one actor method: @strato.method(num_returns=2), @strato.method(max_task_retries=3).
+
+    Takes Ray's keywords (METHOD_OPTIONS); an unknown one is refused with the list of valid ones.
+    """
+    if len(args) == 1 and not kwargs and callable(args[0]):
+        return args[0]                          # bare @strato.method: the defaults
+    if args:
+        raise TypeError("@strato.method takes keyword options only, e.g. @strato.method(num_returns=2).")
+    unknown = sorted(set(kwargs) - set(METHOD_OPTIONS))
+    if unknown:
+        raise ValueError(f"Unexpected keyword argument(s) to @strato.method: {', '.join(map(repr, unknown))}. "
+                         f"The supported ones are: {', '.join(METHOD_OPTIONS)}.")
+    if "num_returns" in kwargs:
+        _check_num_returns(kwargs["num_returns"], "@strato.method")
+    retries = kwargs.get("max_task_retries")
+    if retries is not None and (isinstance(retries, bool) or not isinstance(retries, int) or retries < -1):
+        raise TypeError(f"@strato.method: max_task_retries must be an int >= -1 (-1: retry forever), got {retries!r}")
 
     def mark(fn):
-        fn.__strato_num_returns__ = num_returns
+        fn.__strato_method_options__ = dict(kwargs)
+        if "num_returns" in kwargs:
+            fn.__strato_num_returns__ = kwargs["num_returns"]
         return fn
     return mark
 
@@ -84,9 +114,24 @@ def _method_table(cls) -> dict:
     for name, member in inspect.getmembers(cls, predicate=callable):
         if name.startswith("__") and name != "__call__":
             continue
+        options = getattr(member, "__strato_method_options__", {})
+        static = isinstance(inspect.getattr_static(cls, name, None), staticmethod)
+        bound = inspect.ismethod(member)        # a classmethod: cls is bound already
         table[name] = {"num_returns": getattr(member, "__strato_num_returns__", 1),
-                       "is_async": inspect.iscoroutinefunction(member)}
+                       "is_async": inspect.iscoroutinefunction(member),
+                       "max_task_retries": options.get("max_task_retries"),
+                       "signature": CallSignature.of(member, f"{cls.__name__}.{name}", skip_first=not (static or bound))}
     return table
+
+
+def _constructor_signature(cls) -> CallSignature:
+    if cls.__init__ is object.__init__:
+        return CallSignature(f"{cls.__name__}.__init__", inspect.Signature())
+    return CallSignature.of(cls.__init__, f"{cls.__name__}.__init__", skip_first=True)
+
+
+#: Ids of the returns of calls an actor made to itself, in the actor's own process (see ActorMethod._remote).
+SELF_CALL_IDS: set = set()
 
 
 class ActorClass:
@@ -96,6 +141,7 @@ class ActorClass:
         self._cls = cls
         self._options = _validate_actor_options(dict(options))
         self._export = ExportCache(cls)
+        self._init_signature = None
         self.__name__ = cls.__name__
         self.__qualname__ = cls.__qualname__
         self.__doc__ = cls.__doc__
@@ -122,6 +168,9 @@ class ActorClass:
         return (ActorClass, (self._cls, self._options))
 
     def _remote(self, args, kwargs, options) -> "ActorHandle":
+        if self._init_signature is None:
+            self._init_signature = _constructor_signature(self._cls)
+        self._init_signature.check(args, kwargs)
         cw = _context.auto_init()
         cls_id = self._export.id_for(cw)
         methods = _method_table(self._cls)
@@ -174,7 +223,7 @@ class ActorHandle:
         if meta is None:
             raise AttributeError(f"Actor {self._state['class_name']} has no method {name!r}; its methods are: "
                                  f"{', '.join(sorted(self._state['methods']))}.")
-        return ActorMethod(self, name, meta["num_returns"])
+        return ActorMethod(self, name, meta["num_returns"], meta)
 
     def __reduce__(self):
         if self._ref is None:
@@ -196,10 +245,11 @@ class ActorHandle:
 
 
 class ActorMethod:
-    def __init__(self, handle: ActorHandle, name: str, num_returns: int):
+    def __init__(self, handle: ActorHandle, name: str, num_returns: int, meta: dict | None = None):
         self._handle = handle
         self._name = name
         self._num_returns = num_returns
+        self._meta = meta or {}
 
     def __call__(self, *args, **kwargs):
         raise TypeError(f"Actor methods cannot be called directly. Instead of running 'actor.{self._name}()', "
@@ -208,10 +258,13 @@ class ActorMethod:
     def remote(self, *args, **kwargs):
         return self._remote(args, kwargs, self._num_returns)
 
-    def options(self, *, num_returns: int | None = None, name: str | None = None):
-        if num_returns is not None and (isinstance(num_returns, bool) or not isinstance(num_returns, int)
-                                        or num_returns < 0):
-            raise TypeError(f"num_returns must be an int >= 0, got {num_returns!r}")
+    def options(self, *, num_returns: int | None = None, name: str | None = None, **ray_options):
+        unknown = sorted(set(ray_options) - set(METHOD_OPTIONS))
+        if unknown:
+            raise ValueError(f"Unexpected option(s) for an actor method call: {', '.join(map(repr, unknown))}. "
+                             f"The supported ones are: name, {', '.join(METHOD_OPTIONS)}.")
+        if num_returns is not None:
+            _check_num_returns(num_returns, f"{self._name}.options()")
         parent = self
 
         class _Bound:
@@ -221,12 +274,22 @@ class ActorMethod:
         return _Bound()
 
     def _remote(self, args, kwargs, num_returns, name: str | None = None):
+        meta = self._meta
+        signature = meta.get("signature")
+        if signature is not None:
+            signature.check(args, kwargs)
         cw = _context.auto_init()
         state = self._handle._state
+        retries = meta.get("max_task_retries")
         refs = cw.submit_actor_call(
             self._handle._actor_id, self._name, name or f"{state['class_name']}.{self._name}", args, kwargs,
-            num_returns=num_returns, max_task_retries=state["max_task_retries"],
+            num_returns=num_returns, max_task_retries=state["max_task_retries"] if retries is None else retries,
             max_pending_calls=state["max_pending_calls"], handle_ref=self._handle._ref)
+        if cw.actor_id == self._handle._actor_id:
+            executor = cw.executor
+            if executor is not None and executor.pool is None and executor.actor_loop is None:
+                # A one-call-at-a-time actor calling itself: a get of this result would wait forever.
+                SELF_CALL_IDS.update(r._id for r in refs)
         if num_returns == 1:
             return refs[0]
         if num_returns == 0:

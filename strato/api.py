@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import math
 import os
 import uuid
 import socket
 import threading
 
 from strato import _context, exceptions
+from strato.actor import SELF_CALL_IDS
 from strato.runtime import node as node_mod
 from strato.runtime import temp_root, tls, tokens
 from strato.runtime.config import SystemConfig
@@ -54,8 +56,52 @@ def is_initialized() -> bool:
 def _check_number(name, value, allow_none=True):
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise TypeError(f"init({name}=...) must be a number >= 0, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"init({name}=...) must be a number >= 0, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"init({name}=...) must be a finite number >= 0, got {value!r}")
+
+
+#: The smallest object store init() accepts (Ray's minimum too): below it no worker could even start.
+MIN_OBJECT_STORE_BYTES = 75 * 2**20
+
+
+def _check_object_store_memory(value) -> None:
+    if value is None:
+        return
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int):
+        raise TypeError(f"init(object_store_memory=...) must be a whole number of bytes, got {value!r}")
+    if value < MIN_OBJECT_STORE_BYTES:
+        raise ValueError(f"init(object_store_memory={value}) is too small: the object store needs at least "
+                         f"{MIN_OBJECT_STORE_BYTES} bytes (75 MiB). Leave it out to use 30% of memory.")
+    import psutil
+    total = psutil.virtual_memory().total
+    if value > total:
+        raise ValueError(f"init(object_store_memory={value}) asks for {value / 2**30:.1f} GiB, more than this "
+                         f"machine's memory ({total / 2**30:.1f} GiB). Give at most {total} bytes, or leave it "
+                         f"out to use 30% of memory.")
+
+
+def _check_reachable(address: str, timeout: float = 3.0) -> None:
+    """Fail fast, before any token lookup, when nothing listens at `address` ("host:port")."""
+    host, _, port = address.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address must be 'host:port' (port 1-65535) or 'auto', got {address!r}")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout):
+            pass
+    except socket.gaierror as exc:
+        raise exceptions.ClusterConnectionError(
+            f"Cannot reach {address}: the host name {host!r} does not resolve ({exc.strerror}). Check the "
+            f"address: `strato start --head` prints it, `strato status` shows it.") from None
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise exceptions.ClusterConnectionError(
+            f"Cannot reach {address}: {reason}. Check that the head node is running (`strato status` on it) "
+            f"and that this machine can reach that host and port.") from None
 
 
 def _local_ip_for(host: str) -> str:
@@ -96,10 +142,11 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
         for name, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus),
                             ("object_store_memory", object_store_memory)):
             _check_number(name, value)
+        _check_object_store_memory(object_store_memory)
         if resources is not None:
             if not isinstance(resources, dict) or not all(
                     isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
-                    for k, v in resources.items()):
+                    and math.isfinite(v) for k, v in resources.items()):
                 raise TypeError(f"init(resources=...) must be a dict of name -> number >= 0, got {resources!r}")
             if "CPU" in resources or "GPU" in resources:
                 raise ValueError("Use init(num_cpus=..., num_gpus=...) instead of resources={'CPU': ...}.")
@@ -134,6 +181,7 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                 address = current["address"]
             if not isinstance(address, str) or ":" not in address:
                 raise ValueError(f"address must be 'host:port' or 'auto', got {address!r}")
+            _check_reachable(address)
             token, token_source = _token or None, "_token"
             if token is None:
                 token, token_source = (os.environ.get(tokens.TOKEN_ENV) or "").strip() or None, tokens.TOKEN_ENV
@@ -212,20 +260,55 @@ def _as_ref_list(object_refs, what: str):
         return list(object_refs), False
     bad = object_refs if not isinstance(object_refs, (list, tuple)) else next(
         r for r in object_refs if not isinstance(r, ObjectRef))
-    raise ValueError(f"strato.{what}() takes an ObjectRef or a list of ObjectRefs, got {type(bad).__name__} "
-                     f"({bad!r:.60}). Pass the refs that .remote() or strato.put() returned.")
+    inside = " a list containing" if bad is not object_refs else ""
+    raise ValueError(f"strato.{what}() takes an ObjectRef or a list of ObjectRefs, got{inside} "
+                     f"{type(bad).__name__} ({bad!r:.60}). Pass the refs that .remote() or strato.put() returned.")
 
 
 def _check_timeout(timeout):
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+    """The timeout to wait with: None (forever) or seconds >= 0; infinity means None."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or math.isnan(timeout) or timeout < 0:
         raise ValueError(f"timeout must be None or a number of seconds >= 0, got {timeout!r}")
+    return None if math.isinf(timeout) else timeout
+
+
+def _unknown_owner(refs, cw):
+    stale = next(r for r in refs if r._worker is not cw)
+    raise ValueError(
+        f"The owner of {stale!r} is unknown: it was made before strato.shutdown() (or by another "
+        f"connection), and its objects went with that session. Make the objects again in the current "
+        f"session; refs do not survive shutdown() + init().")
+
+
+def _refuse_self_wait(refs, cw) -> None:
+    """An actor that runs one call at a time waiting for a call to itself would wait forever."""
+    for r in refs:
+        if r._id in SELF_CALL_IDS:
+            if cw.store.get(r._id) is not None:      # done already (it ran before this call): no deadlock
+                SELF_CALL_IDS.discard(r._id)
+                continue
+            raise RuntimeError(
+                f"This actor is waiting for {r!r}, the result of a call it made to itself; it runs one call "
+                f"at a time, so that call can only start after this one returns: strato.get would wait "
+                f"forever. Call the method directly (self.method(...)), or make the actor async or threaded "
+                f"(max_concurrency > 1) so that calls can overlap.")
 
 
 def get(object_refs, *, timeout: float | None = None):
     """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
     refs, single = _as_ref_list(object_refs, "get")
-    _check_timeout(timeout)
+    if timeout is not None:
+        timeout = _check_timeout(timeout)
     cw = _context._worker or _context.require_worker("get")
+    if single:
+        if refs[0]._worker is not cw:
+            _unknown_owner(refs, cw)
+    elif any(r._worker is not cw for r in refs):
+        _unknown_owner(refs, cw)
+    if SELF_CALL_IDS:
+        _refuse_self_wait(refs, cw)
     slow_get = _context.slow_get_hook
     if slow_get is not None and not single:
         with slow_get(refs, "get"):
@@ -243,15 +326,27 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
     """Return (ready, not_ready): the first `num_returns` ready refs, in the order given."""
     if isinstance(object_refs, ObjectRef):
         raise TypeError("strato.wait() takes a list of ObjectRefs, not a single ref: wait([ref]).")
-    refs, _ = _as_ref_list(list(object_refs), "wait")
-    _check_timeout(timeout)
+    if not isinstance(object_refs, (list, tuple)):
+        raise TypeError(f"strato.wait() takes a list of ObjectRefs, got {type(object_refs).__name__} "
+                        f"({object_refs!r:.60}). Pass the refs that .remote() or strato.put() returned, in a list.")
+    bad = next((r for r in object_refs if not isinstance(r, ObjectRef)), None)
+    if bad is not None:
+        raise TypeError(f"strato.wait() takes a list of ObjectRefs, got a list containing {type(bad).__name__} "
+                        f"({bad!r:.60}). Pass only the refs that .remote() or strato.put() returned.")
+    refs = list(object_refs)
+    timeout = _check_timeout(timeout)
     if isinstance(num_returns, bool) or not isinstance(num_returns, int) or num_returns < 1:
         raise ValueError(f"num_returns must be an int >= 1, got {num_returns!r}")
+    if not refs:
+        return [], []
     if num_returns > len(refs):
         raise ValueError(f"num_returns ({num_returns}) cannot exceed the number of refs ({len(refs)}).")
     if len(set(refs)) != len(refs):
         raise ValueError("strato.wait() got the same ObjectRef twice; pass each ref once.")
-    found = _context.require_worker("wait").wait_objects(refs, num_returns, timeout, raise_timeout=False)
+    cw = _context.require_worker("wait")
+    if any(r._worker is not cw for r in refs):
+        _unknown_owner(refs, cw)
+    found = cw.wait_objects(refs, num_returns, timeout, raise_timeout=False)
     ready = [r for r in refs if r._id in found][:num_returns]
     ready_ids = {r._id for r in ready}
     return ready, [r for r in refs if r._id not in ready_ids]
@@ -319,8 +414,9 @@ def available_resources() -> dict:
 
 
 def get_runtime_context():
-    from strato.runtime_context import RuntimeContext
-    return RuntimeContext(_context.require_worker("get_runtime_context"))
+    """Where the calling code runs (job, node, worker, task, actor); connects first if nothing is."""
+    from strato.runtime_context import get_runtime_context as current
+    return current()
 
 
 # ------------------------------------------------------------ remote
@@ -333,13 +429,16 @@ def remote(*args, **kwargs):
             from strato.actor import ActorClass
             return ActorClass(target, options)
         if not callable(target):
-            raise TypeError(f"@strato.remote decorates a function, got {type(target).__name__}")
+            raise TypeError(f"@strato.remote decorates a function or a class, got {type(target).__name__} "
+                            f"({target!r:.60}).")
         return RemoteFunction(target, options)
 
     if len(args) == 1 and not kwargs and callable(args[0]):
         return make(args[0], {})
     if args:
-        raise TypeError("@strato.remote takes keyword options only, e.g. @strato.remote(num_cpus=2).")
+        what = f"{type(args[0]).__name__} ({args[0]!r:.40})" if len(args) == 1 else f"{len(args)} positional arguments"
+        raise TypeError(f"@strato.remote takes a function or a class, or keyword options only, got {what}. "
+                        f"Use @strato.remote on a def or class, or @strato.remote(num_cpus=2, ...).")
     return lambda target: make(target, kwargs)
 
 

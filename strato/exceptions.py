@@ -70,10 +70,13 @@ class TaskError(StratoError):
         if cause_cls is None or issubclass(cause_cls, TaskError) or not _subclassable(cause_cls):
             return self
         dual = _dual_class(cause_cls)
-        try:
-            err = Exception.__new__(dual)
-        except TypeError:         # a builtin base with its own __new__ (OSError and its subclasses)
-            err = dual.__new__(dual)
+        if isinstance(self.cause, BaseExceptionGroup):   # its __new__ needs the message and the exceptions
+            err = BaseExceptionGroup.__new__(dual, self.cause.message, self.cause.exceptions)
+        else:
+            try:
+                err = Exception.__new__(dual)
+            except TypeError:     # a builtin base with its own __new__ (OSError and its subclasses)
+                err = dual.__new__(dual)
         err.args = getattr(self.cause, "args", ())
         err.__dict__.update(getattr(self.cause, "__dict__", {}))
         err.function_name, err.traceback_str, err.cause = self.function_name, self.traceback_str, self.cause
@@ -82,7 +85,32 @@ class TaskError(StratoError):
         return err
 
     def __reduce__(self):
-        return (TaskError, (self.function_name, self.traceback_str, self.cause, self.pid, self.ip))
+        return _reduce_task_error(self)
+
+
+def _reduce_task_error(err) -> tuple:
+    """A TaskError travels with its cause pickled on its own, so that a cause that cannot be rebuilt
+    on the other side (an exception whose __init__ takes other arguments than its args) becomes an
+    UnserializableException carrying the remote traceback, instead of failing the whole get."""
+    blob = None
+    if err.cause is not None:
+        import cloudpickle
+        try:
+            blob = cloudpickle.dumps(err.cause, protocol=5)
+        except Exception:
+            blob = None
+    return (_rebuild_task_error, (err.function_name, err.traceback_str, blob, err.pid, err.ip))
+
+
+def _rebuild_task_error(function_name, traceback_str, cause_blob, pid, ip):
+    cause = None
+    if cause_blob is not None:
+        import pickle
+        try:
+            cause = pickle.loads(cause_blob)
+        except Exception as exc:
+            return UnserializableException(function_name, traceback_str, f"{type(exc).__name__}: {exc}")
+    return TaskError(function_name, traceback_str, cause, pid, ip)
 
 
 _DUAL_CACHE: dict[type, type] = {}
@@ -102,14 +130,28 @@ def _dual_class(cause_cls: type) -> type:
         def __str__(self):
             return TaskError._message(self)
 
-        def __reduce__(self):
-            return (TaskError, (self.function_name, self.traceback_str, self.cause, self.pid, self.ip))
-
         dual = type(f"TaskError({cause_cls.__name__})", (TaskError, cause_cls),
-                    {"__str__": __str__, "__reduce__": __reduce__, "__module__": __name__,
+                    {"__str__": __str__, "__reduce__": _reduce_task_error, "__module__": __name__,
                      "__init__": lambda self, *a, **k: None})
         _DUAL_CACHE[cause_cls] = dual
     return dual
+
+
+class UnserializableException(StratoError):
+    """A task raised an exception that could not be rebuilt here (Ray's name).
+
+    Typically its class defines an `__init__` whose arguments differ from the
+    `args` it passes to `Exception.__init__`, so unpickling cannot call it
+    again. The message keeps the remote traceback, so nothing is lost; give
+    the class a `__reduce__` to get the original type back.
+    """
+
+    def __init__(self, function_name: str = "", traceback_str: str = "", reason: str = ""):
+        self.function_name, self.traceback_str, self.reason = function_name, traceback_str, reason
+        super().__init__(
+            f"Failed to deserialize the exception raised by {function_name}() ({reason}). Define __reduce__ on "
+            f"the exception class (or pass all of __init__'s arguments to super().__init__) to get it back as "
+            f"itself. Original exception:\n{traceback_str.rstrip()}")
 
 
 class SystemError_(StratoError):
@@ -250,7 +292,7 @@ RaySystemError = SystemError_
 RayActorError = ActorError
 
 __all__ = [
-    "StratoError", "TaskError", "RemoteTraceback", "WorkerCrashedError", "TaskCancelledError",
+    "StratoError", "TaskError", "RemoteTraceback", "UnserializableException", "WorkerCrashedError", "TaskCancelledError",
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
     "ObjectReconstructionFailedError", "ObjectReconstructionFailedMaxAttemptsExceededError",
     "ObjectReconstructionFailedLineageEvictedError",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 
 from strato import _context
-from strato.exceptions import GetTimeoutError
+from strato.exceptions import ActorDiedError, GetTimeoutError
 
 
 def _wait_first(refs: list, timeout):
@@ -33,31 +33,56 @@ class ActorPool:
         self._next_task_index = 0
         self._next_return_index = 0
         self._pending: collections.deque = collections.deque()   # (fn, value) waiting for an idle actor
+        self._draining: dict = {}                # ref -> actor: calls dropped by map(), still running
 
     # ---------------------------------------------------------------- map
     def map(self, fn, values):
-        """Apply fn(actor, value) -> ref to every value; yield results in the order of `values`."""
-        self._drain_previous()
+        """Apply fn(actor, value) -> ref to every value; returns an iterator of the results in the order
+        of `values`. As in Ray, every value is submitted now (queued until an actor is free), and
+        results of earlier submissions not yet collected are dropped first (unfinished ones too)."""
+        self._drop_previous()
         for v in values:
             self.submit(fn, v)
-        while self.has_next():
-            yield self.get_next()
+
+        def results():
+            while self.has_next():
+                yield self.get_next()
+        return results()
 
     def map_unordered(self, fn, values):
         """Like map, yielding each result as soon as it is ready."""
-        self._drain_previous()
+        self._drop_previous()
         for v in values:
             self.submit(fn, v)
-        while self.has_next():
-            yield self.get_next_unordered()
 
-    def _drain_previous(self):
-        while self.has_next():
-            self.get_next_unordered()
+        def results():
+            while self.has_next():
+                yield self.get_next_unordered()
+        return results()
+
+    def _drop_previous(self):
+        """Forget what was submitted before (Ray's map does the same): queued work is dropped, the
+        results of running calls are ignored, and their actors come back when those calls end."""
+        self._pending.clear()
+        for ref, (_, actor) in list(self._future_to_actor.items()):
+            if _wait_first([ref], 0) is not None:
+                self._idle.append(actor)
+            else:
+                self._draining[ref] = actor
+        self._future_to_actor.clear()
+        self._index_to_future.clear()
+        self._next_return_index = self._next_task_index
+
+    def _reclaim(self):
+        """Actors whose dropped calls have ended are idle again."""
+        if self._draining:
+            for ref in [r for r in self._draining if _wait_first([r], 0) is not None]:
+                self._idle.append(self._draining.pop(ref))
 
     # ------------------------------------------------------------- submit
     def submit(self, fn, value) -> None:
         """Schedule fn(actor, value) on an idle actor, or queue it until one is free."""
+        self._reclaim()
         if self._idle:
             actor = self._idle.pop()
             ref = fn(actor, value)
@@ -77,17 +102,24 @@ class ActorPool:
         """The next result in submission order."""
         if not self.has_next():
             raise StopIteration("No more results to get")
+        if self._next_return_index not in self._index_to_future:
+            if not self._future_to_actor:          # only queued work: it starts when an actor is free
+                raise ValueError("ActorPool.get_next(): nothing submitted is running (every actor is gone?).")
+            raise ValueError("It is not allowed to call get_next() after get_next_unordered().")
         ref = self._index_to_future[self._next_return_index]
-        if _wait_first([ref], timeout) is None:
-            if ignore_if_timedout:
+        if timeout is not None and _wait_first([ref], timeout) is None:
+            if ignore_if_timedout:      # skip it: its actor comes back once the call has ended
+                del self._index_to_future[self._next_return_index]
                 self._next_return_index += 1
-                self._index_to_future.pop(self._next_return_index - 1, None)
+                _, actor = self._future_to_actor.pop(ref)
+                self._draining[ref] = actor
+                raise GetTimeoutError(f"Timed out waiting for the next result of the ActorPool; the call {ref!r} "
+                                      f"is ignored from now on.")
             raise GetTimeoutError("Timed out waiting for the next result of the ActorPool.")
         del self._index_to_future[self._next_return_index]
         self._next_return_index += 1
         _, actor = self._future_to_actor.pop(ref)
-        self._return_actor(actor)
-        return _get(ref)
+        return self._result(ref, actor)
 
     def get_next_unordered(self, timeout: float | None = None, ignore_if_timedout: bool = False):
         """Any next result, whichever finishes first."""
@@ -98,17 +130,24 @@ class ActorPool:
             raise GetTimeoutError("Timed out waiting for a result of the ActorPool.")
         index, actor = self._future_to_actor.pop(ref)
         self._index_to_future.pop(index, None)
-        if index == self._next_return_index:
-            self._next_return_index += 1
-            while self._next_return_index < self._next_task_index and \
-                    self._next_return_index not in self._index_to_future:
-                self._next_return_index += 1
-        self._return_actor(actor)
-        return _get(ref)
+        self._next_return_index = max(self._next_return_index, index + 1)
+        return self._result(ref, actor)
 
-    def _return_actor(self, actor) -> None:
-        self._idle.append(actor)
-        if self._pending:
+    def _result(self, ref, actor):
+        """The call's value; its actor goes back to the pool unless it died (then it stays out)."""
+        alive = True
+        try:
+            return _get(ref)
+        except ActorDiedError:
+            alive = False
+            raise
+        finally:
+            self._return_actor(actor, alive)
+
+    def _return_actor(self, actor, alive: bool = True) -> None:
+        if alive:
+            self._idle.append(actor)
+        if self._pending and self._idle:
             fn, value = self._pending.popleft()
             self.submit(fn, value)
 
@@ -118,7 +157,7 @@ class ActorPool:
 
     def push(self, actor) -> None:
         """Add an actor to the pool."""
-        busy = {a for _, a in self._future_to_actor.values()}
+        busy = {a for _, a in self._future_to_actor.values()} | set(self._draining.values())
         if actor in busy or actor in self._idle:
             raise ValueError("Actor already belongs to this pool.")
         self._return_actor(actor)
