@@ -77,35 +77,63 @@ def cluster():
         shutil.rmtree(root, ignore_errors=True)
 
 
+DRIVER = """
+import sys, time
+import numpy as np
+import strato
+strato.init(address=sys.argv[1], _temp_dir=sys.argv[2])
+
+@strato.remote
+def double(x):
+    time.sleep(0.02)
+    return 2 * x
+
+@strato.remote
+def plus_one(x):
+    return x + 1
+
+@strato.remote
+class Counter:
+    def incr(self):
+        return 1
+
+assert sum(strato.get([plus_one.remote(double.remote(i)) for i in range(15)])) == 225
+counter = Counter.remote()
+assert strato.get(counter.incr.remote()) == 1
+big = strato.put(np.ones(6 << 20, dtype=np.uint8))
+print("READY", flush=True)
+sys.stdin.read()                   # until the test closes our stdin
+strato.shutdown()
+"""
+
+
 @pytest.fixture(scope="module")
 def driver(cluster):
-    """This process as a driver of the cluster: 30 tasks of two functions run, an actor, a 6 MiB object."""
-    import numpy as np
-    import strato
+    """A driver process of the cluster: 30 tasks of two functions ran; it holds an actor and a 6 MiB object.
+
+    (A process of its own: Playwright's sync API keeps an event loop on this process's main thread.)"""
     address, root = cluster
-    strato.init(address=address, _temp_dir=root)
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, address, root], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        @strato.remote
-        def double(x):
-            time.sleep(0.02)
-            return 2 * x
-
-        @strato.remote
-        def plus_one(x):
-            return x + 1
-
-        @strato.remote
-        class Counter:
-            def incr(self):
-                return 1
-
-        assert sum(strato.get([plus_one.remote(double.remote(i)) for i in range(15)])) == 225
-        counter = Counter.remote()
-        assert strato.get(counter.incr.remote()) == 1
-        big = strato.put(np.ones(6 << 20, dtype=np.uint8))
-        yield {"counter": counter, "big": big, "functions": ("double", "plus_one")}
+        line = proc.stdout.readline()
+        assert line.strip() == "READY", line + proc.stdout.read() if proc.poll() is not None else line
+        yield {"functions": ("double", "plus_one"), "pid": proc.pid}
     finally:
-        strato.shutdown()
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def state_api(cluster):
+    """The cluster's state API, read with its token as the server extension reads it."""
+    from strato.server_extension.manager import ClusterManager
+    address, root = cluster
+    return ClusterManager(root).client(cluster_id(address))
 
 
 @pytest.fixture(scope="module")
@@ -222,22 +250,28 @@ def test_cluster_appears_in_the_sidebar_with_address_and_cpus(page, cluster, sho
     page.screenshot(path=str(ARTIFACTS / "lab-sidebar.png"))
 
 
-def test_numbers_match_the_state_api_after_tasks_ran(page, cluster, driver, shot):
-    from strato.util import state
+def test_numbers_match_the_state_api_after_tasks_ran(page, cluster, driver, state_api, shot):
     address, _ = cluster
+
+    def listed(kind, filters=()):
+        params = [("limit", "10000")]
+        for k, p, v in filters:
+            params += [("filter_keys", k), ("filter_predicates", p), ("filter_values", v)]
+        return state_api.get(f"/api/v0/{kind}", params)["result"]
+
     open_sidebar(page)
     c = card(page, address)
     finished = c.locator('.strato-chip[data-state="FINISHED"]')
     # 30 tasks, the actor's creation and its call: once their events reached the head (batched).
-    want = wait_until(lambda: (n := len(state.list_tasks(filters=[("state", "=", "FINISHED")], limit=10_000))) >= 32
+    want = wait_until(lambda: (n := len(listed("tasks", [("state", "=", "FINISHED")]))) >= 32
                       and n, 20, what="32 finished tasks in the state API")
     wait_until(lambda: finished.count() and finished.get_attribute("data-count") == str(want), 20,
                what=f"FINISHED {want} in the sidebar")
-    [node] = state.list_nodes()
+    [node] = listed("nodes")
     cpu = c.locator('.strato-node .strato-bar-row[data-resource="CPU"] .strato-bar-text').inner_text()
     assert cpu.split("/")[1].strip() == f"{node['resources_total']['CPU']:g}"
     actors = c.locator(".strato-actor")
-    wait_until(lambda: actors.count() == len(state.list_actors()), 10, what="the actors in the sidebar")
+    wait_until(lambda: actors.count() == len(listed("actors")) == 1, 10, what="the actor in the sidebar")
     assert "ALIVE" in actors.first.inner_text()
     store = c.locator(".strato-gauge .strato-bar-text")
     wait_until(lambda: "MiB" in store.first.inner_text(), 10, what="the 6 MiB object in the store gauge")
