@@ -109,7 +109,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             _kill(proc)
         try:
             await asyncio.wait_for(self.gcs.call(
-                "UnregisterNode", gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason=reason), timeout=2), 3)
+                "UnregisterNode", gcs_pb2.UnregisterNodeRequest(node_id=self.node_id, reason=reason), timeout=2,
+                retry=False), 3)     # a GCS that is away (stopped first) finds the node silent instead
         except Exception:
             pass
         await self.server.stop(0.2)
