@@ -20,6 +20,7 @@ fi
 
 as_root=(); [ "$(id -u)" = 0 ] && as_root=(--allow-root)
 echo "== JupyterLab on demo-notebooks/: open the http://127.0.0.1:.../lab/tree/$NOTEBOOK?token=... URL printed"
-echo "   below (Ctrl-C stops it). The notebook's first cell, %cluster connect, starts the embedded cluster."
+echo "   below (Ctrl-C stops it). The notebook's first cell, %cluster connect, starts the embedded cluster;"
+echo "   the Strato tab on the left lists your clusters (the extension is built and enabled by setup.sh)."
 exec .venv/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --ServerApp.root_dir="$ROOT/demo-notebooks" \
   --LabApp.default_url="/lab/tree/$NOTEBOOK" "${as_root[@]}" "$@"
