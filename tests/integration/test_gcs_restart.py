@@ -16,6 +16,7 @@ from strato._testing import RedisServer, live_children, wait_for
 from strato.cluster_utils import Cluster
 from strato.runtime.gcs import storage
 from strato.runtime.protocol import gcs_pb2
+from strato.util import state
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,7 @@ def restart_in_the_middle(cluster: Cluster):
         assert strato.get([keeper.add.remote(1), plain.add.remote(1)], timeout=30) == [101, 1]
         keeper_pid = strato.get(keeper.pid.remote(), timeout=30)
         assert kv("KVPut", key=b"model", value=b"v1").added
+        assert {a["name"] for a in state.list_actors()} >= {"keeper"}    # the driver reads the state API's URL
         node_ids = {n.node_id for n in cluster.nodes}
         old_gcs = cluster._head_info["gcs"].proc.pid
 
@@ -94,6 +96,13 @@ def restart_in_the_middle(cluster: Cluster):
         assert strato.get([cube.remote(i) for i in range(6)], timeout=30) == [i ** 3 for i in range(6)]
         fresh = Counter.options(name="fresh").remote(7)
         assert strato.get(strato.get_actor("fresh").add.remote(1), timeout=30) == 8
+        # the driver kept its job (the new GCS watches it again), so its non-detached actor lives on
+        assert strato.get(plain.add.remote(0), timeout=30) == 16
+        jobs = _context.worker().run_sync(_context.worker().gcs.call("GetAllJobs", gcs_pb2.Empty()), timeout=30).jobs
+        assert [j.is_dead for j in jobs] == [False]
+        # the state API answers at the URL the driver read before the restart
+        names = {a["name"] for a in state.list_actors(filters=[("state", "=", "ALIVE")])}
+        assert {"keeper", "fresh"} <= names
         strato.kill(keeper)
         strato.kill(fresh)
     finally:

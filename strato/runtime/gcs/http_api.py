@@ -325,9 +325,9 @@ class HttpServer:
                       f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n").encode() + data)
 
 
-async def start(gcs, token: str, host: str) -> tuple[HttpServer, int]:
-    """Serve the state API for `gcs` on host:<free port>; advertises the port in the GCS KV."""
+async def start(gcs, token: str, host: str, port: int = 0) -> tuple[HttpServer, int]:
+    """Serve the state API for `gcs` on host:port (0: a free one); advertises the port in the GCS KV."""
     server = HttpServer(StateService(gcs, token))
-    port = await server.start(host, 0)
+    port = await server.start(host, port)
     gcs.store.put("kv:" + rows.DASHBOARD_KV_NAMESPACE, rows.DASHBOARD_KV_KEY, str(port).encode())
     return server, port

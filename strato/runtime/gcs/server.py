@@ -286,14 +286,27 @@ async def _amain(args) -> int:
     if not args.detached:
         node_mod.watch_parent_pipe(loop, stop.set)
     loop.create_task(gcs.check_health_forever())
-    from strato.runtime.gcs import http_api
-    http_server, _ = await http_api.start(gcs, token, args.host)   # state API, widgets
+    http_server, _ = await _start_http(gcs, token, args.host)     # state API, widgets
     print(f"READY {port}", flush=True)
     await stop.wait()
     await http_server.stop()
     await server.stop(0.2)
     store.close()
     return 0
+
+
+async def _start_http(gcs, token: str, host: str):
+    """The state API, on the port an earlier GCS of this cluster advertised when there was one (drivers keep
+    the URL they read), else on a free port."""
+    from strato.runtime.gcs import http_api
+    from strato.runtime.gcs.state_rows import DASHBOARD_KV_KEY, DASHBOARD_KV_NAMESPACE
+    earlier = gcs.store.get(storage.KV_PREFIX + DASHBOARD_KV_NAMESPACE, DASHBOARD_KV_KEY)
+    if earlier:
+        try:
+            return await http_api.start(gcs, token, host, int(earlier))
+        except (OSError, ValueError) as exc:
+            logger.warning("state API: port %s of the earlier GCS is not free (%s); taking another", earlier, exc)
+    return await http_api.start(gcs, token, host)
 
 
 def main(argv=None) -> int:
