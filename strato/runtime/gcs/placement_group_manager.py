@@ -1,8 +1,10 @@
 """The GCS's placement-group manager: the group table, and every group's atomic reservation.
 
     driver --CreatePlacementGroup--> table (PENDING), stored in the "placement_groups" table
-    scheduling loop (woken by a new group, a node joining, a removal; every second while any waits):
-        place_bundles (placement_group_policy.py, pure) over the alive nodes' free resources
+    scheduling loop (woken by a new group, a node joining, a removal; every 0.2 s while any waits):
+        place_bundles (placement_group_policy.py, pure) over the alive nodes' free resources, for every
+        waiting group in turn (each plan takes its bundles off the view the next one sees); then for all
+        of them at once:
         -> PrepareBundles on every chosen raylet at once          (each reserves, all or nothing)
         -> all said yes: PREPARED, CommitBundles on each            -> CREATED, waiters woken
         -> any said no (or failed): ReturnBundles on those that said yes, back to waiting
@@ -32,7 +34,7 @@ from strato.runtime.rpc import RayletClient
 
 logger = logging.getLogger("strato.gcs.placement_groups")
 TABLE = "placement_groups"          # storage.py: placement group id -> PlacementGroupInfo (protobuf)
-RETRY_S = 1.0                       # while a group waits: try again this often (node views change)
+RETRY_S = 0.2                       # while a group waits: try again this often (node views change)
 RPC_TIMEOUT_S = 10.0
 
 
@@ -154,8 +156,11 @@ class PlacementGroupManager:
         for i, b in enumerate(g.info.bundles):
             if b.node_id:
                 held.setdefault(b.node_id, []).append((i, dict(b.resources)))
-        await asyncio.gather(*(self._return(node_id, pg_id, None, bundles) for node_id, bundles in held.items()))
-        self.wake()
+
+        async def give_back():      # after the reply, as Ray's removal: the raylets stop the group's tasks
+            await asyncio.gather(*(self._return(node_id, pg_id, None, bundles) for node_id, bundles in held.items()))
+            self.wake()
+        asyncio.get_running_loop().create_task(give_back())
         return True
 
     async def job_finished(self, job_id: bytes) -> None:
@@ -165,19 +170,20 @@ class PlacementGroupManager:
 
     # ------------------------------------------------------- scheduling
     async def _schedule_forever(self) -> None:
+        """Each round: plan every waiting group in creation order (each plan takes its bundles off the
+        view the next one sees), then reserve the planned ones all at once."""
         while True:
-            waiting = [g for g in self.groups.values() if g.state in WAITING]
+            waiting = sorted((g for g in self.groups.values() if g.state in WAITING), key=lambda g: g.info.create_time)
             if not waiting:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
             self._wake.clear()
-            for g in sorted(waiting, key=lambda g: g.info.create_time):
-                if g.state in WAITING:
-                    try:
-                        await self._try_place(g)
-                    except Exception:
-                        logger.exception("placing group %s failed", g.info.placement_group_id.hex()[:12])
+            plans = [plan for plan in map(self._plan, waiting) if plan is not None]
+            for plan, outcome in zip(plans, await asyncio.gather(*(self._reserve(*plan) for plan in plans),
+                                                                 return_exceptions=True)):
+                if isinstance(outcome, BaseException):
+                    logger.error("placing group %s failed: %r", plan[0].info.placement_group_id.hex()[:12], outcome)
             if any(g.state in WAITING for g in self.groups.values()):
                 try:
                     await asyncio.wait_for(self._wake.wait(), RETRY_S)
@@ -188,10 +194,10 @@ class PlacementGroupManager:
         return {n.node_id: NodeResources(dict(n.resources_total), dict(n.resources_available))
                 for n in self.gcs.nodes.values() if n.alive}
 
-    async def _try_place(self, g: Group) -> None:
+    def _plan(self, g: Group):
+        """Where a waiting group's bundles go now: (group, node -> bundle indexes, bundles, state before),
+        with those bundles taken off the GCS's copy of the nodes' free resources; None if it must wait."""
         info = g.info
-        pg_id = info.placement_group_id
-        before = g.state
         fixed = {i: b.node_id for i, b in enumerate(info.bundles)
                  if b.node_id and b.node_id in self.gcs.nodes and self.gcs.nodes[b.node_id].alive}
         bundles = [dict(b.resources) for b in info.bundles]
@@ -201,19 +207,29 @@ class PlacementGroupManager:
             if info.pending_reason != placement.reason:
                 info.pending_reason = placement.reason
                 self._save(g)
-            return
+            return None
         todo: dict[bytes, list[int]] = {}
         for i, node_id in enumerate(placement.nodes):
             if i not in fixed:
                 todo.setdefault(node_id, []).append(i)
+        for node_id, idx in todo.items():
+            _take(self.gcs.nodes[node_id].resources_available, [(i, bundles[i]) for i in idx])
+        return g, todo, bundles, g.state
+
+    async def _reserve(self, g: Group, todo: dict, bundles: list, before: PgState) -> None:
+        """Prepare a planned group on every chosen raylet at once, then commit it; roll back when one
+        refuses, fails, or the group is removed meanwhile."""
+        info, pg_id = g.info, g.info.placement_group_id
+        specs = {node_id: [(i, bundles[i]) for i in idx] for node_id, idx in todo.items()}
         # 1. prepare everywhere at once; every raylet reserves all of its bundles or none
-        results = await asyncio.gather(*(self._prepare(node_id, pg_id, [(i, bundles[i]) for i in idx])
-                                         for node_id, idx in todo.items()))
+        results = await asyncio.gather(*(self._prepare(node_id, pg_id, specs[node_id]) for node_id in todo))
         refused = [msg for ok, msg in results if not ok]
-        prepared = [node_id for (node_id, _), (ok, _) in zip(todo.items(), results) if ok]
         if refused or g.state is not before:         # a raylet said no, or the group was removed meanwhile
-            await asyncio.gather(*(self._return(node_id, pg_id, todo[node_id], [(i, bundles[i]) for i in todo[node_id]])
-                                   for node_id in prepared))
+            for node_id, (ok, _) in zip(todo, results):
+                if not ok and node_id in self.gcs.nodes:      # nothing reserved there: undo the plan's take
+                    _take(self.gcs.nodes[node_id].resources_available, specs[node_id], -1)
+            await asyncio.gather(*(self._return(node_id, pg_id, todo[node_id], specs[node_id])
+                                   for node_id, (ok, _) in zip(todo, results) if ok))
             if g.state is before:
                 info.pending_reason = f"a node refused its bundles ({refused[0]}); retrying"
                 self._save(g)
@@ -222,8 +238,7 @@ class PlacementGroupManager:
         # 2. commit everywhere; a node that died meanwhile rolls the whole step back
         committed = await asyncio.gather(*(self._commit(node_id, pg_id, idx) for node_id, idx in todo.items()))
         if g.state is not PgState.PREPARED or not all(committed):
-            await asyncio.gather(*(self._return(node_id, pg_id, idx, [(i, bundles[i]) for i in idx])
-                                   for node_id, idx in todo.items()))
+            await asyncio.gather(*(self._return(node_id, pg_id, idx, specs[node_id]) for node_id, idx in todo.items()))
             if g.state is PgState.PREPARED:
                 info.pending_reason = "a node failed while its bundles were being committed; retrying"
                 self._set_state(g, before)
@@ -232,8 +247,7 @@ class PlacementGroupManager:
             for i in idx:
                 info.bundles[i].node_id = node_id
         self._set_state(g, PgState.CREATED)
-        logger.info("placement group %s created (%s, %d bundle(s))", pg_id.hex()[:12], info.strategy,
-                    len(bundles))
+        logger.debug("placement group %s created (%s, %d bundle(s))", pg_id.hex()[:12], info.strategy, len(bundles))
 
     # ------------------------------------------------------------- RPCs
     def _raylet(self, node_id: bytes) -> RayletClient | None:
@@ -256,8 +270,6 @@ class PlacementGroupManager:
                 for i, r in bundles]), timeout=RPC_TIMEOUT_S)
         except Exception as exc:
             return False, f"node {node_id.hex()[:12]} did not answer ({exc})"
-        if reply.ok:
-            _take(self.gcs.nodes[node_id].resources_available, bundles)
         return reply.ok, reply.message
 
     async def _commit(self, node_id: bytes, pg_id: bytes, indexes: list[int]) -> bool:
