@@ -30,20 +30,12 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! .venv/bin/python -
   echo "$want" > "$stamp"
 fi
 # The JupyterLab extension: extension/ (TypeScript) -> strato/labextension/ (prebuilt), rebuilt only when
-# it is missing or its sources changed (hash in .source-hash); npm from Debian when the machine has none.
-ext_hash="$(cat extension/package.json extension/package-lock.json extension/tsconfig.json extension/src/* \
-  extension/style/* extension/schema/* | sha1sum | cut -d' ' -f1)"
-if [ ! -f strato/labextension/package.json ] || [ "$(cat strato/labextension/.source-hash 2>/dev/null)" != "$ext_hash" ]; then
-  if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
-    sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
-    $sudo_cmd apt-get install -y -qq npm >/dev/null || echo "could not install npm: the JupyterLab extension is not built" >&2
-  fi
-  echo "== building the JupyterLab extension (extension/ -> strato/labextension/)"
-  (cd extension && { [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error; } \
-    && mkdir -p ../build && PATH="$ROOT/.venv/bin:$PATH" npm run --silent build >../build/labextension.log 2>&1) \
-    && echo "$ext_hash" > strato/labextension/.source-hash || { cat build/labextension.log >&2 || true
-    echo "building the JupyterLab extension failed (log above)" >&2; }
+# it is missing or its sources changed (extension/build.py); npm from Debian when the machine has none.
+if ! command -v npm >/dev/null && command -v apt-get >/dev/null; then
+  sudo_cmd=""; [ "$(id -u)" = 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y -qq npm >/dev/null || echo "could not install npm: the JupyterLab extension is not built" >&2
 fi
+.venv/bin/python extension/build.py || echo "the JupyterLab extension is not built (see above)" >&2
 # The dev venv (editable install) points Jupyter at the built extension and enables the server extension;
 # a wheel ships both as data files (pyproject.toml).
 labext=.venv/share/jupyter/labextensions/strato-jupyterlab
