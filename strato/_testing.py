@@ -9,6 +9,7 @@
     process_gone(pid) / live_children() whether a process ended; this process's live descendants
     free_port()                         a free TCP port on 127.0.0.1
     RedisServer(folder)                 a private redis-server (loopback, free port, password) for a module
+    restart_embedded_gcs()              kill and restart the GCS of the cluster init() started (durable storage)
 
 Test modules import these from here, never from a `conftest`: a worker
 process imports the test module whose remote functions it runs, and in a
@@ -122,6 +123,18 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------- GCS restarts
+def restart_embedded_gcs() -> None:
+    """Kill the GCS of the cluster `strato.init(_gcs_storage="sqlite")` started and start it again on the same
+    address and storage (a Cluster has its own: Cluster.restart_gcs())."""
+    from strato import api
+    from strato.runtime import node
+    if api._embedded is None:
+        raise RuntimeError("no embedded cluster: call strato.init(_gcs_storage='sqlite') first (for a Cluster, "
+                           "use cluster.restart_gcs())")
+    node.restart_gcs(api._embedded)
 
 
 # ---------------------------------------------------------------- a private redis-server

@@ -119,18 +119,21 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
          object_store_memory=None, namespace: str | None = None, ignore_reinit_error: bool = False,
          include_dashboard=None, log_to_driver: bool = True, runtime_env=None, _token: str | None = None,
          _temp_dir: str | None = None, _system_config: dict | None = None, _node_ip_address: str | None = None,
-         **kwargs) -> ClusterContext:
+         _gcs_storage: str | None = None, **kwargs) -> ClusterContext:
     """Start an embedded cluster (no address) or connect to one ("host:port" or "auto").
 
     Connecting takes the cluster token from `_token`, else the STRATO_TOKEN
     environment variable, else the token file of a cluster whose head was
     started on this machine (under `_temp_dir`, default $TMPDIR/strato-<uid>).
+
+    `_gcs_storage` ("memory" by default, "sqlite", or a redis:// URL) is where an embedded cluster's GCS
+    keeps its tables; durable storage lets its GCS be restarted (strato.runtime.node.restart_gcs).
     """
     global _embedded
     if kwargs:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(kwargs)}. Valid ones: address, "
                         f"num_cpus, num_gpus, resources, object_store_memory, namespace, ignore_reinit_error, "
-                        f"_token, _temp_dir, _system_config.")
+                        f"_token, _temp_dir, _system_config, _gcs_storage.")
     with _lock:
         current = _context.worker()
         if current is not None:
@@ -162,12 +165,16 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                 raise ValueError("_token is only for connecting to a running cluster (address=...).")
             _embedded = node_mod.start_head(temp_root=_temp_dir, num_cpus=num_cpus, num_gpus=num_gpus,
                                             resources=resources, config=config, detached=False,
-                                            object_store_memory=object_store_memory)
+                                            object_store_memory=object_store_memory,
+                                            gcs_storage=_gcs_storage or "memory")
             gcs_address, token, token_source = _embedded["address"], _embedded["token"], ""
             raylet_address, node_id = _embedded["raylet_address"], _embedded["node_id"]
             session_dir = _embedded["session_dir"]
             cluster_tls = None
         else:
+            if _gcs_storage is not None:
+                raise ValueError("_gcs_storage describes a new cluster's GCS; a running one keeps the storage it "
+                                 "was started with (strato start --head --gcs-storage).")
             if any(v is not None for v in (num_cpus, num_gpus, resources, object_store_memory)):
                 raise ValueError("num_cpus, num_gpus, resources and object_store_memory describe a new cluster; "
                                  "when connecting to "

@@ -12,7 +12,7 @@ import pytest
 
 import strato
 from strato import _context
-from strato._testing import RedisServer, live_children, wait_for
+from strato._testing import RedisServer, live_children, restart_embedded_gcs, wait_for
 from strato.cluster_utils import Cluster
 from strato.runtime.gcs import storage
 from strato.runtime.protocol import gcs_pb2
@@ -154,3 +154,14 @@ def test_a_gcs_without_durable_storage_refuses_to_restart():
             cluster.restart_gcs()
     finally:
         check_nothing_left(cluster)
+
+
+def test_an_embedded_cluster_asked_for_sqlite_survives_a_gcs_restart(fresh_strato):
+    with pytest.raises(ValueError, match="unknown GCS storage"):
+        strato.init(num_cpus=1, _gcs_storage="postgres://db")
+    strato.init(num_cpus=1, _gcs_storage="sqlite")
+    counter = Counter.options(name="embedded").remote(1)
+    assert strato.get(counter.add.remote(1), timeout=30) == 2
+    restart_embedded_gcs()
+    assert strato.get(strato.get_actor("embedded").add.remote(1), timeout=30) == 3
+    assert strato.get(slow_square.remote(3, 0), timeout=30) == 9
