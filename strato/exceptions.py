@@ -161,7 +161,9 @@ class SystemError_(StratoError):
 class WorkerCrashedError(StratoError):
     """The worker process running a task died before finishing it."""
 
-    def __init__(self, message: str = ""):
+    def __init__(self, message: str = "", exit_code: int | None = None):
+        #: the worker process's exit code when known (a task that called sys.exit(code)), else None
+        self.exit_code = exit_code
         super().__init__(message or (
             "The worker running this task died unexpectedly (its process exited or was killed). "
             "Check the worker logs in the session folder; set max_retries to retry such tasks."))

@@ -56,6 +56,7 @@ class Executor:
         self.pool: concurrent.futures.ThreadPoolExecutor | None = None
         self.actor_loop: asyncio.AbstractEventLoop | None = None
         self.actor_slots: asyncio.Semaphore | None = None
+        self.exit_code: int | None = None    # set when a task called sys.exit(): the process ends after it
         signal.signal(signal.SIGINT, self._on_sigint)
 
     # ----------------------------------------------------- IO-thread side
@@ -114,6 +115,30 @@ class Executor:
                 self.cw.post(self.cw.borrowing.send_gated, _reply, conn, payload.req_id, reply)
                 continue
             self._send_done(conn, msg)
+            if self.exit_code is not None:
+                self._exit_after_reply()
+
+    def _exit_blob(self, exc: SystemExit, name: str) -> bytes:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        self.exit_code = code
+        err = exceptions.WorkerCrashedError(
+            f"The worker running {name}() exited with code {code}: the task called sys.exit({exc.code!r}) (or "
+            f"raised SystemExit), which ends its worker process (pid {os.getpid()}). Return or raise an "
+            f"exception instead to end just the task.", exit_code=code)
+        return serialization.serialize(err)[0]
+
+    def _exit_after_reply(self) -> None:
+        """The task called sys.exit(): once its reply is on its way, this process exits with its code."""
+        sent = threading.Event()
+        self.cw.post(sent.set)            # after send_done, which was posted first
+        sent.wait(5)
+        time.sleep(0.05)
+        for stream in self.cw.output_streams:
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        os._exit(self.exit_code)
 
     def _send_done(self, conn, msg: m.TaskDone | m.ActorDone) -> None:
         """Any thread: the task's borrowed refs are registered first, then the result goes."""
@@ -154,6 +179,11 @@ class Executor:
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
             except Exception as exc:
                 status, results = "error", [(self._error_blob(exc, name), True, None)] * num_returns
+            except KeyboardInterrupt:      # raised by the task's own code: Ray reports a cancellation
+                return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0,
+                                       f"Task {name}() was cancelled: it raised KeyboardInterrupt.")
+            except SystemExit as exc:      # sys.exit() in the task: the worker ends after replying
+                status, results = "error", [(self._exit_blob(exc, name), True, None)] * num_returns
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
@@ -288,8 +318,8 @@ class Executor:
         except Exception:
             return serialization.serialize(exceptions.TaskError(name, text, None, os.getpid(), self.cw.node_ip))[0]
 
-    def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed):
-        blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex()))[0]
+    def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed, message: str = ""):
+        blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex(), message))[0]
         return done_kind(task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
 
 
