@@ -5,6 +5,7 @@ Each node started here gets a session folder under the temp root
 
     <temp root>/session_<time>_<pid>_<hex>/
         token                        the cluster token, mode 0600
+        gcs.json                     how the head's GCS was started (address, storage, config, pid), 0600
         gcs_store.sqlite             the GCS's tables when its storage is "sqlite" (mode 0600)
         logs/gcs.log raylet-*.log worker-*.log
 
@@ -20,7 +21,9 @@ start --head`, or redis://HOST:PORT. It reaches the GCS in its environment
 (STRATO_GCS_STORAGE), never on its command line, as a Redis password may be
 part of it. With durable storage, restart_gcs starts a new GCS process on
 the same address and storage; it takes the cluster back and raylets and
-drivers reconnect to it (gcs/recovery.py).
+drivers reconnect to it (gcs/recovery.py). A detached head's GCS is
+restarted from its session folder's gcs.json (restart_detached_gcs, `strato
+restart-gcs`).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import secrets
 import socket
 import subprocess
@@ -50,6 +54,7 @@ def new_token() -> str:
 
 
 TLS_RECORD = "tls.json"        # in a session folder: the certificate paths of a cluster started with TLS
+GCS_RECORD = "gcs.json"        # in a head's session folder: how its GCS was started (restart_detached_gcs)
 
 
 def check_bind(host: str, has_tls: bool, allow_insecure_network: bool = False) -> None:
@@ -106,6 +111,12 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        # The daemon led its own process group (start_new_session): what is left in it -- processes that
+        # tasks started in its workers -- goes with it.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _spawn(module: str, args: list[str], token: str, log_path: str, detached: bool,
@@ -242,6 +253,7 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
         address = f"{host}:{gcs.port}"
         try:
             register_cluster(temp_root, address, session_dir, current=detached, gcs_pid=gcs.proc.pid)
+            _write_gcs_record(session_dir, host, gcs.port, gcs_storage, config, gcs.proc.pid)
         except BaseException:
             raylet.stop()
             gcs.stop()
@@ -252,14 +264,40 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
     raise ClusterConnectionError("could not start the GCS")  # pragma: no cover
 
 
+def _write_gcs_record(session_dir: str, host: str, port: int, storage: str, config: SystemConfig, pid: int) -> None:
+    write_private_file(os.path.join(session_dir, GCS_RECORD), json.dumps({
+        "host": host, "port": port, "storage": storage, "config": json.loads(config.to_json()), "pid": pid}).encode())
+
+
 def kill_gcs(head: dict) -> None:
-    """Kill the GCS of a head that start_head started, abruptly (SIGKILL), as a crash would."""
-    proc = head["gcs"].proc
+    """Kill the GCS of a head that start_head started, abruptly (SIGKILL), as a crash would. A detached head's
+    GCS (no process handle: restart_detached_gcs) is killed by its recorded pid if that is still this session's
+    GCS."""
+    daemon = head.get("gcs")
+    if daemon is None:
+        _kill_recorded_gcs(head["session_dir"], head.get("gcs_pid") or 0)
+        return
+    proc = daemon.proc
     if proc.poll() is None:
         proc.kill()
     proc.wait()
     if proc.stdin:
         proc.stdin.close()
+
+
+def _kill_recorded_gcs(session_dir: str, pid: int) -> None:
+    import psutil
+    try:
+        proc = psutil.Process(pid)
+        cmd = proc.cmdline()
+    except (psutil.Error, ValueError):
+        return                                     # gone already
+    if "strato.runtime.gcs" in cmd and session_dir in cmd:    # not a pid reused by something else
+        proc.kill()
+        try:
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            pass
 
 
 def restart_gcs(head: dict, timeout: float = 30.0) -> Daemon:
@@ -279,14 +317,37 @@ def restart_gcs(head: dict, timeout: float = 30.0) -> Daemon:
         try:
             finish_gcs(gcs, head["session_dir"])
             break
-        except ClusterConnectionError:     # the old port not free yet: try again shortly
-            if time.monotonic() > deadline:
+        except ClusterConnectionError as exc:     # the old port not free yet: try again shortly
+            if "could not listen" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
     head["gcs"] = gcs
     register_cluster(head["temp_root"], head["address"], head["session_dir"], current=head["detached"],
                      gcs_pid=gcs.proc.pid)
+    _write_gcs_record(head["session_dir"], host, int(port), head["gcs_storage"], head["config"], gcs.proc.pid)
     return gcs
+
+
+def restart_detached_gcs(session_dir: str, temp_root: str | None) -> dict:
+    """Start the GCS of a head that `strato start --head` started in `session_dir` again, detached, on the
+    same address and storage, from the folder's gcs.json (killing the recorded GCS first if it still runs).
+    Returns the head's description (address, storage, ...). ValueError when the folder is not such a head's
+    or its GCS keeps its tables in memory."""
+    from strato.runtime.temp_root import read_token
+    try:
+        record = json.loads(read_private_file(os.path.join(session_dir, GCS_RECORD)))
+    except FileNotFoundError:
+        raise ValueError(f"{session_dir} has no {GCS_RECORD}: it is not the session folder of a head started "
+                         f"by `strato start --head`") from None
+    token = read_token(session_dir)
+    if token is None:
+        raise ValueError(f"{session_dir} has no readable token file")
+    head = {"gcs": None, "gcs_pid": record.get("pid", 0), "address": f"{record['host']}:{record['port']}",
+            "token": token, "session_dir": session_dir, "tls": session_tls(session_dir),
+            "gcs_storage": record["storage"], "config": SystemConfig.from_dict(record.get("config")),
+            "detached": True, "temp_root": temp_root}
+    restart_gcs(head)
+    return head
 
 
 # ----------------------------------------------------- helpers for daemons
