@@ -71,14 +71,15 @@ def add_total(batch):
 def _start(lib: str):
     if lib == "ray":
         import logging
+
         import ray
         ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-        import ray.data as data
+        from ray import data
         ctx = data.DataContext.get_current()
     else:
         import strato as ray
         ray.init(num_cpus=2)
-        import strato.data as data
+        from strato import data
         ctx = data.DataContext.get_current()
     ctx.enable_progress_bars = False
     return ray, data

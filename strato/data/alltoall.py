@@ -157,12 +157,11 @@ def _final_aggregate(keys, aggs, count_col, *partials):
         out = pa.table({})
         return out, B.BlockMetadata.of(out, _node_id())
     table = B.concat(partials)
-    specs, i = [], 0
+    specs = []
     for a in aggs:
         combine = {"count": ["sum"], "sum": ["sum"], "mean": ["sum", "sum"], "min": ["min"], "max": ["max"]}[a.kind]
         for how in combine:
             specs.append((f"__p{len(specs)}", how))
-            i += 1
     renamed = table.rename_columns(list(keys) + [f"__p{j}" for j in range(len(specs))])
     grouped = renamed.group_by(list(keys), use_threads=False).aggregate(specs)
     cols = {k: grouped.column(k) for k in keys}

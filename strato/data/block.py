@@ -32,7 +32,7 @@ class BlockMetadata:
     node_id: str | None = None
 
     @classmethod
-    def of(cls, table: pa.Table, node_id: str | None = None) -> "BlockMetadata":
+    def of(cls, table: pa.Table, node_id: str | None = None) -> BlockMetadata:
         return cls(table.num_rows, table.nbytes, table.schema, node_id)
 
 

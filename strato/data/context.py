@@ -26,7 +26,7 @@ class DataContext:
     default_batch_size: int = 1024
 
     @staticmethod
-    def get_current() -> "DataContext":
+    def get_current() -> DataContext:
         global _default
         with _lock:
             if _default is None:

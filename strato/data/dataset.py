@@ -12,6 +12,7 @@ be passed to tasks and actors: it travels as its block refs).
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -22,6 +23,9 @@ from strato.data import plan as P
 from strato.data import transforms as T
 from strato.data.context import DataContext
 from strato.data.iterator import DatasetIterator, streaming_split
+
+if TYPE_CHECKING:
+    from strato.data.groupby import GroupedData
 
 _TASK_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "scheduling_strategy", "max_retries")
 
@@ -83,7 +87,7 @@ class Dataset:
         self._ops = tuple(ops)
         self._last_stats: list = []
 
-    def _with(self, op) -> "Dataset":
+    def _with(self, op) -> Dataset:
         return Dataset(self._source, self._ops + (op,))
 
     # ================================================================ transforms
@@ -115,7 +119,7 @@ class Dataset:
     def map_batches(self, fn, *, batch_size: int | None | str = None, compute=None,
                     batch_format: str = "default", zero_copy_batch: bool = True, fn_args=None, fn_kwargs=None,
                     fn_constructor_args=None, fn_constructor_kwargs=None, num_cpus=None, num_gpus=None,
-                    memory=None, concurrency=None, **ray_remote_args) -> "Dataset":
+                    memory=None, concurrency=None, **ray_remote_args) -> Dataset:
         """Apply fn to batches of rows. fn: a function (tasks) or a callable class (an actor pool of
         `concurrency` actors, each building the class once). Batches never span blocks."""
         fmt = B.check_batch_format(batch_format)
@@ -131,7 +135,7 @@ class Dataset:
                             remote_args=ray_remote_args)
 
     def map(self, fn, *, compute=None, concurrency=None, num_cpus=None, num_gpus=None, memory=None,
-            fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> "Dataset":
+            fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> Dataset:
         """fn(row dict) -> row dict, for every row."""
         return self._map_op(f"Map({_fn_name(fn)})", T.MapRows(fn), fn, compute=compute, concurrency=concurrency,
                             num_cpus=num_cpus, num_gpus=num_gpus, memory=memory,
@@ -139,7 +143,7 @@ class Dataset:
                             remote_args=ray_remote_args)
 
     def flat_map(self, fn, *, compute=None, concurrency=None, num_cpus=None, num_gpus=None, memory=None,
-                 fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> "Dataset":
+                 fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> Dataset:
         """fn(row dict) -> list of row dicts, for every row."""
         return self._map_op(f"FlatMap({_fn_name(fn)})", T.FlatMapRows(fn), fn, compute=compute,
                             concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus, memory=memory,
@@ -147,39 +151,39 @@ class Dataset:
                             remote_args=ray_remote_args)
 
     def filter(self, fn, *, compute=None, concurrency=None, num_cpus=None, num_gpus=None, memory=None,
-               fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> "Dataset":
+               fn_constructor_args=None, fn_constructor_kwargs=None, **ray_remote_args) -> Dataset:
         """Keep the rows for which fn(row dict) is true."""
         return self._map_op(f"Filter({_fn_name(fn)})", T.FilterRows(fn), fn, compute=compute,
                             concurrency=concurrency, num_cpus=num_cpus, num_gpus=num_gpus, memory=memory,
                             fn_constructor_args=fn_constructor_args, fn_constructor_kwargs=fn_constructor_kwargs,
                             remote_args=ray_remote_args)
 
-    def select_columns(self, cols) -> "Dataset":
+    def select_columns(self, cols) -> Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)
         return self._with(P.MapOp("SelectColumns", T.SelectColumns(cols)))
 
-    def drop_columns(self, cols) -> "Dataset":
+    def drop_columns(self, cols) -> Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)
         return self._with(P.MapOp("DropColumns", T.DropColumns(cols)))
 
-    def repartition(self, num_blocks: int, *, shuffle: bool = False) -> "Dataset":
+    def repartition(self, num_blocks: int, *, shuffle: bool = False) -> Dataset:
         """num_blocks blocks of near-equal rows, in order (shuffle=True: also shuffled)."""
         if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:
             raise ValueError(f"repartition needs num_blocks, an int >= 1, got {num_blocks!r}.")
         ds = self._with(P.AllToAllOp("Repartition", A.repartition(num_blocks), num_blocks))
         return ds.random_shuffle() if shuffle else ds
 
-    def random_shuffle(self, *, seed: int | None = None, num_blocks: int | None = None) -> "Dataset":
+    def random_shuffle(self, *, seed: int | None = None, num_blocks: int | None = None) -> Dataset:
         """Rows in a random order (the same order again for the same seed and blocks)."""
         ds = self.repartition(num_blocks) if num_blocks else self
         return ds._with(P.AllToAllOp("RandomShuffle", A.random_shuffle(seed)))
 
-    def limit(self, limit: int) -> "Dataset":
+    def limit(self, limit: int) -> Dataset:
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
             raise ValueError(f"limit needs an int >= 0, got {limit!r}.")
         return self._with(P.LimitOp(limit))
 
-    def groupby(self, key) -> "GroupedData":
+    def groupby(self, key) -> GroupedData:
         """Group rows by a column (or a list of columns) for count/sum/mean/min/max."""
         from strato.data.groupby import GroupedData
         return GroupedData(self, key)
@@ -221,14 +225,14 @@ class Dataset:
                 return list(self._source.blocks)
         return list(self._execute())
 
-    def materialize(self) -> "MaterializedDataset":
+    def materialize(self) -> MaterializedDataset:
         """Run the plan once and keep its blocks in the object store."""
         if isinstance(self, MaterializedDataset):
             return self
         return MaterializedDataset(self._blocks(), stats=self._last_stats)
 
     def iterator(self) -> DatasetIterator:
-        return DatasetIterator(self)
+        return DatasetIterator(self, MaterializedDataset)
 
     def iter_batches(self, *, prefetch_batches: int = 1, batch_size: int | None = 256,
                      batch_format: str = "default", drop_last: bool = False,
@@ -355,7 +359,7 @@ class Dataset:
         if locality_hints is not None and len(locality_hints) != n:
             raise ValueError(f"locality_hints must name one actor per split: {n} splits, "
                              f"{len(locality_hints)} hints.")
-        return streaming_split(self, n, equal)
+        return streaming_split(self, n, equal, MaterializedDataset)
 
     def stats(self) -> str:
         """What the last execution did, one line per operator."""
@@ -380,7 +384,7 @@ class MaterializedDataset(Dataset):
     def num_blocks(self) -> int:
         return len(self._source.blocks)
 
-    def _renamed(self, name: str) -> "MaterializedDataset":
+    def _renamed(self, name: str) -> MaterializedDataset:
         """The same blocks under a source name (FromPandas, ...) for plans and progress bars."""
         self._source = P.Source(name, blocks=self._source.blocks)
         return self

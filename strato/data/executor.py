@@ -29,7 +29,15 @@ from strato.data import block as B
 from strato.data import policy
 from strato.data import transforms as T
 from strato.data.datasource import ReadTask
-from strato.data.plan import ActorStage, AllToAllOp, LimitOp, Segment, Source, TaskStage, segments
+from strato.data.plan import (
+    ActorStage,
+    AllToAllOp,
+    LimitOp,
+    Segment,
+    Source,
+    TaskStage,
+    segments,
+)
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ class GroupedData:
         self._keys = keys
 
     def _aggregate(self, aggs: tuple):
-        from strato.data.dataset import Dataset
         schema = self._known_schema()
         if schema is not None:
             wanted = list(self._keys) + [a.on for a in aggs if a.on is not None]
@@ -35,7 +34,7 @@ class GroupedData:
             if missing:
                 raise KeyError(f"groupby: no columns {missing}; the dataset has {schema.names}.")
         op = P.AllToAllOp("Aggregate", A.aggregate(self._keys, aggs), 1)
-        return Dataset(self._ds._source, self._ds._ops + (op,))
+        return self._ds._with(op)
 
     def _known_schema(self):
         if self._ds._ops:

@@ -82,8 +82,8 @@ class DataIterator:
             yield from B.table_to_rows(t)
 
     def materialize(self):
-        from strato.data.dataset import MaterializedDataset
-        return MaterializedDataset(list(self._blocks()))
+        """This iterator's rows (one epoch) as a MaterializedDataset."""
+        return self._materialized(list(self._blocks()))
 
     def to_pandas(self):
         return self.materialize().to_pandas()
@@ -107,8 +107,9 @@ def _local_shuffle(tables, buffer_rows: int, seed):
 
 
 class DatasetIterator(DataIterator):
-    def __init__(self, ds):
+    def __init__(self, ds, materialized):
         self._ds = ds
+        self._materialized = materialized     # MaterializedDataset (dataset.py imports this module)
 
     def _blocks(self):
         return self._ds._execute()
@@ -174,7 +175,8 @@ class _SplitCoordinator:
 class SplitIterator(DataIterator):
     """One of streaming_split's iterators; picklable, so it can be passed to an actor."""
 
-    def __init__(self, coordinator, index: int, n: int):
+    def __init__(self, coordinator, index: int, n: int, materialized):
+        self._materialized = materialized
         self._coordinator = coordinator
         self._index = index
         self._n = n
@@ -193,6 +195,6 @@ class SplitIterator(DataIterator):
         return f"DataIterator(streaming_split {self._index} of {self._n})"
 
 
-def streaming_split(ds, n: int, equal: bool) -> list[SplitIterator]:
+def streaming_split(ds, n: int, equal: bool, materialized) -> list[SplitIterator]:
     coordinator = strato.remote(_SplitCoordinator).options(num_cpus=0, max_concurrency=n + 1).remote(ds, n, equal)
-    return [SplitIterator(coordinator, i, n) for i in range(n)]
+    return [SplitIterator(coordinator, i, n, materialized) for i in range(n)]

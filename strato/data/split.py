@@ -29,7 +29,6 @@ def split_rows(row_counts: list[int], n: int, equal: bool) -> list[list[tuple[in
         per = total // n
         bounds = [i * per for i in range(n + 1)]
     else:
-        bounds = list(np.linspace(0, total, n + 1).astype(int))
         # np.array_split sizes: the first total % n shards get one more row
         q, r = divmod(total, n)
         bounds = [i * q + min(i, r) for i in range(n + 1)]

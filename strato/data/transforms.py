@@ -29,7 +29,7 @@ class MapBatches:
         self.fn_args = tuple(fn_args or ())
         self.fn_kwargs = dict(fn_kwargs or {})
 
-    def bind(self, fn) -> "MapBatches":
+    def bind(self, fn) -> MapBatches:
         """The same transform calling `fn` (an actor's instance of the user's class)."""
         return MapBatches(fn, self.batch_size, self.batch_format, self.fn_args, self.fn_kwargs)
 

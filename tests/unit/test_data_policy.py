@@ -1,8 +1,15 @@
 """strato.data's executor decisions (strato/data/policy.py), worked by hand, no cluster."""
 import pytest
 
-from strato.data.policy import (PoolTooLarge, StageLoad, actor_pool_size, footprint, launches, least_loaded,
-                                task_slots)
+from strato.data.policy import (
+    PoolTooLarge,
+    StageLoad,
+    actor_pool_size,
+    footprint,
+    launches,
+    least_loaded,
+    task_slots,
+)
 
 MB = 1 << 20
 
