@@ -46,6 +46,7 @@ POLL_TIMEOUT_S = 2.0
 SAVE_EVERY_S = 1.0
 PUBLISH_EVERY_S = 1.0
 HISTORY_CAP = 2000
+SUMMARY_TRIALS = 500            # trial rows published per run (the lab's list stays small)
 
 _RemoteTrialActor = strato.remote(TrialActor)
 
@@ -157,7 +158,8 @@ class TuneController:
                 ready, _ = strato.wait(refs, num_returns=len(refs), timeout=0)
             with self.lock:
                 for ref in ready:
-                    self._handle(ref)
+                    if ref in self._inflight:          # handling one may have dropped the trial's others
+                        self._handle(ref)
         else:
             time.sleep(0.02)
         self._tick()
@@ -202,6 +204,10 @@ class TuneController:
             if trial is None:
                 return
             self._check_feasible(trial)
+            key = _resource_key(trial.resources)
+            if any(k == key for k, _ in self._idle):       # an idle actor of this shape: its resources carry over
+                self._start(trial)
+                continue
             if not self._fits(trial.resources):
                 if self._idle:
                     self._kill_idle()
@@ -548,8 +554,12 @@ class TuneController:
                 vals = [v for v in (self.best_value(t) for t in self.trials) if v is not None]
                 if vals:
                     best = max(vals) if self.mode == "max" else min(vals)
+            rows = [{"trial_id": t.trial_id, "status": str(t.status), "best": self.best_value(t),
+                     "last": t.last_result.get(self.metric) if self.metric else None,
+                     "iter": t.last_result.get("training_iteration", 0), "stop_reason": t.stop_reason or ""}
+                    for t in self.trials[:SUMMARY_TRIALS]]
             return {"name": self.name, "id": f"{self.name}:{self.uid}", "status": self.status,
-                    "trials": len(self.trials), "trials_by_state": counts, "metric": self.metric,
+                    "num_trials": len(self.trials), "trials": rows, "trials_by_state": counts, "metric": self.metric,
                     "mode": self.mode, "best_metric": best, "path": self.experiment_dir,
                     "start_time": self.started_at, "update_time": time.time()}
 

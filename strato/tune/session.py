@@ -3,7 +3,8 @@
     trial thread: tune.report(metrics, checkpoint=ckpt)
         -> Session.report: auto fields (training_iteration, time_total_s, ...), checkpoint copied
            into the trial folder, dict stop criteria checked here, result appended to the buffer
-           (blocks only while MAX_BUFFERED results wait unread), raises StopTrial if the
+           (blocks only while MAX_BUFFERED results wait unread, or, for a result with a checkpoint,
+           until the controller has it: a crash then resumes from it), raises StopTrial if the
            controller asked the trial to stop or pause
     controller: actor.poll() drains the buffer (strato.wait over every trial's poll)
 
@@ -88,6 +89,8 @@ class Session:
         self.started = time.time()
         self.last_report = self.started
         self.buffer: list[dict] = []
+        self.appended = 0           # results reported so far in this session
+        self.drained = 0            # results handed to the controller so far
         self.cond = threading.Condition()
         self.stop_requested = False
         self.save_requested = False
@@ -121,7 +124,14 @@ class Session:
             while len(self.buffer) >= MAX_BUFFERED and not self.stop_requested:
                 self.cond.wait(0.5)
             self.buffer.append(result)
+            self.appended += 1
+            mine = self.appended
             self.cond.notify_all()
+            if checkpoint is not None:
+                # A checkpoint's result must reach the controller before the trial goes on: if the
+                # process dies later, the trial resumes from this checkpoint with its iteration count.
+                while self.drained < mine and not self.stop_requested:
+                    self.cond.wait(0.5)
         if self.stop_criteria and self._meets_stop(result):
             self.hit_stop_criteria = True
             raise StopTrial()
@@ -152,6 +162,7 @@ class Session:
             if not self.buffer and not self.finished:
                 self.cond.wait(timeout)
             out, self.buffer = self.buffer, []
+            self.drained += len(out)
             self.cond.notify_all()
             return out
 

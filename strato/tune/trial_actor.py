@@ -41,7 +41,6 @@ class TrialActor:
     def start(self, payload: dict, trainable) -> int:
         """Run one trial (stopping any previous one of this actor first)."""
         self._stop_previous()
-        self.generation = payload["generation"]
         ckpt = Checkpoint(payload["checkpoint"]) if payload.get("checkpoint") else None
         info = dict(payload["info"])
         try:
@@ -50,13 +49,14 @@ class TrialActor:
         except Exception:
             info["node_ip"] = ""
         os.makedirs(info["trial_dir"], exist_ok=True)
-        self.session = Session(info, ckpt, payload.get("start_iteration", 0), payload.get("start_time_total", 0.0),
-                               payload.get("stop"), self.generation)
+        session = Session(info, ckpt, payload.get("start_iteration", 0), payload.get("start_time_total", 0.0),
+                          payload.get("stop"), payload["generation"])
         target = self._run_class if isinstance(trainable, type) else self._run_function
-        self.thread = threading.Thread(target=target, args=(self.session, trainable, payload),
-                                       name=f"trial-{info['trial_id']}", daemon=True)
-        self.thread.start()
-        with self._started:
+        thread = threading.Thread(target=target, args=(session, trainable, payload),
+                                  name=f"trial-{info['trial_id']}", daemon=True)
+        with self._started:            # poll reads (generation, session) as one: set them together
+            self.session, self.thread, self.generation = session, thread, payload["generation"]
+            thread.start()
             self._started.notify_all()
         return self.generation
 
@@ -69,7 +69,7 @@ class TrialActor:
     def poll(self, generation: int, timeout: float = 2.0) -> dict:
         with self._started:          # calls run concurrently: the start of this generation may still be on its way
             self._started.wait_for(lambda: self.generation >= generation, timeout)
-        s = self.session
+            s = self.session
         if generation > self.generation or s is None:       # not started yet: ask again
             return {"generation": generation, "results": [], "done": False, "error": None}
         if generation != self.generation:                    # superseded by a later trial (reuse)

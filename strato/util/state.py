@@ -177,6 +177,13 @@ def summarize_tasks(address: str | None = None, timeout: int = DEFAULT_TIMEOUT,
     return client(address, token=token, timeout=timeout).get("/api/v0/tasks/summarize")
 
 
+def list_tune_runs(address: str | None = None, timeout: int = DEFAULT_TIMEOUT, *,
+                   token: str | None = None) -> list[dict]:
+    """Tune runs of the cluster (strato.tune drivers publish them): name, status, trials by state, best
+    metric, path, and a row per trial (trial_id, status, best, last, iter, stop_reason)."""
+    return client(address, token=token, timeout=timeout).get("/api/strato/tune_runs")
+
+
 # ---------------------------------------------------------------------------- this process's objects
 def local_objects() -> list[dict]:
     """Objects held in this process's in-process memory store, as ObjectState dicts."""

@@ -7,6 +7,7 @@
     GET /api/strato/task_graph?since=VERSION[&cell=N][&max_tasks=M]  the same up to M tasks, then
                                                   grouped by function (state counts, edge counts)
     GET /api/strato/cluster                                       nodes, resources, store stats, counts
+    GET /api/strato/tune_runs                                     Tune runs the drivers published (KV "tune")
     every reply: {"result": true|false, "msg": "...", "data": {"result": ...}}
 
 Every request carries the cluster token in `Authorization: Bearer T`;
@@ -207,6 +208,8 @@ class StateService:
                                          integer("max_tasks", 2000))
         if path == "/api/strato/cluster":
             return await self.cluster()
+        if path == "/api/strato/tune_runs":
+            return rows.tune_run_dicts(self.gcs.store.items("kv:" + rows.TUNE_KV_NAMESPACE))
         lists = {"/api/v0/tasks": self.tasks_list, "/api/v0/nodes": self.nodes_list,
                  "/api/v0/actors": self.actors_list, "/api/v0/jobs": self.jobs_list,
                  "/api/v0/workers": self.workers_list, "/api/v0/objects": self.objects_list}

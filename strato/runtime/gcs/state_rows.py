@@ -13,12 +13,16 @@ with the same rules as the endpoint.
 """
 from __future__ import annotations
 
+import json
+
 from strato.runtime.gcs.task_table import TaskRecord, cell_of
 
 DEFAULT_LIMIT = 100
 #: The GCS KV entry where the head publishes its state endpoint's port (clients read it there).
 DASHBOARD_KV_NAMESPACE = "cluster"
 DASHBOARD_KV_KEY = b"dashboard_port"
+#: The GCS KV namespace where drivers publish their Tune runs' summaries (strato/tune/publish.py).
+TUNE_KV_NAMESPACE = "tune"
 
 # Our event states -> Ray's TaskStatus names (CANCELLED is FAILED with error_type TASK_CANCELLED).
 RAY_STATE = {
@@ -138,6 +142,20 @@ def actor_dict(a) -> dict:
         "tag": a.tag,
         "cell": cell_of(a.tag),
     }
+
+
+def tune_run_dicts(items: list[tuple[bytes, bytes]]) -> list[dict]:
+    """The Tune runs published in the KV (JSON summaries), oldest first; unreadable entries skipped."""
+    runs = []
+    for key, value in items:
+        try:
+            run = json.loads(value)
+        except ValueError:
+            continue
+        if isinstance(run, dict):
+            run.setdefault("id", key.decode(errors="replace"))
+            runs.append(run)
+    return sorted(runs, key=lambda r: r.get("start_time") or 0)
 
 
 def job_dict(j) -> dict:
