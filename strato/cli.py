@@ -311,14 +311,19 @@ def _tls_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="strato", description="Strato clusters: start, join, inspect, stop.")
+    p = argparse.ArgumentParser(
+        prog="strato", description="Strato clusters: start, join, inspect, stop. `strato COMMAND --help` describes "
+        "each command; in Python, strato.init(address=...) connects to a cluster these commands started.")
     sub = p.add_subparsers(dest="command", required=True)
-    s = sub.add_parser("start", help="start a head node (--head) or join a cluster (--address)")
-    s.add_argument("--head", action="store_true")
+    s = sub.add_parser("start", help="start a head node (--head) or join a cluster (--address)",
+                       description="Start this machine's node daemons, detached: with --head, a new cluster's "
+                       "GCS and a raylet (prints the address to join and connect to); with --address, a raylet "
+                       "that joins the cluster there. `strato stop` stops them.")
+    s.add_argument("--head", action="store_true", help="start a new cluster here (its GCS and a raylet)")
     s.add_argument("--address", default=None, help="HOST:PORT of the head's GCS, to join")
     s.add_argument("--port", type=int, default=0, help="GCS port for --head (default: a free one)")
-    s.add_argument("--num-cpus", type=float, default=None)
-    s.add_argument("--num-gpus", type=float, default=None)
+    s.add_argument("--num-cpus", type=float, default=None, help="CPUs this node offers (default: the machine's)")
+    s.add_argument("--num-gpus", type=float, default=None, help="GPUs this node offers (default: 0)")
     s.add_argument("--resources", default="{}", help='custom resources as JSON, e.g. \'{"widget": 2}\'')
     s.add_argument("--object-store-memory", type=int, default=None,
                    help="bytes of shared memory for the node's object store (default: 30%% of RAM)")
@@ -339,26 +344,35 @@ def build_parser() -> argparse.ArgumentParser:
                         "'memory'")
     s.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     s.set_defaults(fn=cmd_start)
-    st = sub.add_parser("status", help="nodes and resources of a running cluster")
+    st = sub.add_parser("status", help="nodes and resources of a running cluster",
+                        description="Print the nodes of a running cluster with their resources in use and in "
+                        "total. Exit status 1 when no cluster is found.")
     st.add_argument("--address", default=None, help="HOST:PORT of the GCS (default: the last `start --head` here)")
     _token_arguments(st)
     _tls_arguments(st)
     st.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     st.set_defaults(fn=cmd_status)
-    sp = sub.add_parser("stop", help="stop the detached strato daemons (and their workers) of a temp root")
+    sp = sub.add_parser("stop", help="stop the detached strato daemons (and their workers) of a temp root",
+                        description="Stop the daemons `strato start` left running (GCS, raylets and their "
+                        "workers) of the clusters under one temp folder, or of this user (--all). Embedded "
+                        "clusters (strato.init() with no address) stop with their driver instead.")
     scope = sp.add_mutually_exclusive_group()
     scope.add_argument("--temp-dir", default=None,
                        help="stop the clusters whose sessions live under this folder (default: $TMPDIR/strato-<uid>)")
     scope.add_argument("--all", action="store_true", help="stop every detached strato daemon of this user")
     sp.set_defaults(fn=cmd_stop)
-    k = sub.add_parser("kernel", help="Jupyter kernel: `strato kernel install`")
+    k = sub.add_parser("kernel", help="Jupyter kernel: `strato kernel install`",
+                       description="Manage the Jupyter kernel that loads Strato's magics (%cluster, %%remote).")
     ksub = k.add_subparsers(dest="kernel_command", required=True)
-    ki = ksub.add_parser("install", help='install the "Python 3 (strato)" kernelspec (magics preloaded)')
+    ki = ksub.add_parser("install", help='install the "Python 3 (strato)" kernelspec (magics preloaded)',
+                         description='Install a kernelspec running this Python with `%load_ext strato` done. '
+                         'Where: --user, --sys-prefix or --prefix (default: this virtualenv, else --user).')
     ki.add_argument("--user", action="store_true", help="for the current user (~/.local/share/jupyter)")
     ki.add_argument("--sys-prefix", action="store_true", help="into this Python's prefix (default in a venv)")
     ki.add_argument("--prefix", default=None, help="into PREFIX/share/jupyter/kernels")
     ki.add_argument("--name", default="strato", help="kernelspec name (default: strato)")
-    ki.add_argument("--display-name", default="Python 3 (strato)")
+    ki.add_argument("--display-name", default="Python 3 (strato)",
+                    help="the name Jupyter shows (default: 'Python 3 (strato)')")
     ki.set_defaults(fn=cmd_kernel_install)
     return p
 
