@@ -55,6 +55,14 @@ __all__ = [
 ]
 
 
+def __getattr__(name):
+    """`strato.data` without importing it first, as `ray.data` works after `import ray`."""
+    if name == "data":
+        import importlib
+        return importlib.import_module("strato.data")
+    raise AttributeError(f"module 'strato' has no attribute {name!r}")
+
+
 def load_ipython_extension(ip):
     """`%load_ext strato`: the %cluster and %%remote magics (strato.kernel)."""
     from strato.kernel import load_ipython_extension as load

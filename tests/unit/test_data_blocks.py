@@ -152,3 +152,13 @@ def test_text_progress_redraws_one_line_on_a_terminal_and_nothing_elsewhere():
     quiet.update(stats[0])
     quiet.finish(ok=True)
     assert log.getvalue() == ""
+
+
+def test_strato_data_is_an_attribute_of_strato_as_ray_data_is_of_ray():
+    import importlib
+
+    import strato
+    assert strato.data is importlib.import_module("strato.data")
+    assert callable(strato.data.read_parquet)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        strato.nope  # noqa: B018
