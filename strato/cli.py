@@ -5,6 +5,8 @@
                  [--gcs-storage sqlite | memory | sqlite:///PATH | redis://HOST:PORT]
     strato start --address HOST:PORT [--token-file F] ...   add this machine as a node
     strato status [--address HOST:PORT] [--token-file F]     nodes, resources used / total
+    strato restart-gcs [--session-dir DIR]                   start a detached head's GCS again (same address,
+                                                             same storage: the cluster carries on)
     strato stop [--temp-dir DIR]                             stop the detached daemons of this temp root
     strato stop --all                                        stop every detached strato daemon of this user
 
@@ -115,6 +117,16 @@ def cmd_start(args) -> int:
     except exceptions.StratoError as exc:
         raise SystemExit(f"strato start: {exc}")
     print(f"Node {daemon.node_id.hex()} joined the cluster at {args.address}.")
+    return 0
+
+
+def cmd_restart_gcs(args) -> int:
+    try:
+        session = args.session_dir or node_mod.newest_detached_head(args.temp_dir)
+        head = node_mod.restart_detached_gcs(os.path.abspath(session), args.temp_dir)
+    except (exceptions.StratoError, ValueError, OSError) as exc:
+        raise SystemExit(f"strato restart-gcs: {exc}")
+    print(f"GCS restarted at {head['address']} (pid {head['gcs'].proc.pid}); storage: {_storage_line(head)}.")
     return 0
 
 
@@ -352,6 +364,15 @@ def build_parser() -> argparse.ArgumentParser:
     _tls_arguments(st)
     st.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
     st.set_defaults(fn=cmd_status)
+    rg = sub.add_parser("restart-gcs", help="start the GCS of a detached head again (after it died, or to replace "
+                        "it): same address and storage, so the cluster carries on",
+                        description="Kill the GCS of a head that `strato start --head` started (if it still runs) "
+                        "and start it again on the same address with the same storage, from its session folder's "
+                        "gcs.json. Raylets and drivers reconnect; needs durable storage (the default, sqlite).")
+    rg.add_argument("--session-dir", default=None, metavar="DIR",
+                    help="the head's session folder (default: the last `strato start --head` under the temp root)")
+    rg.add_argument("--temp-dir", default=None, help=_TEMP_DIR_HELP)
+    rg.set_defaults(fn=cmd_restart_gcs)
     sp = sub.add_parser("stop", help="stop the detached strato daemons (and their workers) of a temp root",
                         description="Stop the daemons `strato start` left running (GCS, raylets and their "
                         "workers) of the clusters under one temp folder, or of this user (--all). Embedded "

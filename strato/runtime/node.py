@@ -253,7 +253,7 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
         address = f"{host}:{gcs.port}"
         try:
             register_cluster(temp_root, address, session_dir, current=detached, gcs_pid=gcs.proc.pid)
-            _write_gcs_record(session_dir, host, gcs.port, gcs_storage, config, gcs.proc.pid)
+            _write_gcs_record(session_dir, host, gcs.port, gcs_storage, config, gcs.proc.pid, detached)
         except BaseException:
             raylet.stop()
             gcs.stop()
@@ -264,9 +264,11 @@ def start_head(*, temp_root: str | None, host: str = "127.0.0.1", port: int = 0,
     raise ClusterConnectionError("could not start the GCS")  # pragma: no cover
 
 
-def _write_gcs_record(session_dir: str, host: str, port: int, storage: str, config: SystemConfig, pid: int) -> None:
+def _write_gcs_record(session_dir: str, host: str, port: int, storage: str, config: SystemConfig, pid: int,
+                      detached: bool) -> None:
     write_private_file(os.path.join(session_dir, GCS_RECORD), json.dumps({
-        "host": host, "port": port, "storage": storage, "config": json.loads(config.to_json()), "pid": pid}).encode())
+        "host": host, "port": port, "storage": storage, "config": json.loads(config.to_json()), "pid": pid,
+        "detached": detached}).encode())
 
 
 def kill_gcs(head: dict) -> None:
@@ -324,7 +326,8 @@ def restart_gcs(head: dict, timeout: float = 30.0) -> Daemon:
     head["gcs"] = gcs
     register_cluster(head["temp_root"], head["address"], head["session_dir"], current=head["detached"],
                      gcs_pid=gcs.proc.pid)
-    _write_gcs_record(head["session_dir"], host, int(port), head["gcs_storage"], head["config"], gcs.proc.pid)
+    _write_gcs_record(head["session_dir"], host, int(port), head["gcs_storage"], head["config"], gcs.proc.pid,
+                      head["detached"])
     return gcs
 
 
@@ -348,6 +351,25 @@ def restart_detached_gcs(session_dir: str, temp_root: str | None) -> dict:
             "detached": True, "temp_root": temp_root}
     restart_gcs(head)
     return head
+
+
+def newest_detached_head(temp_root: str | None) -> str:
+    """The session folder of the head that `strato start --head` started last under the temp root."""
+    from strato.runtime.temp_root import existing_root
+    root = existing_root(temp_root)
+    heads = []
+    for name in sorted(os.listdir(root)) if root else ():
+        path = os.path.join(root, name, GCS_RECORD)
+        if name.startswith("session_") and os.path.isfile(path):
+            try:
+                if json.loads(read_private_file(path)).get("detached"):
+                    heads.append((os.path.getmtime(path), os.path.join(root, name)))
+            except (OSError, ValueError):
+                continue
+    if not heads:
+        raise ValueError(f"no head started by `strato start --head` under {root or temp_root}: give its session "
+                         f"folder (--session-dir)")
+    return max(heads)[1]
 
 
 # ----------------------------------------------------- helpers for daemons

@@ -3,6 +3,7 @@ port, with a password): the GCS process is killed (SIGKILL) while tasks and an a
 the same address and storage, and the cluster carries on -- in-flight work completes, named actors are
 reachable by name with their state, nodes are alive, KV is intact, new work runs -- and nothing is left behind
 after shutdown."""
+import json
 import os
 import stat
 import time
@@ -14,6 +15,7 @@ import strato
 from strato import _context
 from strato._testing import RedisServer, live_children, restart_embedded_gcs, wait_for
 from strato.cluster_utils import Cluster
+from strato.runtime import node
 from strato.runtime.gcs import storage
 from strato.runtime.protocol import gcs_pb2
 from strato.util import state
@@ -165,3 +167,25 @@ def test_an_embedded_cluster_asked_for_sqlite_survives_a_gcs_restart(fresh_strat
     restart_embedded_gcs()
     assert strato.get(strato.get_actor("embedded").add.remote(1), timeout=30) == 3
     assert strato.get(slow_square.remote(3, 0), timeout=30) == 9
+
+
+def test_strato_restart_gcs_brings_a_detached_heads_gcs_back(cli_cluster):
+    address = cli_cluster.start_head(num_cpus=1)            # SQLite by default
+    started = cli_cluster.run("status").stdout
+    strato.init(address=address, _temp_dir=cli_cluster.temp_dir)
+    try:
+        keeper = Counter.options(name="cli-keeper", lifetime="detached").remote(40)
+        assert strato.get(keeper.add.remote(1), timeout=30) == 41
+        session = node.newest_detached_head(cli_cluster.temp_dir)
+        record = json.loads(open(os.path.join(session, "gcs.json")).read())
+        psutil.Process(record["pid"]).kill()               # the GCS `strato start` started, by its pid
+        assert wait_for(lambda: not psutil.pid_exists(record["pid"]), 10)
+
+        out = cli_cluster.run("restart-gcs").stdout
+        assert f"GCS restarted at {address}" in out and "gcs_store.sqlite" in out, out
+        assert strato.get(strato.get_actor("cli-keeper").add.remote(1), timeout=30) == 42
+        assert cli_cluster.run("status").stdout.count("CPU") == started.count("CPU")
+        strato.kill(keeper)
+    finally:
+        strato.shutdown()
+    assert "Stopped 2 strato daemon(s)" in cli_cluster.stop().stdout      # the new GCS and the raylet
