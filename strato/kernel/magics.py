@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import builtins
 import importlib.util
+import inspect
 import io
+import os
 import sys
 import uuid
 
@@ -39,6 +41,10 @@ LARGE_VALUE_BYTES = 1 << 20
 _IN_THE_NOTEBOOK = "in the notebook and in the kernel's input history"
 #: What the live dashboard draws with (the "notebook" extra), imported only when it is shown.
 _DASHBOARD_PACKAGES = ("ipywidgets", "bokeh", "jupyter_bokeh")
+
+
+def _wants_help(line: str) -> bool:
+    return any(tok in ("-h", "--help") for tok in line.split())
 
 
 def _usage(message: str) -> UsageError:
@@ -102,16 +108,35 @@ class StratoMagics(Magics):
     # ================================================================ %cluster
     @line_magic
     def cluster(self, line: str):
-        """%cluster connect [ADDRESS] [--num-cpus N] [--num-gpus N] [--object-store-memory BYTES]
-        %cluster connect HOST:PORT [--token-file PATH]
-        %cluster start | stop | status | nodes | dashboard | logs [--task ID | --actor NAME] [--tail N]
+        """Connect this kernel to a Strato cluster, and look at it.
 
-        connect without an address starts an embedded cluster (it stops with the kernel);
-        with HOST:PORT (or 'auto') it joins a running one. Its token comes from --token-file, the
-        STRATO_TOKEN environment variable, or the head's token file when the head runs on this
-        machine (--token TOKEN works too, but leaves the token in the notebook: it warns).
-        Running it again is harmless.
+        %cluster connect [--num-cpus N] [--num-gpus N] [--object-store-memory SIZE]
+            Start an embedded cluster in this kernel (as strato.init()); it stops with the kernel.
+            --num-cpus N              CPUs it offers (default: this machine's)
+            --num-gpus N              GPUs it offers (default: none)
+            --object-store-memory S   bytes of shared memory for objects, e.g. 2GB, 512MiB
+                                      (default: 30% of RAM; at least 75 MiB)
+        %cluster connect HOST:PORT | auto [--token-file PATH | --token TOKEN]
+            Join a running cluster (`strato start --head` prints its address; 'auto': the one
+            started on this machine). The token comes from --token-file, else the STRATO_TOKEN
+            environment variable, else the head's token file when the head runs on this machine;
+            --token works too but leaves the token in the notebook (it warns). When already
+            connected elsewhere, the new cluster is checked first (reachable, token at hand): if
+            it is not, nothing changes.
+        %cluster start           the same as `%cluster connect` with no address
+        %cluster stop            disconnect; an embedded cluster stops
+        %cluster status          nodes, resources used / total, tasks by state (the default)
+        %cluster nodes           one line per node
+        %cluster dashboard       live views: cluster, tasks, object store, progress
+        %cluster logs [--task ID|NAME | --actor NAME] [--tail N]
+            output of remote code run from this kernel (last N lines, default 50)
+        %cluster --help          this text
+
+        Running `%cluster connect` again is harmless.
         """
+        if _wants_help(line):
+            print(inspect.cleandoc(type(self).cluster.__doc__))
+            return None
         try:
             a = margs.parse_cluster(line)
         except margs.MagicArgumentError as exc:
@@ -123,6 +148,7 @@ class StratoMagics(Magics):
         return self._cluster_connect(a)
 
     def _cluster_connect(self, a) -> None:
+        switching_from = None
         if strato.is_initialized():
             current = strato.get_runtime_context().gcs_address
             wanted = a.address
@@ -130,8 +156,7 @@ class StratoMagics(Magics):
                 print(f"Already connected to the Strato cluster at {current}.")
                 self._print_summary()
                 return
-            print(f"Disconnecting from {current} to connect to {wanted}.")
-            self._disconnect()
+            switching_from = current
         kwargs = {}
         if a.address is None:
             for key in ("num_cpus", "num_gpus", "object_store_memory"):
@@ -147,6 +172,12 @@ class StratoMagics(Magics):
                 print(f"%cluster connect: {warning}", file=sys.stderr)
             if choice.token:
                 kwargs["_token"] = choice.token     # else strato.init reads STRATO_TOKEN, then this machine's
+        if switching_from is not None:
+            # Check the new cluster first: the current one (an embedded cluster's objects) is only let
+            # go once the new one is known to be there and to have a token.
+            self._check_target(a.address, kwargs.get("_token"), switching_from)
+            print(f"Disconnecting from {switching_from} to connect to {a.address}.")
+            self._disconnect()
         try:
             info = strato.init(**kwargs)   # its daemons run in their own session: interrupts don't reach them
         except (exceptions.StratoError, ValueError, TypeError, OSError) as exc:
@@ -157,6 +188,26 @@ class StratoMagics(Magics):
         self.router.local_ip = "127.0.0.1" if host in ("127.0.0.1", "localhost") else None
         output.set_output_handler(self.router.handle)
         self._print_summary()
+
+    def _check_target(self, address: str, token: str | None, current: str) -> None:
+        """Refuse (UsageError, still connected to `current`) unless a cluster answers at `address` and
+        a token for it is at hand."""
+        from strato import api
+        from strato.runtime import temp_root
+        kept = f" Still connected to {current}."
+        try:
+            if address == "auto":
+                found = temp_root.current_cluster(None)
+                if found is None:
+                    raise _usage(f"%cluster connect auto: no running cluster was started on this machine.{kept}")
+                address = found["address"]
+            api._check_reachable(address)
+        except (exceptions.StratoError, ValueError, OSError) as exc:
+            raise _usage(f"%cluster connect: {exc}{kept}") from None
+        token = token or (os.environ.get(tokens.TOKEN_ENV) or "").strip() or temp_root.lookup_token(None, address)
+        if not token:
+            raise _usage(f"%cluster connect: no token for the cluster at {address}: pass --token-file PATH or set "
+                         f"{tokens.TOKEN_ENV}.{kept}")
 
     def ensure_connected(self) -> None:
         if not strato.is_initialized():
@@ -273,14 +324,29 @@ class StratoMagics(Magics):
     # ================================================================ %%remote
     @cell_magic
     def remote(self, line: str, cell: str):
-        """%%remote [--num-cpus N] [--num-gpus N] [--resources JSON] [--node ID] [--session NAME]
-                 [--parallel N] [--no-block] [-o NAME]
+        """Run this cell on the cluster, as a task.
 
-        Runs the cell on the cluster. Names it reads are sent along; names it assigns come back,
-        and its last expression is shown. --session NAME keeps a namespace on the cluster across
-        cells; --parallel N runs it N times with `rank` and `world_size`; --no-block returns at
-        once and binds a handle to -o NAME (NAME.get() brings the names back).
+        %%remote [--num-cpus N] [--num-gpus N] [--resources JSON] [--node ID] [--session NAME]
+                 [--parallel N] [--no-block -o NAME]
+
+        Names the cell reads are sent along (cloudpickle; numpy/pandas/Arrow values of 1 MiB or
+        more through the object store); names it assigns come back; its last expression is
+        shown; its prints appear under the cell. Interrupting the kernel cancels it.
+            --num-cpus N       CPUs the task holds (default 1)
+            --num-gpus N       GPUs the task holds (default 0)
+            --resources JSON   custom resources, e.g. '{"widget": 1}'
+            --node ID          run on this node (a node id prefix or its IP)
+            --session NAME     keep the cell's namespace in a named actor across cells (values
+                               that cannot be pickled stay there)
+            --parallel N       run it on N workers with `rank` and `world_size` set; assigned
+                               names come back as lists by rank
+            --no-block         return at once with a live status line ...
+            -o/--output NAME   ... and bind a handle to NAME: NAME.get() brings the names back
+            --help             this text
         """
+        if _wants_help(line):
+            print(inspect.cleandoc(type(self).remote.__doc__))
+            return None
         try:
             a = margs.parse_remote(line)
         except margs.MagicArgumentError as exc:
