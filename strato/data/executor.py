@@ -16,7 +16,9 @@ the task error strato raises, which is an instance of the user's exception.
 Segments (plan.py) chain: an all-to-all operator takes every block of the
 segment before it; a limit takes blocks until it has its rows and closes the
 segment before it, which drops its running tasks. Actor pools are started
-when their segment starts and killed when it ends, however it ends.
+when their segment starts (blocks are read while they come up; each takes
+blocks once its constructor has run, and a constructor's error is raised
+then) and killed when the segment ends, however it ends.
 """
 from __future__ import annotations
 
@@ -102,8 +104,12 @@ class _StageRun:
         self.running: dict = {}          # meta ref -> (seq, block ref, in_bytes, est_out, actor index)
         self.actors: list = []
         self.loads: list[int] = []
+        self.ready: list[bool] = []
+        self.starting: dict = {}         # an actor's ready() ref -> its index, until it answers
+        self.per_actor = 1
         self.last_actor = -1
         self.slots = 1
+        self.max_slots = 1
         self._out = 0
         self._in = 0
 
@@ -145,7 +151,7 @@ class SegmentRun:
         cpus = strato.cluster_resources().get("CPU", 1.0)
         for run in self.runs:
             if not isinstance(run.stage, ActorStage):
-                run.slots = policy.task_slots(cpus, _stage_cpus(run.stage))
+                run.slots = run.max_slots = policy.task_slots(cpus, _stage_cpus(run.stage))
                 continue
             others = [r.stage for r in self.runs if r is not run]
             reserved = max([_stage_cpus(s) for s in others if isinstance(s, TaskStage)], default=0.0)
@@ -160,8 +166,22 @@ class SegmentRun:
             opts.setdefault("num_cpus", 1)
             run.actors = [_MapWorker.options(**opts).remote(run.stage.transform, pool) for _ in range(size)]
             run.loads = [0] * size
-            run.slots = size * pool.max_tasks_in_flight_per_actor
-            strato.get([a.ready.remote() for a in run.actors])    # a constructor's error shows here
+            run.ready = [False] * size
+            run.per_actor = pool.max_tasks_in_flight_per_actor
+            run.max_slots = size * run.per_actor
+            run.slots = 0                      # grows as actors come up; reads start meanwhile
+            run.starting = {a.ready.remote(): i for i, a in enumerate(run.actors)}
+
+    def _actor_ready(self, ref) -> bool:
+        """If `ref` is an actor's ready() reply: count the actor in (its constructor's error raises here)."""
+        for run in self.runs:
+            if ref in run.starting:
+                i = run.starting.pop(ref)
+                strato.get(ref)
+                run.ready[i] = True
+                run.slots += run.per_actor
+                return True
+        return False
 
     def _stop_pools(self) -> None:
         for run in self.runs:
@@ -196,7 +216,8 @@ class SegmentRun:
         seq, item, in_bytes = heapq.heappop(run.queue)
         est = run.est_output(in_bytes)
         if isinstance(run.stage, ActorStage):
-            a = policy.least_loaded(run.loads, run.last_actor)
+            loads = [n if ok else 1 << 30 for n, ok in zip(run.loads, run.ready)]
+            a = policy.least_loaded(loads, run.last_actor)
             run.last_actor = a
             run.loads[a] += 1
             block_ref, meta_ref = run.actors[a].process.remote(item, seq)
@@ -238,7 +259,7 @@ class SegmentRun:
             queued = len(run.queue) + (1 if i == 0 and not self.exhausted else 0)
             nxt = run.queue[0][2] if run.queue else None
             est = policy.footprint(run.est_output(nxt), growth[i + 1:])
-            out.append(policy.StageLoad(queued, len(run.running), run.slots, est, 2 * run.slots))
+            out.append(policy.StageLoad(queued, len(run.running), run.slots, est, 2 * run.max_slots))
         return out
 
     def _running_est(self) -> int:
@@ -268,7 +289,7 @@ class SegmentRun:
                     yield ref, meta
                 if self._idle():
                     break
-                refs = [r for run in self.runs for r in run.running]
+                refs = [r for run in self.runs for r in (*run.running, *run.starting)]
                 if not refs:
                     if not self.exhausted and not any(r.queue for r in self.runs):
                         self._pull_input()       # the first stage had no room the policy would grant
@@ -277,7 +298,8 @@ class SegmentRun:
                 if ready:
                     ready, _ = strato.wait(refs, num_returns=len(refs), timeout=0)
                     for ref in ready:
-                        self._complete(ref)
+                        if not self._actor_ready(ref):
+                            self._complete(ref)
             now = time.monotonic()
             for r in self.runs:
                 r.stats.end = r.stats.end or now

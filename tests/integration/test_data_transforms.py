@@ -71,9 +71,16 @@ def test_map_batches_with_a_callable_class_runs_on_an_actor_pool_without_deadloc
     assert out.pid.nunique() == 1 and out.pid.iloc[0] != __import__("os").getpid()
 
 
+class SlowAddConstant(AddConstant):
+    def __call__(self, batch):
+        __import__("time").sleep(0.2)
+        return super().__call__(batch)
+
+
 def test_actor_pool_over_blocks_in_the_store_uses_every_actor(ds, df):
-    out = ds.map_batches(AddConstant, fn_constructor_kwargs={"c": 1.0}, concurrency=2,
-                         batch_format="pandas").to_pandas()
+    # the input is in the store already: no read tasks, so both CPUs go to the pool
+    out = ds.repartition(8).map_batches(SlowAddConstant, fn_constructor_kwargs={"c": 1.0}, concurrency=2,
+                                        batch_format="pandas").to_pandas()
     pd.testing.assert_frame_equal(out.drop(columns="pid"), df.assign(x=df.x + 1.0))
     assert out.pid.nunique() == 2
 
