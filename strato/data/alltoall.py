@@ -22,11 +22,8 @@ import strato
 from strato.data import block as B
 
 
-def _node_id():
-    try:
-        return strato.get_runtime_context().get_node_id()
-    except Exception:
-        return None
+def _node_id() -> str:
+    return strato.get_runtime_context().get_node_id()
 
 
 def _finish(refs_and_metas, ctx):

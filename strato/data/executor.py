@@ -47,11 +47,8 @@ DEFAULT_EST_BYTES = 8 << 20
 WAIT_S = 0.1
 
 
-def _node_id() -> str | None:
-    try:
-        return strato.get_runtime_context().get_node_id()
-    except Exception:
-        return None
+def _node_id() -> str:
+    return strato.get_runtime_context().get_node_id()
 
 
 @strato.remote
@@ -188,8 +185,8 @@ class SegmentRun:
             for actor in run.actors:
                 try:
                     strato.kill(actor)
-                except Exception:
-                    pass
+                except Exception as exc:       # noqa: BLE001 - already gone, or the cluster is: nothing to stop
+                    log.debug("could not kill a map_batches actor: %s", exc)
             run.actors = []
 
     # ------------------------------------------------------------------ scheduling
