@@ -118,13 +118,17 @@ class Executor:
             if self.exit_code is not None:
                 self._exit_after_reply()
 
-    def _exit_blob(self, exc: SystemExit, name: str) -> bytes:
+    def _exit_blob(self, exc: SystemExit, name: str, ends_process: bool) -> bytes:
+        """A task's worker is shared by later tasks (a lease may have more queued for it), so it is not
+        ended; an actor's process is the actor's, and ends as the actor asked."""
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        self.exit_code = code
+        if ends_process:
+            self.exit_code = code
+        what = (f"which ends the actor's process (pid {os.getpid()})" if ends_process else
+                "which does not end a task's shared worker process: the worker goes on with other tasks")
         err = exceptions.WorkerCrashedError(
-            f"The worker running {name}() exited with code {code}: the task called sys.exit({exc.code!r}) (or "
-            f"raised SystemExit), which ends its worker process (pid {os.getpid()}). Return or raise an "
-            f"exception instead to end just the task.", exit_code=code)
+            f"{name}() exited with code {code}: it called sys.exit({exc.code!r}) (or raised SystemExit), {what}. "
+            f"Return or raise an exception instead to end just the call.", exit_code=code)
         return serialization.serialize(err)[0]
 
     def _exit_after_reply(self) -> None:
@@ -182,8 +186,9 @@ class Executor:
             except KeyboardInterrupt:      # raised by the task's own code: Ray reports a cancellation
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0,
                                        f"Task {name}() was cancelled: it raised KeyboardInterrupt.")
-            except SystemExit as exc:      # sys.exit() in the task: the worker ends after replying
-                status, results = "error", [(self._exit_blob(exc, name), True, None)] * num_returns
+            except SystemExit as exc:      # sys.exit(): an actor's process ends after replying; a task's lives on
+                status, results = "error", [(self._exit_blob(exc, name, done_kind is m.ActorDone), True, None)] \
+                    * num_returns
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
