@@ -103,6 +103,7 @@ class Tuner:
         self._restored = _restored
         self._controller: TuneController | None = None
         self._results: ResultGrid | None = None
+        self.view = None                  # the TuneView fit() showed (in a notebook)
         if _restored is None:
             name = self.run_config.name or f"{_name_of(trainable)}_{time.strftime('%Y-%m-%d_%H-%M-%S')}"
             root = os.path.expanduser(self.run_config.storage_path or default_storage_path())
@@ -127,7 +128,7 @@ class Tuner:
         else:
             controller = self._restored_controller()
         self._controller = controller
-        view = self._attach_progress(controller)
+        view = self.view = self._attach_progress(controller)
         try:
             controller.run()
         finally:

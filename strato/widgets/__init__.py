@@ -4,6 +4,7 @@
     TaskGraph         tasks coloured by state, data and call edges (TaskGraph(cell=12): one cell's)
     ObjectStoreView   store usage per node over time, the largest objects and their call sites
     Progress          a bar over refs (get/wait), or over all of the cluster's tasks
+    TuneView          a Tune run's trials: sortable table, metric curves, stop reasons, parallel coordinates
     dashboard()       the four in tabs, sharing one feed (what `%cluster dashboard` shows)
 
     _feed.py   the background thread: polls the head's HTTP endpoint, <= 4 ticks a second
@@ -22,6 +23,7 @@ from strato.widgets.cluster_view import ClusterView
 from strato.widgets.progress import Progress
 from strato.widgets.store_view import ObjectStoreView
 from strato.widgets.task_graph import TaskGraph
+from strato.widgets.tune_view import TuneView
 
 
 class Dashboard(View):
@@ -85,5 +87,6 @@ def dashboard(*, interval: float = 0.5, cell: int | None = None) -> Dashboard:
     return Dashboard(interval=interval, cell=cell)
 
 
-__all__ = ["ClusterView", "Dashboard", "Feed", "ObjectStoreView", "Progress", "TaskGraph", "View", "dashboard",
+__all__ = ["ClusterView", "Dashboard", "Feed", "ObjectStoreView", "Progress", "TaskGraph", "TuneView", "View",
+           "dashboard",
            "in_notebook"]
