@@ -177,7 +177,8 @@ def test_strato_restart_gcs_brings_a_detached_heads_gcs_back(cli_cluster):
         keeper = Counter.options(name="cli-keeper", lifetime="detached").remote(40)
         assert strato.get(keeper.add.remote(1), timeout=30) == 41
         session = node.newest_detached_head(cli_cluster.temp_dir)
-        record = json.loads(open(os.path.join(session, "gcs.json")).read())
+        with open(os.path.join(session, "gcs.json")) as f:
+            record = json.load(f)
         psutil.Process(record["pid"]).kill()               # the GCS `strato start` started, by its pid
         assert wait_for(lambda: not psutil.pid_exists(record["pid"]), 10)
 

@@ -8,7 +8,11 @@ import pytest
 
 from strato._testing import RedisServer
 from strato.runtime.gcs import storage
-from strato.runtime.gcs.storage import InMemoryStoreClient, actor_record, parse_actor_record
+from strato.runtime.gcs.storage import (
+    InMemoryStoreClient,
+    actor_record,
+    parse_actor_record,
+)
 from strato.runtime.gcs.storage_redis import RedisStoreClient
 from strato.runtime.gcs.storage_sqlite import SqliteStoreClient
 from strato.runtime.gcs.storage_url import open_store

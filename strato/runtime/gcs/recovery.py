@@ -28,6 +28,8 @@ import asyncio
 import logging
 import time
 
+from google.protobuf.message import DecodeError
+
 from strato.runtime import transport
 from strato.runtime.gcs import storage
 from strato.runtime.gcs.actor_state import ActorState
@@ -53,7 +55,7 @@ def load_actors(store: storage.StoreClient) -> list[tuple[gcs_pb2.ActorInfo, byt
         try:
             raw_info, spec = storage.parse_actor_record(blob)
             out.append((gcs_pb2.ActorInfo.FromString(raw_info), spec))
-        except Exception as exc:   # one bad row must not keep the GCS down
+        except (ValueError, DecodeError) as exc:   # one bad row must not keep the GCS down
             logger.error("skipping unreadable actor record %s: %s", key.hex()[:12], exc)
     return out
 

@@ -43,7 +43,7 @@ class RedisStoreClient(StoreClient):
         self._where = where
 
     @classmethod
-    def from_url(cls, url: str, default_namespace: str = "strato", password: str | None = None) -> "RedisStoreClient":
+    def from_url(cls, url: str, default_namespace: str = "strato", password: str | None = None) -> RedisStoreClient:
         """Connect to the Redis a URL names and check that it answers (and accepts the password)."""
         if redis is None:
             raise ValueError("GCS storage in Redis needs the redis package: pip install 'strato[redis]'")

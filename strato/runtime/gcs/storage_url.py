@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import os
 
-from strato.runtime.gcs.storage import SQLITE_FILE, InMemoryStoreClient, StoreClient, check_url
+from strato.runtime.gcs.storage import (
+    SQLITE_FILE,
+    InMemoryStoreClient,
+    StoreClient,
+    check_url,
+)
 
 
 def open_store(url: str, session_dir: str) -> StoreClient:
