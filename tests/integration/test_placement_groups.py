@@ -85,10 +85,12 @@ def test_each_strategy_places_its_bundles(groups):
     assert len(set(nodes_of(packed))) == 1
     remove_placement_group(pack)
     remove_placement_group(packed)
+    assert wait_for(lambda: strato.available_resources().get("CPU", 0) == 3, 10)
     too_big_for_one = make(groups, [{"CPU": 1}] * 2, "PACK")   # no 1-CPU node holds both: two nodes
     assert too_big_for_one.wait(15)
     assert len(set(nodes_of(too_big_for_one))) == 2
     remove_placement_group(too_big_for_one)
+    assert wait_for(lambda: strato.available_resources().get("CPU", 0) == 3, 10)
 
     soft_spread = make(groups, [{"CPU": 0.5}] * 3, "SPREAD")
     assert soft_spread.wait(15)
@@ -146,7 +148,7 @@ def test_removal_frees_the_bundles_and_kills_the_groups_actors_and_tasks(groups)
         time.sleep(60)
 
     running = sleeper.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 1)).remote()
-    assert wait_for(lambda: strato.available_resources().get("CPU", 0) == 0, 10)
+    assert wait_for(lambda: strato.available_resources().get(f"CPU_group_1_{pg.id.hex()}", 0) == 0, 10), strato.available_resources()   # it runs
     remove_placement_group(pg)
     assert placement_group_table(pg)["state"] == "REMOVED"
     with pytest.raises(exceptions.ActorDiedError, match="placement group .* was removed"):

@@ -156,9 +156,12 @@ class PlacementGroupManager:
         for i, b in enumerate(g.info.bundles):
             if b.node_id:
                 held.setdefault(b.node_id, []).append((i, dict(b.resources)))
+        for node_id, bundles in held.items():       # free in the view at once: the next plans may use them
+            if node_id in self.gcs.nodes:
+                _take(self.gcs.nodes[node_id].resources_available, bundles, -1)
 
         async def give_back():      # after the reply, as Ray's removal: the raylets stop the group's tasks
-            await asyncio.gather(*(self._return(node_id, pg_id, None, bundles) for node_id, bundles in held.items()))
+            await asyncio.gather(*(self._return(node_id, pg_id, None, []) for node_id in held))
             self.wake()
         asyncio.get_running_loop().create_task(give_back())
         return True

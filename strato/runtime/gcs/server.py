@@ -38,6 +38,9 @@ from strato.runtime.rpc import add_port, make_server
 
 logger = logging.getLogger("strato.gcs")
 VERSION = "0.1.0"
+#: A node's changed resources (from its heartbeat) are pushed to every subscriber this soon, coalesced:
+#: with the raylets' own change-driven heartbeats, every raylet's view is about 100 ms fresh at most.
+RESOURCE_PUSH_S = 0.05
 
 
 class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
@@ -54,6 +57,8 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health = HealthTracker(config.health_check_timeout_s, config.health_check_initial_delay_s)
         self.nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self.subscribers: list[asyncio.Queue] = []
+        self._changed: set[bytes] = set()       # nodes whose resources changed since the last push
+        self._push_handle = None
         # A task costs one event when it is quick (its owner coalesces them) and three when it is
         # not (submitted, running, ended): room for the last task_events_buffer tasks either way.
         self.events: collections.deque = collections.deque(maxlen=3 * config.task_events_buffer)
@@ -78,6 +83,22 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
     def _publish(self, node: gcs_pb2.NodeInfo) -> None:
         for q in list(self.subscribers):
             q.put_nowait(gcs_pb2.NodeChange(node=node))
+
+    def _resources_changed(self, node_id: bytes) -> None:
+        self._changed.add(node_id)
+        if self._push_handle is None:
+            self._push_handle = asyncio.get_running_loop().call_later(RESOURCE_PUSH_S, self._push_changed)
+
+    def _push_changed(self) -> None:
+        """Publish the nodes whose resources changed (raylets update their views from the stream), and let
+        placement groups waiting for resources try again."""
+        self._push_handle = None
+        changed, self._changed = self._changed, set()
+        for node_id in changed:
+            node = self.nodes.get(node_id)
+            if node is not None and node.alive:
+                self._publish(node)
+        self.placement_groups.wake()
 
     def _mark_dead(self, node_id: bytes, reason: str) -> None:
         node = self.nodes.get(node_id)
@@ -126,11 +147,15 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         if node is None or not node.alive:
             return gcs_pb2.HeartbeatReply(known=False)
         self.health.seen(request.node_id, time.monotonic())
+        changed = request.resources_available != node.resources_available or (
+            request.resources_total and request.resources_total != node.resources_total)
         node.resources_available.clear()
         node.resources_available.update(request.resources_available)
         if request.resources_total:      # placement-group bundles change a node's totals
             node.resources_total.clear()
             node.resources_total.update(request.resources_total)
+        if changed:
+            self._resources_changed(node.node_id)
         return gcs_pb2.HeartbeatReply(known=True, nodes=list(self.nodes.values()))
 
     async def UnregisterNode(self, request, context):

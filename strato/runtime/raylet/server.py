@@ -49,6 +49,9 @@ from strato.runtime import tls
 from strato.runtime.rpc import GcsClient, add_port, make_server, wait_ready
 
 logger = logging.getLogger("strato.raylet")
+#: How often a raylet checks whether its resources changed; a change is reported (as an early
+#: heartbeat) at once, so the GCS and, through it, every raylet see it within about 100 ms.
+RESOURCE_CHECK_S = 0.05
 Reply = raylet_pb2.RequestWorkerLeaseReply
 
 
@@ -126,6 +129,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         reconnects = self.gcs.reconnects
         while True:
             try:
+                self._reported = (dict(self.sched.available), dict(self.sched.total))
                 reply = await self.gcs.call("Heartbeat", gcs_pb2.HeartbeatRequest(
                     node_id=self.node_id, resources_available=self.sched.available,
                     resources_total=self.sched.total), timeout=max(1.0, period * 4))
@@ -152,7 +156,15 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 self.addresses[n.node_id] = (n.address, n.raylet_port)
                 view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available), n.alive)
             self._apply(self.sched.update_view(view))
-            await asyncio.sleep(period)
+            await self._until_heartbeat_due(period)
+
+    async def _until_heartbeat_due(self, period: float) -> None:
+        """Wait `period`, or less once this node's resources differ from those last reported."""
+        deadline = time.monotonic() + period
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(RESOURCE_CHECK_S, max(0.0, deadline - time.monotonic())))
+            if (self.sched.available, self.sched.total) != self._reported:
+                return
 
     async def _register_again(self) -> None:
         node = gcs_pb2.NodeInfo()
