@@ -73,6 +73,22 @@ class ActorPool:
         self._index_to_future.clear()
         self._next_return_index = self._next_task_index
 
+    def _start_queued(self, running, timeout) -> None:
+        """Queued work waits for actors still busy with calls a map() dropped: wait for those to end
+        (up to `timeout`) until `running()` says what the caller waits for has started."""
+        self._reclaim()
+        while self._pending and self._idle:
+            fn, value = self._pending.popleft()
+            self.submit(fn, value)
+        while not running() and self._pending and self._draining:
+            ref = _wait_first(list(self._draining), timeout)
+            if ref is None:
+                raise GetTimeoutError("Timed out waiting for an actor of the ActorPool to be free.")
+            self._idle.append(self._draining.pop(ref))
+            while self._pending and self._idle:
+                fn, value = self._pending.popleft()
+                self.submit(fn, value)
+
     def _reclaim(self):
         """Actors whose dropped calls have ended are idle again."""
         if self._draining:
@@ -102,9 +118,11 @@ class ActorPool:
         """The next result in submission order."""
         if not self.has_next():
             raise StopIteration("No more results to get")
+        self._start_queued(lambda: self._next_return_index in self._index_to_future, timeout)
         if self._next_return_index not in self._index_to_future:
-            if not self._future_to_actor:          # only queued work: it starts when an actor is free
-                raise ValueError("ActorPool.get_next(): nothing submitted is running (every actor is gone?).")
+            if not self._future_to_actor:          # queued work, and no actor left to run it
+                raise ValueError("ActorPool.get_next(): the queued work has no actor to run on (every actor "
+                                 "of the pool died?). push() a live actor.")
             raise ValueError("It is not allowed to call get_next() after get_next_unordered().")
         ref = self._index_to_future[self._next_return_index]
         if timeout is not None and _wait_first([ref], timeout) is None:
@@ -125,6 +143,10 @@ class ActorPool:
         """Any next result, whichever finishes first."""
         if not self.has_next():
             raise StopIteration("No more results to get")
+        self._start_queued(lambda: bool(self._future_to_actor), timeout)
+        if not self._future_to_actor:
+            raise ValueError("ActorPool.get_next_unordered(): the queued work has no actor to run on (every "
+                             "actor of the pool died?). push() a live actor.")
         ref = _wait_first(list(self._future_to_actor), timeout)
         if ref is None:
             raise GetTimeoutError("Timed out waiting for a result of the ActorPool.")
