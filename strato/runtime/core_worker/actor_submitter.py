@@ -64,6 +64,7 @@ class ActorQueue:
         self.in_flight: dict[bytes, ActorCall] = {}
         self.lost: list[ActorCall] = []
         self.conn = None
+        self.node_id = b""                  # where the actor runs now (its connection dies with that node)
         self.connecting = False
         self.version = 0
         self.dead_error: bytes | None = None
@@ -152,6 +153,8 @@ class ActorSubmitter:
                 if info.state == "ALIVE":
                     try:
                         q.conn = await self.cw.connect(info.address)
+                        q.node_id = info.node_id
+                        self.cw.node_watch.start()
                         break
                     except (ConnectionError, OSError):
                         continue
@@ -235,6 +238,11 @@ class ActorSubmitter:
         q = self.queues.get(actor_id)
         if q is not None and not (q.unsent or q.in_flight or q.lost):
             del self.queues[actor_id]
+
+    def conns_on_node(self, node_id: bytes) -> list:
+        """Connections to actors running on that node (node_watch.py closes them when it dies)."""
+        return [q.conn for q in self.queues.values()
+                if q.node_id == node_id and q.conn is not None and not q.conn.closed]
 
     def on_connection_lost(self, conn) -> None:
         if self.cw._closed:

@@ -39,6 +39,7 @@ from strato.runtime.core_worker.loop_thread import EventLoopThread
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.core_worker.lineage import Lineage
+from strato.runtime.core_worker.node_watch import NodeWatch
 from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
@@ -119,6 +120,7 @@ class CoreWorker:
         port = self._server.sockets[0].getsockname()[1]
         self.address = f"{self.node_ip}:{port}"
         self.refs = ReferenceTable(self.address)
+        self.node_watch = NodeWatch(self)           # dead nodes: give up connections to their workers
         self.lineage = Lineage(self.config.max_lineage_bytes)     # specs of finished tasks, to rebuild lost outputs
         self.gcs = GcsClient(self.gcs_address, self.token)
         self.gcs.reached = self.mode != "driver"   # a raylet started this worker: its GCS exists (rpc.py: retries)
@@ -159,6 +161,7 @@ class CoreWorker:
         self.io.stop()
 
     async def _shutdown(self):
+        self.node_watch.stop()
         try:
             await self.submitter.return_all_leases()
         except Exception:

@@ -299,6 +299,7 @@ class TaskSubmitter:
             await self._return_lease(lease, disconnect=True)
             return
         lease = Lease(reply.lease_id, w.worker_id, address, conn, raylet, q.key, w.node_id)
+        self.cw.node_watch.start()
         if not q.tasks or self._closed:
             await self._return_lease(lease)
             return
@@ -441,6 +442,11 @@ class TaskSubmitter:
                         f"in the session folder. Set max_retries on the task to retry it."))
             if q is not None:
                 self._dispatch(q)
+
+    def conns_on_node(self, node_id: bytes) -> list:
+        """Connections to leased workers on that node (node_watch.py closes them when it dies)."""
+        return [lease.conn for q in self.queues.values() for lease in q.leases
+                if lease.node_id == node_id and lease.conn is not None and not lease.conn.closed]
 
     # ------------------------------------------------------------ cancel
     def cancel(self, task_id: bytes, force: bool) -> None:

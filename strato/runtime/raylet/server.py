@@ -81,6 +81,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         self.node_info: gcs_pb2.NodeInfo | None = None
         self.server = None
         self.stopping = asyncio.Event()
+        self.declared_dead = False      # the GCS answered a heartbeat with known=False
+        self.announce = True            # print READY for the process that started this raylet
         self.store = ObjectStoreService(node_id=self.node_id, session_dir=session_dir, token=token,
                                         capacity=object_store_memory)
 
@@ -103,7 +105,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         asyncio.get_running_loop().create_task(self._heartbeat_forever())
         asyncio.get_running_loop().create_task(self._watch_nodes_forever())
         asyncio.get_running_loop().create_task(self._tick_forever())
-        print(f"READY {self.port} {self.node_id.hex()}", flush=True)
+        if self.announce:                # the starter reads this line; a rejoining raylet has no starter left
+            print(f"READY {self.port} {self.node_id.hex()}", flush=True)
 
     async def stop(self, reason: str) -> None:
         logger.info("raylet stopping: %s", reason)
@@ -122,6 +125,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 await asyncio.wait_for(proc.wait(), 2)
             except Exception:
                 pass
+        if self.gcs is not None:
+            await self.gcs.close()
 
     async def _heartbeat_forever(self) -> None:
         period = self.config.health_check_period_s
@@ -148,7 +153,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                 await asyncio.sleep(period)
                 continue
             if not reply.known:
-                logger.error("the GCS declared this node dead; exiting")
+                logger.error("the GCS declared this node dead (it was unreachable, e.g. partitioned); stopping")
+                self.declared_dead = True
                 self.stopping.set()
                 return
             view = {}
@@ -192,7 +198,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             await asyncio.sleep(1.0)
 
     async def _tick_forever(self) -> None:
-        while True:
+        while not self.stopping.is_set():
             await asyncio.sleep(1.0)
             self._apply(self.sched.tick(time.monotonic()))
             for pid, host in self.sched.leased_owners():
@@ -422,7 +428,6 @@ def node_resources(num_cpus: float | None, num_gpus: float | None, custom: dict 
 
 
 async def _amain(args) -> int:
-    from strato.runtime import node as node_mod
     token = sys.stdin.readline().strip()
     tls.install(tls.from_env())      # paths from the starter (tls.py), passed on to our workers' environment
     config = SystemConfig.from_json(args.config)
@@ -430,9 +435,23 @@ async def _amain(args) -> int:
                                args.node_ip, args.head)
     store_capacity = args.object_store_memory or default_capacity()
     resources["object_store_memory"] = float(store_capacity)
-    raylet = Raylet(gcs_address=args.gcs, node_ip=args.node_ip, port=args.port, resources=resources,
-                    token=token, session_dir=args.session_dir, config=config, is_head=args.head,
-                    object_store_memory=store_capacity)
+    announce = True
+    while True:
+        raylet = Raylet(gcs_address=args.gcs, node_ip=args.node_ip, port=args.port, resources=resources,
+                        token=token, session_dir=args.session_dir, config=config, is_head=args.head,
+                        object_store_memory=store_capacity)
+        raylet.announce, announce = announce, False
+        code = await _run(raylet, args)
+        if code or not (raylet.declared_dead and args.detached):
+            return code
+        # A detached node (`strato start`) that the GCS declared dead while it was cut off comes back as a
+        # new node: its workers and objects were given up by the cluster, so it starts empty, with a new id.
+        logger.warning("rejoining the cluster as a new node (was %s)", raylet.node_id.hex()[:12])
+        await asyncio.sleep(config.health_check_period_s)
+
+
+async def _run(raylet: "Raylet", args) -> int:
+    from strato.runtime import node as node_mod
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, raylet.stopping.set)
@@ -451,7 +470,7 @@ async def _amain(args) -> int:
             return 1
         starting.result()
         await stop_wait
-        await raylet.stop("shutdown")
+        await raylet.stop("declared dead by the GCS" if raylet.declared_dead else "shutdown")
     finally:
         raylet.store.cleanup()
     return 0
