@@ -156,3 +156,36 @@ def test_an_unreadable_actor_record_is_skipped_not_fatal(tmp_path):
 
     gcs = run(scenario())
     assert list(gcs.actors.actors) == [A_DEAD]
+
+
+def test_an_actor_whose_creation_was_under_way_is_created_again_after_its_leased_worker_is_ended(tmp_path):
+    calls = []
+
+    async def scenario():
+        first = gcs_on(tmp_path / "gcs.sqlite")
+        await first.RegisterNode(gcs_pb2.RegisterNodeRequest(node=node(N1, 1001)), None)
+        await first.RegisterActor(actor(A_WAITING, name="making"), None)
+        m = first.actors
+        entry = m.actors[A_WAITING]
+        entry.creation_spec = b"spec"
+        m._set_state(entry, ActorState.PENDING_CREATION)
+        entry.info.worker_id, entry.info.node_id = b"\x77" * 16, N1        # leased, constructor not answered
+        m.on_change(entry)
+        first.store.close()
+
+        second = gcs_on(tmp_path / "gcs.sqlite")
+
+        async def kill_worker(raylet, worker_id):
+            calls.append(("kill", raylet.address, worker_id))
+
+        async def create(entry):
+            calls.append(("create", entry.info.actor_id, entry.creation_spec))
+        second.actors._kill_worker, second.actors._create = kill_worker, create
+        second.recover()
+        await asyncio.sleep(0.05)
+        second.store.close()
+        return second
+
+    gcs = run(scenario())
+    assert calls == [("kill", "127.0.0.1:1001", b"\x77" * 16), ("create", A_WAITING, b"spec")]
+    assert gcs.actors.named == {("ns", "making"): A_WAITING}

@@ -191,6 +191,7 @@ class ActorManager:
         entry.raylet = raylet
         info.worker_id, info.node_id, info.pid = w.worker_id, w.node_id, w.pid
         self.by_worker[w.worker_id] = info.actor_id
+        self.on_change(entry)     # stored: a GCS restarted before the constructor answers ends this worker
         try:
             conn = await transport.connect(w.host, w.port, self.token, {"gcs": True}, _ignore,
                                            lambda c, e: self._on_conn_lost(info.actor_id, incarnation))

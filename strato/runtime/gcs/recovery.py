@@ -6,8 +6,9 @@
                        (it cannot: the driver is gone, the job finishes and its actors die)
             --actors-> actor table and names; an ALIVE actor's worker is reconnected (cannot: the actor
                        died while the GCS was away; it restarts if it has restarts left); an actor being
-                       created is created again; one waiting for its arguments waits for its owner's
-                       CreateActor, which the owner retries until the GCS answers
+                       created is created again, after the worker leased for it, if one was, is ended;
+                       one waiting for its arguments waits for its owner's CreateActor, which the owner
+                       retries until the GCS answers
             --kv:*---> read through the store on every call: nothing to load
             --placement_groups--> the placement-group manager's own recover(), when it has one
 
@@ -17,10 +18,11 @@ _save_actor, which ActorManager calls at every version bump through its
 on_change hook). Task events are not stored: the state API starts again
 from what core workers report after the restart.
 
-Known gap: an actor whose creation was under way (a worker leased, the
-constructor maybe running) when the GCS died is created again on a new
-lease; the first worker, if it was granted, stays with the raylet until its
-lease's owner (the old GCS) is seen gone.
+Known gap: a lease a raylet granted in the instant the earlier GCS died
+(the reply sent, never read) goes to nobody. A request still waiting is
+cancelled with the connection, but with durable storage the GCS's leases
+name no owner pid (so that raylets keep actors alive across a restart), so
+a worker granted that way stays leased until its node stops.
 """
 from __future__ import annotations
 
@@ -93,7 +95,7 @@ def recover(gcs) -> dict:
         elif state in (ActorState.PENDING_CREATION, ActorState.RESTARTING):
             if state is ActorState.RESTARTING:
                 manager._set_state(entry, ActorState.PENDING_CREATION)
-            loop.create_task(manager._create(entry))
+            loop.create_task(_create_again(gcs, entry))
     pgs = getattr(gcs, "placement_groups", None)
     if pgs is not None and hasattr(pgs, "recover"):
         pgs.recover()
@@ -107,6 +109,16 @@ async def _rewatch_driver(gcs, job: gcs_pb2.JobInfo) -> None:
     if job.job_id not in gcs.actors.job_conns:
         logger.warning("the driver of job %s is gone: finishing the job", job.job_id.hex())
         await gcs.finish_job(job.job_id)
+
+
+async def _create_again(gcs, entry) -> None:
+    """Create an actor whose creation the earlier GCS did not see finish: first end the worker it had leased
+    for it, if any (its constructor may have run, or be running), then lease a new one."""
+    manager, info = gcs.actors, entry.info
+    node = gcs.nodes.get(info.node_id)
+    if info.worker_id and node is not None and node.alive:
+        await manager._kill_worker(manager._raylet(f"{node.address}:{node.raylet_port}"), info.worker_id)
+    await manager._create(entry)
 
 
 async def _reconnect_actor(gcs, entry) -> None:
