@@ -96,6 +96,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
           void showErrorMessage('Which cluster?', 'Start a cluster or pick one in the Strato sidebar.');
           return;
         }
+        await panel.context.ready; // a notebook still loading would drop the cell when its content arrives
         NotebookActions.insertBelow(panel.content);
         panel.content.activeCell?.model.sharedModel.setSource(connectCode(address));
         shell.activateById(panel.id);

@@ -85,13 +85,40 @@ export class StratoSidebar extends Widget {
     this._list = el('div', 'strato-clusters');
     this.node.append(header, this._status, this._list);
     model.changed.connect(this._render, this);
+    this.node.addEventListener('mousedown', () => (this._pressed = true), true);
+    document.addEventListener(
+      'mouseup',
+      () => {
+        if (this._pressed) {
+          this._pressed = false;
+          if (this._stale) {
+            this._stale = false;
+            setTimeout(() => this._render(), 0);
+          }
+        }
+      },
+      true
+    );
   }
 
   private _render(): void {
     if (!this.isVisible) {
       return;
     }
+    if (this._pressed) {
+      this._stale = true; // a button is being clicked: redraw after the click, not under it
+      return;
+    }
     const clusters = this._model.clusters;
+    const key = JSON.stringify([
+      this._model.error,
+      clusters.map(c => ({ ...c, summary: c.summary ? { ...c.summary, cluster: { ...c.summary.cluster, time: 0 } } : null })),
+      clusters.map(c => this._model.throughput(c.id).map(v => v.toFixed(1)))
+    ]);
+    if (key === this._shown) {
+      return; // nothing that is drawn changed
+    }
+    this._shown = key;
     this._status.textContent = this._model.error
       ? `Cannot list clusters: ${this._model.error}`
       : clusters.length === 0
@@ -101,6 +128,7 @@ export class StratoSidebar extends Widget {
   }
 
   protected onAfterShow(): void {
+    this._shown = '';
     this._render();
     void this._model.refresh();
   }
@@ -274,6 +302,9 @@ export class StratoSidebar extends Widget {
 
   private _model: ClusterModel;
   private _commands: CommandRegistry;
+  private _shown = '';
+  private _pressed = false;
+  private _stale = false;
   private _status: HTMLElement;
   private _list: HTMLElement;
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import types
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def stop_root(root: str) -> None:
         except psutil.Error:
             pass
     psutil.wait_procs(left, timeout=5)
+
+
+@pytest.fixture
+def cli():
+    """The helpers above, for test modules (which cannot import a conftest by name when several run)."""
+    return types.SimpleNamespace(run=strato_cli, daemons_under=daemons_under, stop_root=stop_root)
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,6 @@ from tornado.httpclient import HTTPClientError
 from strato._testing import wait_for
 from strato.runtime import temp_root
 
-from conftest import daemons_under, stop_root, strato_cli
-
 pytestmark = pytest.mark.timeout(90)
 
 
@@ -35,17 +33,17 @@ async def error(jp_fetch, *parts, method="GET", body=None) -> tuple[int, str]:
     return err.value.code, json.loads(err.value.response.body)["message"]
 
 
-async def test_start_then_stop_a_detached_cluster(jp_fetch, strato_root):
+async def test_start_then_stop_a_detached_cluster(jp_fetch, strato_root, cli):
     code, started = await call(jp_fetch, method="POST", body={"num_cpus": 1})
     assert code == 201 and started["kind"] == "detached" and started["can_stop"]
-    assert daemons_under(strato_root), "strato start --head left no daemons running"
+    assert cli.daemons_under(strato_root), "strato start --head left no daemons running"
     _, listed = await call(jp_fetch)
     [entry] = [c for c in listed["clusters"] if c["id"] == started["id"]]
     assert entry["summary"]["cluster"]["nodes"][0]["resources_total"]["CPU"] == 1.0
 
     code, stopped = await call(jp_fetch, started["id"], method="DELETE")
     assert code == 200 and stopped["stopped"] and stopped["processes"] >= 2
-    assert wait_for(lambda: not daemons_under(strato_root), 10)
+    assert wait_for(lambda: not cli.daemons_under(strato_root), 10)
     _, listed = await call(jp_fetch, params={"summary": "0"})
     assert started["id"] not in [c["id"] for c in listed["clusters"]]
     code, msg = await error(jp_fetch, started["id"], method="DELETE")
@@ -74,17 +72,17 @@ async def test_embedded_cluster_is_listed_but_not_stopped(jp_fetch, strato_root,
 
 
 @pytest.fixture
-def other_root():
+def other_root(cli):
     root = tempfile.mkdtemp(prefix="st-", dir="/tmp")
     try:
         yield root
     finally:
-        stop_root(root)
+        cli.stop_root(root)
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def test_cluster_added_by_address_and_token_file(jp_fetch, other_root, tmp_path):
-    proc = strato_cli("start", "--head", "--num-cpus", "1", "--temp-dir", other_root)
+async def test_cluster_added_by_address_and_token_file(jp_fetch, other_root, tmp_path, cli):
+    proc = cli.run("start", "--head", "--num-cpus", "1", "--temp-dir", other_root)
     assert proc.returncode == 0, proc.stderr
     [record] = temp_root.live_clusters(other_root)
     token_file = tmp_path / "token"
@@ -107,4 +105,4 @@ async def test_cluster_added_by_address_and_token_file(jp_fetch, other_root, tmp
     assert code == 200 and removed["removed"]
     _, listed = await call(jp_fetch, params={"summary": "0"})
     assert added["id"] not in [c["id"] for c in listed["clusters"]]
-    assert daemons_under(other_root), "forgetting an added cluster must not stop it"
+    assert cli.daemons_under(other_root), "forgetting an added cluster must not stop it"

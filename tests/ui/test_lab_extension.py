@@ -322,7 +322,8 @@ def test_dashboard_tab_draws(page, cluster, driver, view, shot):
 
 def test_insert_command_writes_the_connect_cell(page, lab, cluster, shot):
     address, _ = cluster
-    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {
+              "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}}, "cells": [
         {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None, "id": "c0"}]}
     (lab["root"] / "insert.ipynb").write_text(json.dumps(nb))
     page.goto(f"{lab['url']}/lab/tree/insert.ipynb")
@@ -334,3 +335,16 @@ def test_insert_command_writes_the_connect_cell(page, lab, cluster, shot):
     wait_until(lambda: any(want in t for t in cells.all_inner_texts()), 10, what=f"a cell with {want!r}")
     assert cells.count() == 2
     page.screenshot(path=str(ARTIFACTS / "lab-insert.png"))
+
+    # Dragging the cluster onto the notebook drops the same cell where it lands.
+    src = wait_until(lambda: card(page, address).locator(".strato-address").bounding_box(), 10,
+                     what="the cluster's card on screen")       # (None while the sidebar redraws)
+    dst = wait_until(lambda: page.locator(".jp-Notebook .jp-Cell").last.bounding_box(), 10, what="the last cell")
+    page.mouse.move(src["x"] + 10, src["y"] + 5)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(src["x"] + 10 + (dst["x"] + 80 - src["x"] - 10) * i / 10,
+                        src["y"] + 5 + (dst["y"] + dst["height"] - 4 - src["y"] - 5) * i / 10)
+    page.mouse.up()
+    wait_until(lambda: cells.count() == 3, 10, what="a third cell dropped by the drag")
+    assert sum(want in t for t in cells.all_inner_texts()) == 2
