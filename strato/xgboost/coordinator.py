@@ -98,14 +98,15 @@ class Coordinator:
         wait_for_capacity(self.num_actors, self.ray_params.bundle(), self.ray_params.placement_timeout_s)
         if self.queue is None:
             self.queue = Queue()
+        # Shards first: preparing them may run tasks (a Dataset's split) that need CPUs the actors will hold.
+        train_specs = self.dtrain.shard_specs(self.num_actors)
+        eval_specs = [
+            [(name, None if matrix is self.dtrain else matrix.shard_specs(self.num_actors)[rank])
+             for matrix, name in self.evals]
+            for rank in range(self.num_actors)]
         options = dict(self.ray_params.actor_resources(), scheduling_strategy="SPREAD", max_restarts=0)
         for rank in ranks:
             self.actors[rank] = _RemoteTrainingActor.options(**options).remote(rank, self.num_actors)
-        train_specs = self.dtrain.shard_specs(self.num_actors, self.actors)
-        eval_specs = [
-            [(name, None if matrix is self.dtrain else matrix.shard_specs(self.num_actors, self.actors)[rank])
-             for matrix, name in self.evals]
-            for rank in range(self.num_actors)]
         refs = {rank: self.actors[rank].load.remote(train_specs[rank], eval_specs[rank]) for rank in ranks}
         ready, _ = strato.wait(list(refs.values()), num_returns=len(refs), timeout=READY_TIMEOUT_S)
         if len(ready) < len(refs):

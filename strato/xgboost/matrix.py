@@ -2,7 +2,7 @@
 
     driver                                   actor r (of N)
     RayDMatrix(data, label=...)              load_shard(spec_r) -> LocalShard (X, y, weight, ...)
-      .shard_specs(N, actors) -> [spec_r]    LocalShard.dmatrix(...) inside the collective context
+      .shard_specs(N) -> [spec_r]            LocalShard.dmatrix(...) inside the collective context
                                              (xgboost syncs columns and sketches while building it)
 
 Sources and what a spec holds:
@@ -12,8 +12,10 @@ Sources and what a spec holds:
   object store once; spec r is the ref of shard r.
 * parquet paths (a file, a directory, or a list of them): spec r names the
   files of rank r; the actor reads them itself. Needs at least N files.
-* a strato.data Dataset: `split(N, equal=True, locality_hints=actors)`;
-  spec r is shard r, which the actor turns into pandas.
+* a strato.data Dataset: `split(N, equal=True)`, done before the actors
+  are created (splitting runs tasks that need the CPUs the actors would
+  hold, so locality hints, which need the actors, are not used); spec r is
+  shard r, which the actor turns into pandas.
 
 The label (and weight, base_margin) is either an array-like or, for
 tabular sources, a column name.
@@ -188,9 +190,9 @@ class RayDMatrix:
             return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
         return None
 
-    def shard_specs(self, num_actors: int, actors=None, *, for_prediction: bool = False) -> list:
+    def shard_specs(self, num_actors: int, *, for_prediction: bool = False) -> list:
         """One small, picklable spec per rank, telling that actor what to load (cached per actor count)."""
-        key = (num_actors, for_prediction, self.kind == "dataset" and actors is not None and id(actors[0]))
+        key = (num_actors, for_prediction)
         if key in self._cache:
             return self._cache[key]
         roles = self._tabular_roles()
@@ -205,10 +207,12 @@ class RayDMatrix:
             files = assign_files(len(self.files), num_actors, self.sharding)
             specs = [("parquet", [self.files[i] for i in idx], roles) for idx in files]
         else:
+            # Split before the actors exist (no locality hints): splitting runs tasks (reading a lazy
+            # dataset, cutting blocks at shard edges) that need CPUs the training actors would hold.
             if for_prediction:
                 shards = self.data.split(num_actors)
             else:
-                shards = self.data.split(num_actors, equal=True, locality_hints=actors)
+                shards = self.data.split(num_actors, equal=True)
             specs = [("dataset", shard, roles) for shard in shards]
         self._cache = {key: specs}
         return specs
