@@ -287,6 +287,42 @@ class InfeasibleTaskWarning(UserWarning):
     """No node of the cluster can ever satisfy a task's resource request."""
 
 
+class ObjectRefStreamEndOfStreamError(StratoError, builtins.StopIteration):
+    """A streaming generator has no more refs to give (also a StopIteration, as `next` expects)."""
+
+
+class OutOfMemoryError(StratoError):
+    """Ray's class for a task killed by its node's memory monitor. Strato has no memory monitor yet
+    and does not raise it; defined so that code catching it runs."""
+
+
+class OutOfDiskError(StratoError):
+    """Ray's class for a node whose disk is full. Strato reports a full store with ObjectStoreFullError;
+    defined so that code catching it runs."""
+
+
+class ObjectFetchTimedOutError(ObjectLostError):
+    """Ray's class for an object that could not be fetched in time; defined so that code catching it runs."""
+
+
+class ObjectFreedError(ObjectLostError):
+    """Ray's class for an object freed with an internal free call; defined so that code catching it runs."""
+
+
+class RuntimeEnvSetupError(StratoError):
+    """Ray's class for a runtime_env that could not be set up. Strato refuses runtime_env options up front
+    (ValueError); defined so that code catching it runs."""
+
+
+class LocalRayletDiedError(StratoError):
+    """Ray's class for the death of this process's own raylet. Strato does not raise it yet; defined so
+    that code catching it runs."""
+
+
+class AsyncioActorExit(StratoError):
+    """Ray's exception to end an async actor from inside; defined so that code naming it runs."""
+
+
 # Ray's names for the same classes.
 RayError = StratoError
 RayTaskError = TaskError
@@ -294,7 +330,9 @@ RaySystemError = SystemError_
 RayActorError = ActorError
 
 __all__ = [
-    "StratoError", "TaskError", "RemoteTraceback", "UnserializableException", "WorkerCrashedError", "TaskCancelledError",
+    "StratoError", "TaskError", "RemoteTraceback", "UnserializableException", "ObjectRefStreamEndOfStreamError",
+    "OutOfMemoryError", "OutOfDiskError", "ObjectFetchTimedOutError", "ObjectFreedError", "RuntimeEnvSetupError",
+    "LocalRayletDiedError", "AsyncioActorExit", "WorkerCrashedError", "TaskCancelledError",
     "GetTimeoutError", "ObjectLostError", "OwnerDiedError", "ReferenceCountingAssertionError",
     "ObjectReconstructionFailedError", "ObjectReconstructionFailedMaxAttemptsExceededError",
     "ObjectReconstructionFailedLineageEvictedError",
