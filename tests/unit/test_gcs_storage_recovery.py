@@ -189,3 +189,36 @@ def test_an_actor_whose_creation_was_under_way_is_created_again_after_its_leased
     gcs = run(scenario())
     assert calls == [("kill", "127.0.0.1:1001", b"\x77" * 16), ("create", A_WAITING, b"spec")]
     assert gcs.actors.named == {("ns", "making"): A_WAITING}
+
+
+def test_a_job_whose_driver_went_away_while_the_gcs_was_down_finishes_and_takes_its_actors(tmp_path):
+    from strato._testing import free_port
+
+    async def scenario():
+        first = gcs_on(tmp_path / "gcs.sqlite")
+        job = gcs_pb2.JobInfo(namespace="ns", driver_address="")    # no driver to watch in the first GCS
+        job_id = (await first.AddJob(gcs_pb2.AddJobRequest(job=job), None)).job_id
+        raw = gcs_pb2.JobInfo.FromString(first.store.get(storage.JOBS, job_id))
+        raw.driver_address = f"127.0.0.1:{free_port()}"                 # where nothing listens any more
+        first.store.put(storage.JOBS, job_id, raw.SerializeToString())
+        await first.RegisterActor(actor(A_WAITING, name="owned"), None)                   # job 1's
+        detached = actor(A_NAMED, name="detached")
+        detached.info.detached = True
+        await first.RegisterActor(detached, None)
+        first.store.close()
+
+        second = gcs_on(tmp_path / "gcs.sqlite")
+        second.recover()
+        for _ in range(100):                     # the driver connection is refused at once
+            await asyncio.sleep(0.02)
+            if second.actors.actors[A_WAITING].state is ActorState.DEAD:
+                break
+        jobs = (await second.GetAllJobs(gcs_pb2.Empty(), None)).jobs
+        second.store.close()
+        return second, jobs
+
+    gcs, jobs = run(scenario())
+    assert [j.is_dead for j in jobs] == [True]
+    assert gcs.actors.actors[A_WAITING].state is ActorState.DEAD
+    assert "driver" in gcs.actors.actors[A_WAITING].info.death_cause
+    assert gcs.actors.actors[A_NAMED].state is ActorState.DEPENDENCIES_UNREADY      # detached: not the job's
