@@ -81,3 +81,4 @@ def test_hard_affinity_to_a_dead_or_unknown_node_fails_soft_runs_elsewhere(clust
         assert strato.get(node_of_task.options(scheduling_strategy=soft).remote(), timeout=30) in live_nodes()
         actor = Pinned.options(scheduling_strategy=soft).remote()
         assert strato.get(actor.node.remote(), timeout=30) in live_nodes()
+
