@@ -82,6 +82,19 @@ def _check_num_returns(num_returns, where: str):
         raise TypeError(f"{where}: num_returns must be an int >= 0, 'streaming' or 'dynamic', got {num_returns!r}")
 
 
+def exit_actor() -> None:
+    """End the actor this is called in (Ray's ray.actor.exit_actor): it will not restart, and the call that
+    made it -- and every later call -- fails with ActorDiedError. Outside an actor, a TypeError."""
+    cw = _context.worker()
+    if cw is None or not getattr(cw, "actor_id", None):
+        raise TypeError("exit_actor() ends the actor it is called in; it was called outside an actor "
+                        "(use strato.kill(handle) to end an actor from elsewhere).")
+    import time
+    cw.kill_actor(cw.actor_id, True)
+    time.sleep(30)     # the raylet ends this process meanwhile; nothing after exit_actor() runs
+    raise RuntimeError("exit_actor(): the actor was not stopped within 30 s")
+
+
 def method(*args, **kwargs):
     """Options of one actor method: @strato.method(num_returns=2), @strato.method(max_task_retries=3).
 

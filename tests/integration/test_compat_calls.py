@@ -126,3 +126,26 @@ def test_an_actor_waiting_on_a_call_to_itself_is_told_instead_of_hanging():
         strato.get(acct.wait_on_myself.remote(), timeout=30)
     assert strato.get(acct.submit_to_myself.remote(), timeout=30) == "submitted"
     strato.kill(acct)
+
+
+@strato.remote
+class Leaving:
+    def leave(self):
+        from strato.actor import exit_actor
+        exit_actor()
+        return "still here"
+
+    def ping(self):
+        return "pong"
+
+
+def test_exit_actor_ends_the_actor_from_inside():
+    from strato.actor import exit_actor
+    actor = Leaving.remote()
+    assert strato.get(actor.ping.remote(), timeout=30) == "pong"
+    with pytest.raises(strato.exceptions.RayActorError):
+        strato.get(actor.leave.remote(), timeout=30)
+    with pytest.raises(strato.exceptions.ActorDiedError):
+        strato.get(actor.ping.remote(), timeout=30)
+    with pytest.raises(TypeError, match="outside an actor"):
+        exit_actor()
