@@ -77,6 +77,7 @@ def restart_in_the_middle(cluster: Cluster):
         cluster.kill_gcs()
         assert not psutil.pid_exists(old_gcs)
         calls_without_gcs = [plain.add.remote(5)]          # actor calls go worker to worker
+        task_without_gcs = slow_square.remote(7, 0)         # leases come from raylets
         time.sleep(0.5)
         cluster.restart_gcs()
         assert cluster._head_info["gcs"].proc.pid != old_gcs
@@ -84,6 +85,7 @@ def restart_in_the_middle(cluster: Cluster):
         assert strato.get(squares, timeout=30) == [0, 1, 4, 9]
         assert strato.get(slow_call, timeout=30) == 11
         assert strato.get(calls_without_gcs, timeout=30) == [16]
+        assert strato.get(task_without_gcs, timeout=30) == 49
         again = strato.get_actor("keeper")                  # by name, from the new GCS
         assert strato.get(again.add.remote(1), timeout=30) == 102
         assert strato.get(again.pid.remote(), timeout=30) == keeper_pid       # the same process, not a restart
