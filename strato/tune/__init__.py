@@ -10,32 +10,44 @@
     tuner.py      Tuner, Tuner.restore; result_grid.py ResultGrid/Result; analysis.py tune.run
     progress_reporter.py  the terminal table; strato/widgets/tune_view.py the notebook view
 """
-from strato.tune.analysis import ExperimentAnalysis, run
-from strato.tune.checkpoint import Checkpoint
-from strato.tune.config import CheckpointConfig, FailureConfig, RunConfig, SyncConfig, TuneConfig
-from strato.tune.controller import TuneError
-from strato.tune.progress_reporter import CLIReporter, JupyterNotebookReporter, ProgressReporter
-from strato.tune.resources import PlacementGroupFactory, with_parameters, with_resources
-from strato.tune.result_grid import Result, ResultGrid
-from strato.tune.search.sample import (choice, grid_search, lograndint, loguniform, qlograndint, qloguniform,
-                                       qrandint, qrandn, quniform, randint, randn, sample_from, uniform)
-from strato.tune.session import TuneContext, get_checkpoint, get_context, report
-from strato.tune.stopper import Stopper
-from strato.tune.trainable import Trainable
-from strato.tune.trial import Trial
-from strato.tune.tuner import Tuner
-from strato.tune import schedulers, search  # noqa: F401
-from strato.tune.schedulers import (ASHAScheduler, AsyncHyperBandScheduler, FIFOScheduler, HyperBandScheduler,
-                                    MedianStoppingRule, PopulationBasedTraining)
-from strato.tune.search import BasicVariantGenerator, ConcurrencyLimiter, Repeater, Searcher
+import importlib
 
-__all__ = [
-    "ASHAScheduler", "AsyncHyperBandScheduler", "BasicVariantGenerator", "CLIReporter", "Checkpoint",
-    "CheckpointConfig", "ConcurrencyLimiter", "ExperimentAnalysis", "FIFOScheduler", "FailureConfig",
-    "HyperBandScheduler", "JupyterNotebookReporter", "MedianStoppingRule", "PlacementGroupFactory",
-    "PopulationBasedTraining", "ProgressReporter", "Repeater", "Result", "ResultGrid", "RunConfig", "Searcher",
-    "Stopper", "SyncConfig", "Trainable", "Trial", "TuneConfig", "TuneContext", "TuneError", "Tuner", "choice",
-    "get_checkpoint", "get_context", "grid_search", "lograndint", "loguniform", "qlograndint", "qloguniform",
-    "qrandint", "qrandn", "quniform", "randint", "randn", "report", "run", "sample_from", "schedulers", "search",
-    "uniform", "with_parameters", "with_resources",
-]
+# Names are imported on first use (PEP 562): a trial's worker process imports only what a trial needs
+# (session.py, checkpoint.py), not the controller, the schedulers or numpy.
+_EXPORTS = {
+    "ExperimentAnalysis": "analysis", "run": "analysis",
+    "Checkpoint": "checkpoint",
+    "CheckpointConfig": "config", "FailureConfig": "config", "RunConfig": "config", "SyncConfig": "config",
+    "TuneConfig": "config",
+    "TuneError": "controller",
+    "CLIReporter": "progress_reporter", "JupyterNotebookReporter": "progress_reporter",
+    "ProgressReporter": "progress_reporter",
+    "PlacementGroupFactory": "resources", "with_parameters": "resources", "with_resources": "resources",
+    "Result": "result_grid", "ResultGrid": "result_grid",
+    "TuneContext": "session", "get_checkpoint": "session", "get_context": "session", "report": "session",
+    "Stopper": "stopper", "Trainable": "trainable", "Trial": "trial", "Tuner": "tuner",
+    "ASHAScheduler": "schedulers", "AsyncHyperBandScheduler": "schedulers", "FIFOScheduler": "schedulers",
+    "HyperBandScheduler": "schedulers", "MedianStoppingRule": "schedulers", "PopulationBasedTraining": "schedulers",
+    "BasicVariantGenerator": "search", "ConcurrencyLimiter": "search", "Repeater": "search", "Searcher": "search",
+}
+for _name in ("choice", "grid_search", "lograndint", "loguniform", "qlograndint", "qloguniform", "qrandint",
+              "qrandn", "quniform", "randint", "randn", "sample_from", "uniform"):
+    _EXPORTS[_name] = "search.sample"
+_SUBMODULES = ("schedulers", "search")
+
+__all__ = sorted(list(_EXPORTS) + list(_SUBMODULES))
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"strato.tune.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'strato.tune' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"strato.tune.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
