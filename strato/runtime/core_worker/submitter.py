@@ -15,8 +15,9 @@ capture child tasks) tuple (remote_function.PgStrategy): its lease requests
 name the group's bundle, and its tasks carry the group to the worker. A lease
 request answered UNSCHEDULABLE (a hard affinity to a dead node, a removed
 group) fails the class's queued tasks with TaskUnschedulableError. For each class
-with queued tasks the owner asks the raylet for worker leases (following
-spill-back replies to other nodes), keeps a lease while tasks of its class
+with queued tasks the owner asks a raylet for worker leases -- its own, or the
+one holding most bytes of the first queued task's large arguments
+(`locality_raylet`) -- following spill-back replies to other nodes; it keeps a lease while tasks of its class
 keep coming, and returns it once the queue has been empty for
 `lease_linger_s`. A lost connection to a worker fails or retries everything
 in flight on it.
@@ -33,7 +34,7 @@ from strato import exceptions
 from strato.runtime import leasing, serialization
 from strato.runtime.core_worker.dispatch_policy import DispatchPolicy
 from strato.runtime.core_worker.memory_store import StoredObject
-from strato.runtime.object_store.client.layout import MARKER_PREFIX
+from strato.runtime.object_store.client.layout import MARKER_PREFIX, decode_marker
 from strato.runtime.core_worker.task_state import Failure, TaskState, check_transition, retry_decision
 from strato.runtime.protocol import raylet_pb2
 from strato.runtime.protocol import messages as m
@@ -153,6 +154,20 @@ def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
             cw.getter.fetch_borrowed(oid, owner)
 
 
+def locality_raylet(inlined: dict | None) -> str | None:
+    """The raylet holding the most bytes of a task's large arguments (their store markers), or None:
+    its lease is asked there first, so the arguments need not move (Ray's locality-aware leasing).
+    That raylet grants if the task fits, else spills back as usual."""
+    if not inlined:
+        return None
+    held: dict[str, int] = {}
+    for data in inlined.values():
+        marker = decode_marker(data)
+        if marker is not None:
+            held[marker.raylet_address] = held.get(marker.raylet_address, 0) + marker.size
+    return max(held, key=held.get) if held else None
+
+
 def _in_a_store(results: list) -> bool:
     """Some return lives in a node's store (only those copies can be lost with a node)."""
     return any(not is_error and data[:4] == MARKER_PREFIX for data, is_error in results)
@@ -266,9 +281,11 @@ class TaskSubmitter:
             affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
             name=sample.name, placement_group_id=group[0] if group else b"",
             bundle_index=group[1] if group else -1)
+        near = None if (group or affinity or strategy != "DEFAULT") else locality_raylet(sample.inlined)
+        home = (lambda: cw.raylet) if near in (None, cw.raylet_address) else (lambda: self._raylet(near))
         try:
             granted = await leasing.follow(
-                req, home=lambda: cw.raylet, raylet_at=self._raylet, what=f"task {sample.name}",
+                req, home=home, raylet_at=self._raylet, what=f"task {sample.name}",
                 wanted=lambda: bool(q.tasks) and not self._closed,
                 on_infeasible=lambda message: cw.warn_infeasible(q.key[1:], message))
             if granted is not None and granted[0].status == leasing.Reply.UNSCHEDULABLE:
