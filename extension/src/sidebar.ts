@@ -226,10 +226,11 @@ export class StratoSidebar extends Widget {
       const runs = s.tune_runs ?? [];
       card.appendChild(el('div', 'strato-section-title', `Tuning runs (${runs.length})`));
       const tune = el('ul', 'strato-tune-runs');
-      for (const r of runs.slice(0, 10)) {
-        const name = r.name ?? r.experiment ?? r.run_id ?? 'run';
-        const trials = r.num_trials ?? r.trials ?? '';
-        tune.appendChild(el('li', 'strato-tune-run', `${name}${trials !== '' ? ` · ${trials} trials` : ''}${r.state ? ` · ${r.state}` : ''}`));
+      for (const r of runs.slice(-10).reverse()) {
+        const best = typeof r.best_metric === 'number' && r.metric ? ` · best ${r.metric} ${fmtNum(r.best_metric)}` : '';
+        const li = el('li', 'strato-tune-run', `${r.name ?? r.id ?? 'run'} · ${r.status ?? ''} · ${r.num_trials ?? 0} trials${best}`);
+        li.dataset.status = String(r.status ?? '');
+        tune.appendChild(li);
       }
       card.appendChild(tune);
     }

@@ -6,8 +6,9 @@
         (sign_sessions: no page or websocket without a token signed by this server's random key;
         generate_session_ids off: nothing is served to a request without one)
     document per tab: one strato.widgets view (TaskGraph, Timeline, ObjectStoreView, ActorsView,
-        TrialsView) built with `bokeh_root()` -- the same figure code the notebook widgets use -- and
-        a Feed whose client is the manager's StateClient for that cluster (token kept server-side);
+        TuneView) built with `bokeh_root()` -- the same figure code the notebook widgets use -- and
+        a Feed whose client is the manager's StateClient for that cluster (token kept server-side;
+        TuneView's own feed reads the runs the head lists, PublishedRuns);
         every REFRESH_MS the feed fetches in a worker thread and the view applies the snapshot on
         the server's loop, which Bokeh sends to the tab as patches over its websocket.
 
@@ -34,16 +35,48 @@ TITLES = {"tasks": "Task graph", "timeline": "Timeline", "store": "Object store"
           "tune": "Tuning trials"}
 
 
-def make_view(name: str, feed):
-    """The strato.widgets view a dashboard tab shows (one implementation for notebook and lab)."""
+def tune_snapshot(runs, now: float) -> dict | None:
+    """The latest published Tune run (strato.tune.publish: the head's /api/strato/tune_runs) in the shape
+    TuneView draws from (pure); fields a summary does not publish (configs, metric histories) are empty."""
+    runs = [r for r in runs or [] if isinstance(r, dict)]
+    if not runs:
+        return None
+    run = max(runs, key=lambda r: (r.get("update_time") or 0, r.get("start_time") or 0))
+    trials = [{"trial_id": t.get("trial_id", "?"), "name": t.get("trial_id", "?"), "status": t.get("status", ""),
+               "config": {}, "iter": t.get("iter", 0), "last": t.get("last"), "best": t.get("best"),
+               "stop_reason": t.get("stop_reason", ""), "error": "", "failures": 0, "history": [],
+               "time_total_s": 0.0} for t in run.get("trials") or []]
+    return {"name": run.get("name", ""), "metric": run.get("metric"), "mode": run.get("mode"),
+            "status": run.get("status", ""), "version": run.get("update_time"), "trials": trials,
+            "elapsed": max(0.0, (run.get("update_time") or now) - (run.get("start_time") or now))}
+
+
+class PublishedRuns:
+    """TuneView's source for a cluster seen from outside its driver: the runs its head lists."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def snapshot(self) -> dict | None:
+        import time
+        return tune_snapshot(self.client.get("/api/strato/tune_runs"), time.time())
+
+
+def make_view(name: str, client):
+    """The strato.widgets view a dashboard tab shows (one implementation for notebook and lab), and
+    the feed that fetches its snapshots through `client` (the cluster's state API)."""
     from strato import widgets
+    from strato.widgets._feed import Feed
     from strato.widgets.actor_view import ActorsView
     from strato.widgets.timeline import Timeline
-    from strato.widgets.trials_view import TrialsView
+    from strato.widgets.tune_view import TuneView
+    if name == "tune":
+        view = TuneView(PublishedRuns(client), interval=REFRESH_MS / 1000)
+        return view, view.feed
+    feed = Feed(REFRESH_MS / 1000, client=client)
     factories = {"tasks": lambda: widgets.TaskGraph(feed=feed), "timeline": lambda: Timeline(feed=feed),
-                 "store": lambda: widgets.ObjectStoreView(feed=feed), "actors": lambda: ActorsView(feed=feed),
-                 "tune": lambda: TrialsView(feed=feed)}
-    return factories[name]()
+                 "store": lambda: widgets.ObjectStoreView(feed=feed), "actors": lambda: ActorsView(feed=feed)}
+    return factories[name](), feed
 
 
 class _AnyOrigin(set):
@@ -57,17 +90,15 @@ def document_factory(manager: ClusterManager, view_name: str):
     def make_document(doc) -> None:
         from bokeh.layouts import column
         from bokeh.models import Div
-        from strato.widgets._feed import Feed
 
         cid = doc.session_context.token_payload.get("strato_cluster", "")
         header = Div(text="", sizing_mode="stretch_width")
         try:
             cluster = manager.get(cid)
-            feed = Feed(REFRESH_MS / 1000, client=manager.client(cid))
+            view, feed = make_view(view_name, manager.client(cid))
         except ManagerError as exc:
             doc.add_root(Div(text=f"<b>Strato</b>: {exc}"))
             return
-        view = make_view(view_name, feed)
         feed.subscribe(view)
         header.text = f"<b>{TITLES[view_name]}</b> &middot; cluster <code>{cluster.address}</code>"
         doc.title = f"Strato {TITLES[view_name]} {cluster.address}"

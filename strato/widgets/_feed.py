@@ -6,7 +6,6 @@
                                          past `max_tasks` tasks, the graph grouped by function
         GET /api/v0/tasks?detail=1       if a view wants "task_rows" (the timeline)
         GET /api/v0/actors               if a view wants "actors"
-        GET /api/strato/tune_runs        if a view wants "tune_runs" (none when the head has no such route)
         view.apply(snapshot)             each view turns it into widget / Bokeh changes -> comm messages
 
 The thread stops when its last view closes, when strato disconnects, or on
@@ -81,13 +80,6 @@ class Feed:
             snapshot["task_rows"] = self.client.get("/api/v0/tasks", {"detail": 1, "limit": TASK_ROWS})["result"]
         if "actors" in wants:
             snapshot["actors"] = self.client.get("/api/v0/actors", {"limit": 1000})["result"]
-        if "tune_runs" in wants:                  # a head without Tune's route answers 404: no runs
-            try:
-                snapshot["tune_runs"] = self.client.get("/api/strato/tune_runs")
-            except Exception as exc:
-                if "404" not in str(exc):
-                    raise
-                snapshot["tune_runs"] = []
         if "local_objects" in wants:
             from strato.util import state
             snapshot["local_objects"] = state.local_objects()

@@ -4,8 +4,8 @@ One lab server, one browser page and one detached cluster (`strato start --head 
 serve the whole module. The server lists the clusters of the cluster's private temp root
 (`--StratoServer.temp_dir`); the extension and the server extension come from the venv as
 scripts/setup.sh installed them (nothing enabled by hand here). This test process connects to the
-cluster as a driver and runs tasks, holds an actor and a 6 MiB object, so every view has something
-to draw.
+cluster from a driver process that runs tasks and a small Tune run, and holds an actor and a 6 MiB
+object, so every view has something to draw.
 
 What "drew" means, as in test_dashboard_browser.py: a Bokeh canvas is on screen in the tab and a
 screenshot of it holds the colour the view paints that thing with. Screenshots land in
@@ -101,6 +101,16 @@ assert sum(strato.get([plus_one.remote(double.remote(i)) for i in range(15)])) =
 counter = Counter.remote()
 assert strato.get(counter.incr.remote()) == 1
 big = strato.put(np.ones(6 << 20, dtype=np.uint8))
+
+from strato import tune
+
+def trainable(config):
+    for i in range(2):
+        tune.report({"score": config["x"] * (i + 1)})
+
+tune.Tuner(trainable, param_space={"x": tune.grid_search([1, 2])},
+           tune_config=tune.TuneConfig(metric="score", mode="max"),
+           run_config=tune.RunConfig(name="lab_run", storage_path=sys.argv[3], verbose=0)).fit()
 print("READY", flush=True)
 sys.stdin.read()                   # until the test closes our stdin
 strato.shutdown()
@@ -109,11 +119,13 @@ strato.shutdown()
 
 @pytest.fixture(scope="module")
 def driver(cluster):
-    """A driver process of the cluster: 30 tasks of two functions ran; it holds an actor and a 6 MiB object.
+    """A driver process of the cluster: 30 tasks of two functions ran, a Tune run of 2 trials finished;
+    it holds an actor and a 6 MiB object.
 
     (A process of its own: Playwright's sync API keeps an event loop on this process's main thread.)"""
     address, root = cluster
-    proc = subprocess.Popen([sys.executable, "-c", DRIVER, address, root], stdin=subprocess.PIPE,
+    results = tempfile.mkdtemp(prefix="strato-tune-")
+    proc = subprocess.Popen([sys.executable, "-c", DRIVER, address, root, results], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         line = proc.stdout.readline()
@@ -126,6 +138,7 @@ def driver(cluster):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(results, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -259,20 +272,31 @@ def test_numbers_match_the_state_api_after_tasks_ran(page, cluster, driver, stat
             params += [("filter_keys", k), ("filter_predicates", p), ("filter_values", v)]
         return state_api.get(f"/api/v0/{kind}", params)["result"]
 
+    def listed_runs():
+        return state_api.get("/api/strato/tune_runs")
+
     open_sidebar(page)
     c = card(page, address)
     finished = c.locator('.strato-chip[data-state="FINISHED"]')
-    # 30 tasks, the actor's creation and its call: once their events reached the head (batched).
-    want = wait_until(lambda: (n := len(listed("tasks", [("state", "=", "FINISHED")]))) >= 32
-                      and n, 20, what="32 finished tasks in the state API")
+    # 30 tasks, the actor's creation and its call, the Tune trials' actors and calls: once their
+    # events reached the head (batched), the count stops changing.
+    def settled():
+        first = len(listed("tasks", [("state", "=", "FINISHED")]))
+        time.sleep(0.6)
+        n = len(listed("tasks", [("state", "=", "FINISHED")]))
+        return n >= 32 and n == first and n
+    want = wait_until(settled, 20, what="the finished tasks in the state API to settle")
     wait_until(lambda: finished.count() and finished.get_attribute("data-count") == str(want), 20,
                what=f"FINISHED {want} in the sidebar")
     [node] = listed("nodes")
     cpu = c.locator('.strato-node .strato-bar-row[data-resource="CPU"] .strato-bar-text').inner_text()
     assert cpu.split("/")[1].strip() == f"{node['resources_total']['CPU']:g}"
     actors = c.locator(".strato-actor")
-    wait_until(lambda: actors.count() == len(listed("actors")) == 1, 10, what="the actor in the sidebar")
-    assert "ALIVE" in actors.first.inner_text()
+    wait_until(lambda: actors.count() == len(listed("actors")) >= 1, 10, what="the actors in the sidebar")
+    assert "Counter · ALIVE" in actors.all_inner_texts()
+    runs = c.locator(".strato-tune-run")
+    wait_until(lambda: runs.count() == 1 and "lab_run" in runs.first.inner_text(), 10, what="the Tune run")
+    assert runs.first.get_attribute("data-status") == listed_runs()[0]["status"] == "TERMINATED"
     store = c.locator(".strato-gauge .strato-bar-text")
     wait_until(lambda: "MiB" in store.first.inner_text(), 10, what="the 6 MiB object in the store gauge")
     page.screenshot(path=str(ARTIFACTS / "lab-sidebar-after-tasks.png"))
@@ -311,6 +335,10 @@ def test_dashboard_tab_draws(page, cluster, driver, view, shot):
     card(page, address).locator(f'.strato-dashboard-button[data-view="{view}"]').click()
     tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("· {address}")')
     wait_until(lambda: tab.count() >= 1, 10, what="the dashboard's tab")
+    if view == "tune":                     # the trial table (DOM, not canvas): both trials, finished
+        frame = page.frame_locator(f'[id="strato-dashboard-{cid}-{view}"] iframe')
+        wait_until(lambda: frame.locator(".slick-row").count() == 2, 40, 0.5, what="2 trial rows in the table")
+        assert all("TERMINATED" in t for t in frame.locator(".slick-row").all_inner_texts())
     canvas = _dashboard_canvas(page, cid, view)
     for rgb in colours:
         wait_until(lambda: pixels_near(canvas.screenshot(), rgb) > 20, 30, 0.5,

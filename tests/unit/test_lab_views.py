@@ -1,11 +1,11 @@
-"""The pure parts of the views the JupyterLab dashboard tabs draw (strato.widgets timeline, actors, trials)
+"""The pure parts of the views the JupyterLab dashboard tabs draw (strato.widgets timeline, actors; a Tune run)
 and of the server extension (cluster ids, addresses): hand-worked inputs, no processes."""
 import pytest
 
 from strato.server_extension.manager import ManagerError, check_address, cluster_id
 from strato.widgets.actor_view import STATE_COLORS, rows
 from strato.widgets.timeline import PALETTE, bars, function_color, lane_of
-from strato.widgets.trials_view import STATUS_COLORS, trial_rows
+from strato.server_extension.dashboards import tune_snapshot
 
 
 def test_function_colour_is_stable_and_from_the_palette():
@@ -44,15 +44,19 @@ def test_actor_rows_alive_first_coloured_by_state():
     assert cols["y"] == [2.0, 1.0] and cols["node"] == ["", "n" * 12]
 
 
-def test_trial_rows_take_whatever_metric_a_run_reports():
-    runs = [{"name": "exp", "trials": [{"trial_id": "t1", "status": "TERMINATED", "last_result": {"loss": 0.5}},
-                                       {"trial_id": "t2", "status": "RUNNING", "metric": 2},
-                                       {"trial_id": "t3"}]}]
-    cols = trial_rows(runs)
-    assert cols["trial"] == ["exp/t1", "exp/t2", "exp/t3"]
-    assert cols["value"] == [0.5, 2.0, 0.0]
-    assert cols["color"] == [STATUS_COLORS["TERMINATED"], STATUS_COLORS["RUNNING"], STATUS_COLORS["PENDING"]]
-    assert trial_rows(None) == {c: [] for c in cols}
+def test_published_tune_run_becomes_a_tune_view_snapshot():
+    runs = [{"name": "old", "id": "old:1", "status": "TERMINATED", "update_time": 5.0, "start_time": 1.0,
+             "trials": []},
+            {"name": "exp", "id": "exp:2", "status": "RUNNING", "metric": "score", "mode": "max",
+             "update_time": 9.0, "start_time": 7.0,
+             "trials": [{"trial_id": "t1", "status": "TERMINATED", "best": 0.5, "last": 0.4, "iter": 3,
+                         "stop_reason": ""}]}]
+    snap = tune_snapshot(runs, now=10.0)
+    assert snap["name"] == "exp" and snap["version"] == 9.0 and snap["elapsed"] == 2.0   # update - start
+    [t] = snap["trials"]
+    assert (t["name"], t["status"], t["best"], t["last"], t["iter"]) == ("t1", "TERMINATED", 0.5, 0.4, 3)
+    assert t["config"] == {} and t["history"] == [] and t["error"] == ""
+    assert tune_snapshot([], now=0) is None
 
 
 def test_cluster_ids_and_addresses():
