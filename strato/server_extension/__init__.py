@@ -14,7 +14,8 @@
                     signed, short-lived session token
 
 Enabled by etc/jupyter/jupyter_server_config.d/strato.json (installed with the
-package). Settings (`jupyter lab --StratoServer.temp_dir=DIR`, or a config file):
+package). Settings, on the command line (`jupyter lab --StratoServer.temp_dir=DIR`) or in a
+Jupyter config file: StratoServer.temp_dir (whose clusters are listed), StratoServer.http_timeout.
 """
 from __future__ import annotations
 
