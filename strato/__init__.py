@@ -56,10 +56,10 @@ __all__ = [
 
 
 def __getattr__(name):
-    """`strato.data` without importing it first, as `ray.data` works after `import ray`."""
-    if name == "data":
+    """`strato.data` (and `strato.tune`) without importing it first, as `ray.data` works after `import ray`."""
+    if name in ("data", "tune"):
         import importlib
-        return importlib.import_module("strato.data")
+        return importlib.import_module(f"strato.{name}")
     raise AttributeError(f"module 'strato' has no attribute {name!r}")
 
 
