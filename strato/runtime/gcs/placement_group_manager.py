@@ -7,6 +7,7 @@
         of them at once:
         -> PrepareBundles on every chosen raylet at once          (each reserves, all or nothing)
         -> all said yes: PREPARED, CommitBundles on each            -> CREATED, waiters woken
+           (when one raylet holds everything being placed, it prepares and commits in one call)
         -> any said no (or failed): ReturnBundles on those that said yes, back to waiting
     driver --RemovePlacementGroup--> REMOVED: the group's actors are killed (no restart), its bundles
         returned (the raylets stop the workers leased in them: its tasks fail), waiters woken
@@ -224,8 +225,10 @@ class PlacementGroupManager:
         refuses, fails, or the group is removed meanwhile."""
         info, pg_id = g.info, g.info.placement_group_id
         specs = {node_id: [(i, bundles[i]) for i in idx] for node_id, idx in todo.items()}
+        one_node = len(todo) == 1           # nothing to coordinate: prepare and commit in one call
         # 1. prepare everywhere at once; every raylet reserves all of its bundles or none
-        results = await asyncio.gather(*(self._prepare(node_id, pg_id, specs[node_id]) for node_id in todo))
+        results = await asyncio.gather(*(self._prepare(node_id, pg_id, specs[node_id], one_node)
+                                         for node_id in todo))
         refused = [msg for ok, msg in results if not ok]
         if refused or g.state is not before:         # a raylet said no, or the group was removed meanwhile
             for node_id, (ok, _) in zip(todo, results):
@@ -239,7 +242,10 @@ class PlacementGroupManager:
             return
         self._set_state(g, PgState.PREPARED)
         # 2. commit everywhere; a node that died meanwhile rolls the whole step back
-        committed = await asyncio.gather(*(self._commit(node_id, pg_id, idx) for node_id, idx in todo.items()))
+        if one_node:
+            committed = [True]
+        else:
+            committed = await asyncio.gather(*(self._commit(node_id, pg_id, idx) for node_id, idx in todo.items()))
         if g.state is not PgState.PREPARED or not all(committed):
             await asyncio.gather(*(self._return(node_id, pg_id, idx, specs[node_id]) for node_id, idx in todo.items()))
             if g.state is PgState.PREPARED:
@@ -263,14 +269,15 @@ class PlacementGroupManager:
             client = self.raylets[address] = RayletClient(address, self.token)
         return client
 
-    async def _prepare(self, node_id: bytes, pg_id: bytes, bundles: list[tuple[int, dict]]) -> tuple[bool, str]:
+    async def _prepare(self, node_id: bytes, pg_id: bytes, bundles: list[tuple[int, dict]],
+                       commit: bool = False) -> tuple[bool, str]:
         raylet = self._raylet(node_id)
         if raylet is None:
             return False, f"node {node_id.hex()[:12]} is unknown"
         try:
             reply = await raylet.call("PrepareBundles", raylet_pb2.PrepareBundlesRequest(bundles=[
                 raylet_pb2.BundleSpec(placement_group_id=pg_id, bundle_index=i, resources=r)
-                for i, r in bundles]), timeout=RPC_TIMEOUT_S)
+                for i, r in bundles], commit=commit), timeout=RPC_TIMEOUT_S)
         except Exception as exc:
             return False, f"node {node_id.hex()[:12]} did not answer ({exc})"
         return reply.ok, reply.message

@@ -385,6 +385,11 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
     async def PrepareBundles(self, request, context):
         why = self.sched.prepare_bundles([(b.placement_group_id, b.bundle_index, dict(b.resources))
                                           for b in request.bundles])
+        if not why and request.commit:      # the only node involved: no other node to wait for
+            for pg_id in dict.fromkeys(b.placement_group_id for b in request.bundles):
+                _, instructions = self.sched.commit_bundles(
+                    pg_id, [b.bundle_index for b in request.bundles if b.placement_group_id == pg_id])
+                self._apply(instructions)
         return raylet_pb2.PrepareBundlesReply(ok=not why, message=why)
 
     async def CommitBundles(self, request, context):
