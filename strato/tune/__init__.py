@@ -16,7 +16,7 @@ import importlib
 # (session.py, checkpoint.py), not the controller, the schedulers or numpy.
 _EXPORTS = {
     "ExperimentAnalysis": "analysis", "run": "analysis",
-    "Checkpoint": "checkpoint",
+    "Callback": "callback", "Checkpoint": "checkpoint",
     "CheckpointConfig": "config", "FailureConfig": "config", "RunConfig": "config", "SyncConfig": "config",
     "TuneConfig": "config",
     "TuneError": "controller",

@@ -39,6 +39,7 @@ from strato.tune.storage import TrialLog, delete_checkpoint, jsonable, keep_chec
 from strato.tune.trial import Trial, TrialStatus as S
 from strato.tune.trial_actor import TrialActor
 from strato.tune import publish as publish_mod
+from strato.tune.callback import call as call_back
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class TuneController:
         self._interrupted = False
         self.listeners: list = []                      # callables(controller) each loop turn
         self.version = 0                               # bumps when anything shown changes
+        self.callbacks = list(run_config.callbacks or [])
+        self.iteration = 0
 
     # ------------------------------------------------------------ the scheduler's view of us
     def get_trials(self) -> list[Trial]:
@@ -148,6 +151,7 @@ class TuneController:
         return all(t.is_finished() for t in self.trials)
 
     def step(self) -> None:
+        self.iteration += 1
         with self.lock:
             self._check_budget()
             self._launch()
@@ -287,6 +291,7 @@ class TuneController:
         self._inflight[start_ref] = (trial.trial_id, "start", gen)
         self._inflight[actor.poll.remote(gen, POLL_TIMEOUT_S)] = (trial.trial_id, "poll", gen)
         self._changed()
+        call_back(self.callbacks, "on_trial_start", self.iteration, self.trials, trial)
 
     # ------------------------------------------------------------ results
     def _trial(self, trial_id: str) -> Trial | None:
@@ -337,6 +342,7 @@ class TuneController:
         if ckpt_path:
             self._register_checkpoint(trial, Checkpoint(ckpt_path), result)
         self.version += 1
+        call_back(self.callbacks, "on_trial_result", self.iteration, self.trials, trial, result)
         self.search_alg.on_trial_result(trial.trial_id, result)
         if self.stopper is not None and self.stopper(trial.trial_id, result):
             self._end(trial, S.TERMINATED)
@@ -411,6 +417,7 @@ class TuneController:
         self._notify_complete(trial, trial.last_result)
 
     def _notify_complete(self, trial: Trial, result: dict, scheduler: bool = True) -> None:
+        call_back(self.callbacks, "on_trial_complete", self.iteration, self.trials, trial)
         if scheduler:
             self.scheduler.on_trial_complete(self, trial, result)
         self.search_alg.on_trial_complete(trial.trial_id, result=result)
@@ -430,6 +437,7 @@ class TuneController:
             trial.set_status(S.ERROR)
             with open(os.path.join(trial.local_path, "error.txt"), "a") as f:
                 f.write(error + "\n")
+            call_back(self.callbacks, "on_trial_error", self.iteration, self.trials, trial)
             self.scheduler.on_trial_error(self, trial)
             self.search_alg.on_trial_complete(trial.trial_id, result=trial.last_result or None, error=True)
             if fc.fail_fast:
@@ -530,6 +538,7 @@ class TuneController:
         for log in self._logs.values():
             log.close()
         self._logs.clear()
+        call_back(self.callbacks, "on_experiment_end", self.trials)
         try:
             self._tick(force=True)
         except Exception:

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.usefixtures("cluster"), pytest.mark.timeout(120)]
 
 
 def run(trainable, tmp_path, name, *, param_space=None, **kw):
-    run_kw = {k: kw.pop(k) for k in ("stop", "checkpoint_config", "failure_config") if k in kw}
+    run_kw = {k: kw.pop(k) for k in ("stop", "checkpoint_config", "failure_config", "callbacks") if k in kw}
     return tune.Tuner(trainable, param_space=param_space or {},
                       tune_config=tune.TuneConfig(**kw),
                       run_config=tune.RunConfig(name=name, storage_path=str(tmp_path), verbose=0, **run_kw)).fit()
@@ -38,10 +38,30 @@ def with_checkpoints(config):
             tune.report({"score": score})
 
 
+class Recorder(tune.Callback):
+    def __init__(self):
+        self.calls = []
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        self.calls.append("start")
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        self.calls.append("result")
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        self.calls.append("complete")
+
+    def on_experiment_end(self, trials, **info):
+        self.calls.append(f"end {len(trials)}")
+
+
 def test_fit_writes_results_and_keeps_the_best_checkpoints(tmp_path):
+    recorder = Recorder()
     grid = run(with_checkpoints, tmp_path, "files", param_space={"x": tune.grid_search([1, 2, 3])},
-               metric="score", mode="max",
+               metric="score", mode="max", callbacks=[recorder],
                checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="score"))
+    assert [recorder.calls.count(c) for c in ("start", "result", "complete")] == [3, 15, 3]
+    assert recorder.calls[-1] == "end 3"
     assert len(grid) == 3 and grid.num_terminated == 3 and grid.num_errors == 0
     best = grid.get_best_result()
     assert best.config == {"x": 3} and best.metrics["score"] == 15 and best.metrics["training_iteration"] == 5
