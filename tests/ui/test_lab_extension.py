@@ -165,6 +165,10 @@ def lab(cluster):
                JUPYTER_RUNTIME_DIR=str(home / "runtime"), JUPYTERLAB_SETTINGS_DIR=str(home / "settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(home / "workspaces"), IPYTHONDIR=str(home / "ipython"))
     env.pop("JUPYTER_PATH", None)
+    # Kernels find a cluster's token in the default temp root; this one lives in a private root, so they
+    # get it the documented other way (what `%cluster connect ADDR` then uses).
+    from strato.runtime import temp_root
+    env["STRATO_TOKEN"] = temp_root.lookup_token(root, address)
     port = free_port()
     log = open(home / "lab.log", "wb")
     proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
@@ -376,3 +380,23 @@ def test_insert_command_writes_the_connect_cell(page, lab, cluster, shot):
     page.mouse.up()
     wait_until(lambda: cells.count() == 3, 10, what="a third cell dropped by the drag")
     assert sum(want in t for t in cells.all_inner_texts()) == 2
+
+
+def test_status_bar_follows_the_active_kernels_cluster(page, lab, cluster, shot):
+    """Run the inserted cell: the notebook's kernel becomes a driver of the cluster; the server maps the
+    driver's pid to the kernel, so the status bar names the cluster of the active notebook's kernel."""
+    address, _ = cluster
+    connect = page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%cluster connect {address}").first
+    connect.locator(".jp-InputArea-editor").click()
+    page.locator('[data-jp-item-name="run"]').first.click()
+    page.locator(".jp-Notebook .jp-OutputArea-output").filter(has_text=address).first.wait_for(timeout=60_000)
+    kernels = json.loads(urllib.request.urlopen(f"{lab['url']}/api/kernels").read())
+    assert len(kernels) == 1
+
+    def mapped():
+        listed = json.loads(urllib.request.urlopen(f"{lab['url']}/strato/api/clusters").read())["clusters"]
+        return [c for c in listed if c["address"] == address and kernels[0]["id"] in c.get("kernels", [])]
+    wait_until(mapped, 20, 0.5, what="the cluster to list the notebook's kernel as a driver")
+    item = page.locator(".strato-status-item")
+    wait_until(lambda: address in item.inner_text(), 10, what="the status bar on the kernel's cluster")
+    page.screenshot(path=str(ARTIFACTS / "lab-kernel-connected.png"))
