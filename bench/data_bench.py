@@ -73,7 +73,7 @@ def _start(lib: str):
         import logging
 
         import ray
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
         from ray import data
         ctx = data.DataContext.get_current()
     else:
