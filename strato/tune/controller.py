@@ -91,6 +91,7 @@ class TuneController:
         self.status = "PENDING"
         self.started_at = time.time()
         self._running: dict[str, _Running] = {}
+        self._by_id: dict[str, Trial] = {}
         self._inflight: dict = {}                     # ref -> (trial_id, kind)
         self._idle: list[tuple[tuple, object]] = []   # (resource key, actor) kept for reuse
         self._logs: dict[str, TrialLog] = {}
@@ -295,10 +296,9 @@ class TuneController:
 
     # ------------------------------------------------------------ results
     def _trial(self, trial_id: str) -> Trial | None:
-        for t in self.trials:
-            if t.trial_id == trial_id:
-                return t
-        return None
+        if len(self._by_id) != len(self.trials):
+            self._by_id = {t.trial_id: t for t in self.trials}
+        return self._by_id.get(trial_id)
 
     def _handle(self, ref) -> None:
         trial_id, kind, gen = self._inflight.pop(ref)

@@ -139,8 +139,8 @@ class HyperBandScheduler(FIFOScheduler):
             for t in list(bracket.live):
                 del bracket.live[t]
                 if t is not current:
-                    controller.stop_trial(t, f"HyperBand: bracket {bracket.s} done")
-            return Decision("STOP", f"HyperBand: reached max_t={self._max_t}")
+                    controller.stop_trial(t, "")          # ran its course: not an early stop
+            return Decision("STOP")
         bracket.being_processed = True
         good, bad = bracket.halve(self._metric, self._metric_op)
         reason = f"HyperBand: not in the top {len(good)} of bracket {bracket.s}"
@@ -161,9 +161,9 @@ class HyperBandScheduler(FIFOScheduler):
             elif bracket.finished() and bracket.stop_last_trials:
                 del bracket.live[t]
                 if t is current:
-                    action = Decision("STOP", f"HyperBand: reached max_t={self._max_t}")
+                    action = Decision("STOP")
                 else:
-                    controller.stop_trial(t, f"HyperBand: reached max_t={self._max_t}")
+                    controller.stop_trial(t, "")
         bracket.being_processed = False
         return action
 
