@@ -22,21 +22,28 @@ _RANK_WIDTH = 6
 
 
 class _DriverChannel:
-    """Rank 0's xgboost callback: ships checkpoints and per-round metrics to the driver's queue."""
+    """Rank 0's xgboost callback: ships per-round evaluations (and the model when due) to the driver's queue.
 
-    def __init__(self, queue, checkpoint_frequency: int, report_every_round: bool, checkpoint_every_report: bool):
+    The model travels every `checkpoint_frequency` rounds (the resume point after a failure), and at
+    the rounds the driver's Tune callbacks checkpoint: multiples of `model_frequencies`, `final_round`.
+    Without driver callbacks (`report_every_round` False) only the checkpoint rounds are sent.
+    """
+
+    def __init__(self, queue, checkpoint_frequency: int, report_every_round: bool, model_frequencies: tuple,
+                 final_round: int | None):
         import xgboost as xgb
+
+        def model_due(rounds_done: int) -> bool:
+            return (rounds_done == final_round
+                    or any(f and rounds_done % f == 0 for f in (checkpoint_frequency, *model_frequencies)))
 
         class Channel(xgb.callback.TrainingCallback):
             def after_iteration(cb, model, epoch, evals_log):
                 rounds_done = model.num_boosted_rounds()
-                log = {name: {m: list(v) for m, v in metrics.items()} for name, metrics in evals_log.items()}
-                checkpoint = checkpoint_frequency > 0 and rounds_done % checkpoint_frequency == 0
-                if report_every_round:
-                    raw = bytes(model.save_raw()) if (checkpoint or checkpoint_every_report) else None
-                    queue.put(("round", rounds_done, log, raw))
-                elif checkpoint:
-                    queue.put(("round", rounds_done, log, bytes(model.save_raw())))
+                due = model_due(rounds_done)
+                if report_every_round or due:
+                    log = {name: {m: list(v) for m, v in metrics.items()} for name, metrics in evals_log.items()}
+                    queue.put(("round", rounds_done, log, bytes(model.save_raw()) if due else None))
                 return False
 
         self.callback = Channel()
@@ -66,8 +73,8 @@ class TrainingActor:
         return len(self.train_shard)
 
     def train(self, tracker_args: dict, params: dict, num_boost_round: int, eval_names: list, start_model,
-              queue, checkpoint_frequency: int, report_every_round: bool, checkpoint_every_report: bool,
-              matrix_args: dict, eval_matrix_args: dict, quantile: bool, kwargs: dict) -> dict:
+              queue, checkpoint_frequency: int, report_every_round: bool, model_frequencies: tuple,
+              final_round: int | None, matrix_args: dict, eval_matrix_args: dict, quantile: bool, kwargs: dict) -> dict:
         import xgboost as xgb
         from xgboost import collective
 
@@ -88,8 +95,8 @@ class TrainingActor:
                                                 max_bin=max_bin), name))
             callbacks = list(kwargs.pop("callbacks", None) or [])
             if rank == 0 and (checkpoint_frequency > 0 or report_every_round):
-                callbacks.append(_DriverChannel(queue, checkpoint_frequency, report_every_round,
-                                                checkpoint_every_report).callback)
+                callbacks.append(_DriverChannel(queue, checkpoint_frequency, report_every_round, model_frequencies,
+                                                final_round).callback)
             model = bytearray(start_model) if start_model is not None else None
             booster = xgb.train(params, dtrain, num_boost_round, evals=evals, evals_result=evals_result,
                                 xgb_model=xgb.Booster(model_file=model) if model is not None else None,

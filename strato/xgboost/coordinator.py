@@ -80,7 +80,8 @@ def wait_for_capacity(num_actors: int, bundle: dict, timeout_s: float) -> None:
 class Coordinator:
     """Owns the training actors and the checkpoint queue of one `train` call."""
 
-    def __init__(self, ray_params, dtrain, evals: list, on_round=None, verbose: bool = False):
+    def __init__(self, ray_params, dtrain, evals: list, on_round=None, verbose: bool = False,
+                 reserved_by_trial: bool = False):
         self.ray_params = ray_params
         self.dtrain = dtrain
         self.evals = evals
@@ -91,11 +92,13 @@ class Coordinator:
         self.checkpoint: TrainingCheckpoint | None = None
         self.on_round = on_round
         self.verbose = verbose
+        self.reserved_by_trial = reserved_by_trial
 
     # ------------------------------------------------------------ actors
     def start(self, ranks) -> None:
         """Create the actors of these ranks and have each load its shards."""
-        wait_for_capacity(self.num_actors, self.ray_params.bundle(), self.ray_params.placement_timeout_s)
+        if not self.reserved_by_trial:
+            wait_for_capacity(self.num_actors, self.ray_params.bundle(), self.ray_params.placement_timeout_s)
         if self.queue is None:
             self.queue = Queue()
         # Shards first: preparing them may run tasks (a Dataset's split) that need CPUs the actors will hold.
@@ -104,7 +107,9 @@ class Coordinator:
             [(name, None if matrix is self.dtrain else matrix.shard_specs(self.num_actors)[rank])
              for matrix, name in self.evals]
             for rank in range(self.num_actors)]
-        options = dict(self.ray_params.actor_resources(), scheduling_strategy="SPREAD", max_restarts=0)
+        # Inside a Tune trial the trial already holds the actors' bundles (get_tune_resources).
+        resources = {"num_cpus": 0} if self.reserved_by_trial else self.ray_params.actor_resources()
+        options = dict(resources, scheduling_strategy="SPREAD", max_restarts=0)
         for rank in ranks:
             self.actors[rank] = _RemoteTrainingActor.options(**options).remote(rank, self.num_actors)
         refs = {rank: self.actors[rank].load.remote(train_specs[rank], eval_specs[rank]) for rank in ranks}
@@ -138,7 +143,7 @@ class Coordinator:
 
     # ------------------------------------------------------------ attempts
     def run_attempt(self, params: dict, rounds: int, kwargs: dict, *, report_every_round: bool = False,
-                    checkpoint_every_report: bool = False, quantile: bool = False) -> dict:
+                    model_frequencies: tuple = (), final_round: int | None = None, quantile: bool = False) -> dict:
         """One attempt of `rounds` rounds from the current checkpoint; returns rank 0's result plus totals."""
         from xgboost.tracker import RabitTracker
 
@@ -155,7 +160,7 @@ class Coordinator:
         eval_matrix_args = {name: matrix.matrix_args for matrix, name in self.evals}
         refs = {rank: actor.train.remote(
             tracker_args, params, rounds, eval_names, start.model if start is not None else None, self.queue,
-            self.ray_params.checkpoint_frequency, report_every_round, checkpoint_every_report,
+            self.ray_params.checkpoint_frequency, report_every_round, model_frequencies, final_round,
             self.dtrain.matrix_args, eval_matrix_args, quantile, dict(kwargs))
             for rank, actor in enumerate(self.actors)}
         results, errors, dead = {}, {}, set()

@@ -20,6 +20,7 @@ from strato.xgboost.coordinator import AttemptFailed, Coordinator
 from strato.xgboost.matrix import RayDMatrix
 from strato.xgboost.params import RayParams, check_xgb_params
 from strato.xgboost.recovery import GiveUp, RestartPolicy
+from strato.xgboost.tune import TuneReportCheckpointCallback, in_tune_session, split_callbacks
 
 
 class RayXGBoostTrainingError(RuntimeError):
@@ -49,8 +50,7 @@ def _uses_quantile_dmatrix(params: dict) -> bool:
 
 
 def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, evals=(), evals_result=None,
-          additional_results=None, ray_params: RayParams | dict | None = None, _on_round=None,
-          _checkpoint_every_round: bool = False, **kwargs):
+          additional_results=None, ray_params: RayParams | dict | None = None, **kwargs):
     """Train an xgboost Booster on `ray_params.num_actors` actors, one data shard each.
 
     Same arguments as xgboost.train (further keyword arguments such as
@@ -58,7 +58,9 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
     every actor). `evals_result` gets the history of every round;
     `additional_results` gets total_n, training_time_s, total_time_s and
     restarts. A dead actor is recreated and training continues from the last
-    checkpoint, up to `ray_params.max_actor_restarts` times.
+    checkpoint, up to `ray_params.max_actor_restarts` times. Tune callbacks
+    (strato.xgboost.tune) in `callbacks` run here, in the driver; inside a Tune
+    trial one is added if none is given.
     """
     started = time.perf_counter()
     if args:
@@ -81,15 +83,33 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
     params = dict(params)
     params.setdefault("nthread", ray_params.nthread)
     quantile = _uses_quantile_dmatrix(params)
+    in_trial = in_tune_session()
+    kwargs["callbacks"], tune_callbacks = split_callbacks(kwargs.get("callbacks"))
+    if in_trial and not tune_callbacks:
+        tune_callbacks = [TuneReportCheckpointCallback()]
+
+    def on_round(rounds_done, evals_so_far, model):
+        for callback in tune_callbacks:
+            callback.on_round(rounds_done, evals_so_far, model, num_boost_round)
+
+    model_frequencies = tuple(cb.frequency for cb in tune_callbacks if cb.frequency)
+    final_round = num_boost_round if any(cb.checkpoint_at_end for cb in tune_callbacks) else None
     policy = RestartPolicy(num_boost_round, ray_params.max_actor_restarts)
-    coordinator = Coordinator(ray_params, dtrain, evals, on_round=_on_round, verbose=bool(ray_params.verbose))
+    coordinator = Coordinator(ray_params, dtrain, evals, on_round=on_round if tune_callbacks else None,
+                              verbose=bool(ray_params.verbose), reserved_by_trial=in_trial)
     try:
         coordinator.start(range(ray_params.num_actors))
         while True:
             rounds = policy.rounds_left(coordinator.checkpoint)
+            if rounds == 0 and coordinator.checkpoint is not None:    # died after the last round's checkpoint
+                done = coordinator.checkpoint
+                out = {"booster": done.model, "evals_result": done.evals_result,
+                       "total_n": sum(coordinator.rows), "train_time_s": 0.0}
+                break
             try:
-                out = coordinator.run_attempt(params, rounds, kwargs, report_every_round=_on_round is not None,
-                                              checkpoint_every_report=_checkpoint_every_round, quantile=quantile)
+                out = coordinator.run_attempt(params, rounds, kwargs, report_every_round=bool(tune_callbacks),
+                                              model_frequencies=model_frequencies, final_round=final_round,
+                                              quantile=quantile)
                 break
             except AttemptFailed as failure:
                 decision = policy.on_failure(failure.dead, failure.failed, coordinator.checkpoint)
@@ -132,8 +152,8 @@ def predict(model, data: RayDMatrix, ray_params: RayParams | dict | None = None,
     n = ray_params.num_actors
     model_ref = strato.put(bytes(model.save_raw()))
     specs = data.shard_specs(n, for_prediction=True)
-    options = dict(ray_params.actor_resources(), scheduling_strategy="SPREAD",
-                   max_retries=max(ray_params.max_actor_restarts, 0) + 3)
+    resources = {"num_cpus": 0} if in_tune_session() else ray_params.actor_resources()   # the trial holds them
+    options = dict(resources, scheduling_strategy="SPREAD", max_retries=max(ray_params.max_actor_restarts, 0) + 3)
     refs = [predict_shard.options(**options).remote(spec, model_ref, ray_params.nthread, data.matrix_args, kwargs)
             for spec in specs]
     parts = strato.get(refs)

@@ -107,6 +107,11 @@ class RayParams:
             options["resources"] = dict(self.resources_per_actor)
         return options
 
+    def get_tune_resources(self):
+        """The bundles a strato.tune trial needs to run training with these parameters (see tune.py)."""
+        from strato.xgboost.tune import get_tune_resources
+        return get_tune_resources(self)
+
     def bundle(self) -> dict:
         """One actor's resources as a bundle ({"CPU": c, "GPU": g, ...})."""
         bundle = {"CPU": self.cpus_per_actor}
