@@ -3,8 +3,8 @@
  *
  * Polling uses @lumino/polling's Poll: it backs off (doubling, up to a
  * minute) while requests fail, stands by while the browser tab is hidden,
- * and stands by altogether while neither the sidebar nor the status-bar item
- * is on screen. It keeps, per cluster, a short history of finished-task
+ * runs 5x slower while the sidebar is hidden (only the status bar needs the
+ * numbers then), and stands by altogether while neither is on screen. It keeps, per cluster, a short history of finished-task
  * counts for the sidebar's throughput sparkline.
  */
 import { Poll } from '@lumino/polling';
@@ -13,13 +13,15 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { ICluster, listClusters } from './api';
 
 export const HISTORY = 60;
+export const SLOW_FACTOR = 5;
 
 export class ClusterModel {
   constructor(interval: number) {
+    this._interval = interval;
     this._poll = new Poll({
       auto: true,
       factory: () => this._refresh(),
-      frequency: { interval, backoff: true, max: 60 * 1000 },
+      frequency: { interval: interval * SLOW_FACTOR, backoff: true, max: 60 * 1000 },
       name: 'strato:clusters',
       standby: () => (this.watched() ? 'when-hidden' : true)
     });
@@ -52,8 +54,21 @@ export class ClusterModel {
   }
 
   set interval(ms: number) {
-    const frequency = { ...this._poll.frequency, interval: Math.max(250, ms) };
-    this._poll.frequency = frequency;
+    this._interval = Math.max(250, ms);
+    this._schedule();
+  }
+
+  /** The sidebar shows everything; without it only the status bar needs the numbers: poll 5x slower. */
+  set detailed(on: boolean) {
+    if (on !== this._detailed) {
+      this._detailed = on;
+      this._schedule();
+    }
+  }
+
+  private _schedule(): void {
+    const interval = this._detailed ? this._interval : this._interval * SLOW_FACTOR;
+    this._poll.frequency = { ...this._poll.frequency, interval };
   }
 
   /** Poll now (after an action), whatever the schedule. */
@@ -89,6 +104,8 @@ export class ClusterModel {
   }
 
   private _poll: Poll;
+  private _interval: number;
+  private _detailed = false;
   private _clusters: ICluster[] = [];
   private _error = '';
   private _history = new Map<string, Array<[number, number]>>();

@@ -127,7 +127,12 @@ export class StratoSidebar extends Widget {
     this._list.replaceChildren(...clusters.map(c => this._card(c)));
   }
 
+  protected onAfterHide(): void {
+    this._model.detailed = false;
+  }
+
   protected onAfterShow(): void {
+    this._model.detailed = true;
     this._shown = '';
     this._render();
     void this._model.refresh();

@@ -315,6 +315,30 @@ def test_status_bar_shows_the_cluster_cpus(page, cluster, shot):
     assert "1 node" in text
 
 
+def test_polling_slows_while_the_sidebar_is_hidden(page, shot):
+    """Settings say 500 ms; with the sidebar hidden only the status bar needs numbers: 5x slower."""
+    seen = []
+
+    def on_request(request):
+        if "/strato/api/clusters" in request.url:
+            seen.append(time.monotonic())
+    open_sidebar(page)
+    page.on("request", on_request)
+    try:
+        page.wait_for_timeout(3000)   # (lets Playwright deliver the request events)
+        shown = len(seen)
+        page.locator('.jp-SideBar .lm-TabBar-tab[data-id="strato-sidebar"]').click()     # collapse it
+        page.locator("#strato-sidebar").wait_for(state="hidden", timeout=10_000)
+        page.wait_for_timeout(500)
+        mark = len(seen)
+        page.wait_for_timeout(3000)
+        hidden = len(seen) - mark
+    finally:
+        page.remove_listener("request", on_request)
+    open_sidebar(page)
+    assert shown >= 4 and hidden <= 2, (shown, hidden)
+
+
 def _dashboard_canvas(page, cid, view):
     frame = page.frame_locator(f'[id="strato-dashboard-{cid}-{view}"] iframe')
 
