@@ -106,3 +106,17 @@ async def test_cluster_added_by_address_and_token_file(jp_fetch, other_root, tmp
     _, listed = await call(jp_fetch, params={"summary": "0"})
     assert added["id"] not in [c["id"] for c in listed["clusters"]]
     assert cli.daemons_under(other_root), "forgetting an added cluster must not stop it"
+
+
+async def test_tls_cluster_is_read_over_https(jp_fetch, strato_root, cli):
+    """A head started with --tls-generate serves its state API over HTTPS with client certificates:
+    the manager reads the session's tls.json and talks to it with the cluster's CA and key."""
+    proc = cli.run("start", "--head", "--num-cpus", "1", "--tls-generate", "--temp-dir", strato_root)
+    assert proc.returncode == 0, proc.stderr
+    address = proc.stdout.split("cluster started at ", 1)[1].split()[0]
+    _, listed = await call(jp_fetch)
+    [entry] = [c for c in listed["clusters"] if c["address"] == address]
+    assert entry["tls"] and entry["status"] == "running", entry
+    assert entry["summary"]["cluster"]["nodes"][0]["resources_total"]["CPU"] == 1.0
+    code, stopped = await call(jp_fetch, entry["id"], method="DELETE")
+    assert code == 200 and stopped["stopped"]
