@@ -10,6 +10,8 @@ results in a temp dir, terminal output off):
     trivial           TRIALS trials (a grid), each reporting REPORTS times and returning: the cost of
                       running a trial at all (an actor, its results, its files)
     trivial_reuse     the same with TuneConfig(reuse_actors=True)
+    xgb_asha          20 trials of a small XGBoost model (breast cancer data, up to 30 rounds, one report per
+                      round) under ASHA (grace 3, rf 3): best validation logloss and fit time
 
 Reported: the total time of fit() and the per-trial overhead (fit time x 2 CPUs / trials: the CPU
 time a trial costs the cluster beyond its own work, which is nil here). Ray runs with
@@ -34,7 +36,8 @@ START, END = "<!-- tune_bench:start -->", "<!-- tune_bench:end -->"
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", "RAY_DISABLE_DOCKER_CPU_WARNING": "1",
            "RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
 REPORTS = 3
-WORKLOADS = ("trivial", "trivial_reuse")
+WORKLOADS = ("trivial", "trivial_reuse", "xgb_asha")
+XGB_TRIALS, XGB_ROUNDS = 20, 30
 
 
 def trivial(config):
@@ -48,8 +51,63 @@ def trivial(config):
         tune.report({"score": config["x"] * (i + 1)})
 
 
+def xgb_trial(config):
+    """A small XGBoost model; each round's validation logloss is reported (ASHA stops poor configs)."""
+    import xgboost as xgb
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import train_test_split
+    if config["__lib"] == "ray":
+        from ray import tune
+    else:
+        from strato import tune
+    x, y = load_breast_cancer(return_X_y=True)
+    xt, xv, yt, yv = train_test_split(x, y, test_size=0.25, random_state=0)
+    dtrain, dvalid = xgb.DMatrix(xt, label=yt), xgb.DMatrix(xv, label=yv)
+
+    class Report(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log):
+            tune.report({"logloss": evals_log["valid"]["logloss"][-1]})
+            return False
+
+    params = {"objective": "binary:logistic", "eval_metric": "logloss", "nthread": 1,
+              "max_depth": config["max_depth"], "eta": config["eta"], "subsample": config["subsample"]}
+    xgb.train(params, dtrain, num_boost_round=XGB_ROUNDS, evals=[(dvalid, "valid")], verbose_eval=False,
+              callbacks=[Report()])
+
+
+def child_xgb(lib: str) -> dict:
+    storage = tempfile.mkdtemp(prefix=f"tune-bench-{lib}-")
+    if lib == "ray":
+        import logging
+        import ray
+        from ray import tune
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        import strato as ray
+        from strato import tune
+        ray.init(num_cpus=2)
+    space = {"max_depth": tune.randint(1, 9), "eta": tune.loguniform(1e-3, 0.5), "subsample": tune.uniform(0.5, 1.0),
+             "__lib": lib}
+    t0 = time.perf_counter()
+    grid = tune.Tuner(xgb_trial, param_space=space,
+                      tune_config=tune.TuneConfig(metric="logloss", mode="min", num_samples=XGB_TRIALS,
+                                                  search_alg=tune.search.BasicVariantGenerator(random_state=0),
+                                                  scheduler=tune.schedulers.ASHAScheduler(
+                                                      max_t=XGB_ROUNDS, grace_period=3, reduction_factor=3)),
+                      run_config=tune.RunConfig(storage_path=storage, verbose=0, name="xgb")).fit()
+    elapsed = time.perf_counter() - t0
+    best = grid.get_best_result().metrics["logloss"]
+    rounds = sum(r.metrics.get("training_iteration", 0) for r in grid)
+    ray.shutdown()
+    import shutil
+    shutil.rmtree(storage, ignore_errors=True)
+    return {"fit_s": elapsed, "trials_ok": len(grid) - grid.num_errors, "best_logloss": best, "rounds": rounds}
+
+
 # ----------------------------------------------------------------------------- child side
 def child(lib: str, workload: str, trials: int) -> dict:
+    if workload == "xgb_asha":
+        return child_xgb(lib)
     storage = tempfile.mkdtemp(prefix=f"tune-bench-{lib}-")
     if lib == "ray":
         import logging
@@ -117,6 +175,8 @@ def render(results: dict, trials: int, load: str) -> str:
              "|---|---|---|---|---|---|"]
     for wl in WORKLOADS:
         s, r = results.get(("strato", wl), {}), results.get(("ray", wl), {})
+        if wl == "xgb_asha":
+            continue
         def cell(x):
             return f"{x['fit_s']:.1f} s ({x['trials_ok']}/{trials} ok)" if "fit_s" in x else f"error: {x.get('error', '?')[:60]}"
         def per(x):
@@ -124,6 +184,13 @@ def render(results: dict, trials: int, load: str) -> str:
         ratio = f"{r['fit_s'] / s['fit_s']:.1f}x faster" if "fit_s" in s and "fit_s" in r else (
             f">{r.get('wall_s', 0) / s['fit_s']:.1f}x (Ray hit its bound)" if "fit_s" in s else "-")
         lines.append(f"| `{wl}` | {cell(s)} | {cell(r)} | {per(s)} | {per(r)} | {ratio} |")
+    s, r = results.get(("strato", "xgb_asha"), {}), results.get(("ray", "xgb_asha"), {})
+    if s or r:
+        def xcell(x):
+            return (f"{x['fit_s']:.1f} s, best logloss {x['best_logloss']:.4f}, {x['rounds']} rounds in all"
+                    if "fit_s" in x else f"error: {x.get('error', '?')[:60]}")
+        lines += ["", f"`xgb_asha` ({XGB_TRIALS} trials, ASHA, up to {XGB_ROUNDS} rounds each, seeded "
+                  f"random configs, each library's own sampler): strato {xcell(s)}; Ray {xcell(r)}."]
     lines += ["", "Per-trial overhead = fit time x 2 CPUs / trials (the trials do no work). Target from the issue: "
               "strato at least 5x faster than Ray Tune on `trivial`.", END]
     return "\n".join(lines)
@@ -135,6 +202,9 @@ def main():
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--timeout", type=float, default=600.0, help="seconds a Ray (or strato) run may take")
     ap.add_argument("--libs", default="strato,ray")
+    ap.add_argument("--workloads", default=",".join(WORKLOADS))
+    ap.add_argument("--merge", help="a JSON file of earlier results (this script's --save) to merge in")
+    ap.add_argument("--save", help="write this run's results as JSON here")
     ap.add_argument("--write-results", action="store_true")
     args = ap.parse_args()
     if args.child:
@@ -142,10 +212,14 @@ def main():
         return
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     results = {}
-    for wl in WORKLOADS:
+    if args.merge:
+        results.update({tuple(k.split("/")): v for k, v in json.load(open(args.merge)).items()})
+    for wl in args.workloads.split(","):
         for lib in args.libs.split(","):
             results[(lib, wl)] = measure(lib, wl, args.trials, args.timeout)
             print(lib, wl, results[(lib, wl)], flush=True)
+    if args.save:
+        json.dump({f"{k[0]}/{k[1]}": v for k, v in results.items()}, open(args.save, "w"))
     table = render(results, args.trials, load)
     print(table)
     if args.write_results:
