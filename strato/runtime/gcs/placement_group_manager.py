@@ -1,14 +1,14 @@
 """The GCS's placement-group manager: the group table, and every group's atomic reservation.
 
     driver --CreatePlacementGroup--> table (PENDING), stored in the "placement_groups" table
-    scheduling loop (woken by a new group, a node joining, a removal; every 0.2 s while any waits):
+    scheduling loop (woken by a new group, a node joining, resources freed; every 0.2 s while any waits):
         place_bundles (placement_group_policy.py, pure) over the alive nodes' free resources, for every
         waiting group in turn (each plan takes its bundles off the view the next one sees); then for all
-        of them at once:
-        -> PrepareBundles on every chosen raylet at once          (each reserves, all or nothing)
-        -> all said yes: PREPARED, CommitBundles on each            -> CREATED, waiters woken
-           (when one raylet holds everything being placed, it prepares and commits in one call)
-        -> any said no (or failed): ReturnBundles on those that said yes, back to waiting
+        of them at once, one call per raylet for the whole round:
+        -> PrepareBundles on every chosen raylet                  (each reserves its batch, all or nothing;
+                                                                    groups on one node only: committed too)
+        -> a group every node of which said yes: PREPARED, CommitBundles -> CREATED, waiters woken
+        -> a group a node said no to (or failed): ReturnBundles where it was reserved, back to waiting
     driver --RemovePlacementGroup--> REMOVED: the group's actors are killed (no restart), its bundles
         returned (the raylets stop the workers leased in them: its tasks fail), waiters woken
     a node holding bundles dies -> RESCHEDULING: its bundles are placed again, the others stay
@@ -184,10 +184,11 @@ class PlacementGroupManager:
                 continue
             self._wake.clear()
             plans = [plan for plan in map(self._plan, waiting) if plan is not None]
-            for plan, outcome in zip(plans, await asyncio.gather(*(self._reserve(*plan) for plan in plans),
-                                                                 return_exceptions=True)):
-                if isinstance(outcome, BaseException):
-                    logger.error("placing group %s failed: %r", plan[0].info.placement_group_id.hex()[:12], outcome)
+            if plans:
+                try:
+                    await self._reserve_all(plans)
+                except Exception:
+                    logger.exception("placing %d group(s) failed", len(plans))
             if any(g.state in WAITING for g in self.groups.values()):
                 try:
                     await asyncio.wait_for(self._wake.wait(), RETRY_S)
@@ -220,43 +221,71 @@ class PlacementGroupManager:
             _take(self.gcs.nodes[node_id].resources_available, [(i, bundles[i]) for i in idx])
         return g, todo, bundles, g.state
 
-    async def _reserve(self, g: Group, todo: dict, bundles: list, before: PgState) -> None:
-        """Prepare a planned group on every chosen raylet at once, then commit it; roll back when one
-        refuses, fails, or the group is removed meanwhile."""
-        info, pg_id = g.info, g.info.placement_group_id
-        specs = {node_id: [(i, bundles[i]) for i in idx] for node_id, idx in todo.items()}
-        one_node = len(todo) == 1           # nothing to coordinate: prepare and commit in one call
-        # 1. prepare everywhere at once; every raylet reserves all of its bundles or none
-        results = await asyncio.gather(*(self._prepare(node_id, pg_id, specs[node_id], one_node)
-                                         for node_id in todo))
-        refused = [msg for ok, msg in results if not ok]
-        if refused or g.state is not before:         # a raylet said no, or the group was removed meanwhile
-            for node_id, (ok, _) in zip(todo, results):
-                if not ok and node_id in self.gcs.nodes:      # nothing reserved there: undo the plan's take
-                    _take(self.gcs.nodes[node_id].resources_available, specs[node_id], -1)
-            await asyncio.gather(*(self._return(node_id, pg_id, todo[node_id], specs[node_id])
-                                   for node_id, (ok, _) in zip(todo, results) if ok))
-            if g.state is before:
-                info.pending_reason = f"a node refused its bundles ({refused[0]}); retrying"
-                self._save(g)
+    async def _reserve_all(self, plans: list) -> None:
+        """Reserve the planned groups: one PrepareBundles per node for all of them (groups held by one
+        node alone are committed in the same call; the others are prepared only), then one CommitBundles
+        per node for the groups prepared on several nodes. A group whose bundles a node refused (each
+        group's share of a batch is reserved whole or not at all), or that was removed meanwhile, is
+        rolled back and waits for the next round; the others are CREATED."""
+        batches: dict[tuple[bytes, bool], list] = {}        # (node, commit at once) -> BundleSpecs
+        for g, todo, bundles, _ in plans:
+            one_node = len(todo) == 1
+            for node_id, idx in todo.items():
+                batches.setdefault((node_id, one_node), []).extend(
+                    raylet_pb2.BundleSpec(placement_group_id=g.info.placement_group_id, bundle_index=i,
+                                          resources=bundles[i]) for i in idx)
+        keys = list(batches)
+        answers = dict(zip(keys, await asyncio.gather(*(self._prepare(node_id, batches[(node_id, one)], one)
+                                                         for node_id, one in keys))))
+        to_commit: list = []
+        for g, todo, bundles, before in plans:
+            one_node, pg_id = len(todo) == 1, g.info.placement_group_id
+            untouched = {n for n in todo if _refused(answers[(n, one_node)], pg_id)}
+            why = next((_why(answers[(n, one_node)], n) for n in untouched), None)
+            if why is not None or g.state is not before:     # refused somewhere, or removed meanwhile
+                await self._roll_back(g, todo, bundles, untouched)
+                if g.state is before:
+                    g.info.pending_reason = f"a node refused its bundles ({why}); retrying"
+                    self._save(g)
+                continue
+            self._set_state(g, PgState.PREPARED)
+            if one_node:
+                self._created(g, todo)
+            else:
+                to_commit.append((g, todo, bundles, before))
+        if not to_commit:
             return
-        self._set_state(g, PgState.PREPARED)
-        # 2. commit everywhere; a node that died meanwhile rolls the whole step back
-        if one_node:
-            committed = [True]
-        else:
-            committed = await asyncio.gather(*(self._commit(node_id, pg_id, idx) for node_id, idx in todo.items()))
-        if g.state is not PgState.PREPARED or not all(committed):
-            await asyncio.gather(*(self._return(node_id, pg_id, idx, specs[node_id]) for node_id, idx in todo.items()))
+        per_node: dict[bytes, list] = {}
+        for g, todo, bundles, _ in to_commit:
+            for node_id, idx in todo.items():
+                per_node.setdefault(node_id, []).extend(
+                    raylet_pb2.BundleSpec(placement_group_id=g.info.placement_group_id, bundle_index=i) for i in idx)
+        nodes = list(per_node)
+        committed = dict(zip(nodes, await asyncio.gather(*(self._commit(n, per_node[n]) for n in nodes))))
+        for g, todo, bundles, before in to_commit:
+            if g.state is PgState.PREPARED and all(committed[n] for n in todo):
+                self._created(g, todo)
+                continue
+            await self._roll_back(g, todo, bundles, set())     # a node failed meanwhile, or removed
             if g.state is PgState.PREPARED:
-                info.pending_reason = "a node failed while its bundles were being committed; retrying"
+                g.info.pending_reason = "a node failed while its bundles were being committed; retrying"
                 self._set_state(g, before)
-            return
+
+    def _created(self, g: Group, todo: dict) -> None:
         for node_id, idx in todo.items():
             for i in idx:
-                info.bundles[i].node_id = node_id
+                g.info.bundles[i].node_id = node_id
         self._set_state(g, PgState.CREATED)
-        logger.debug("placement group %s created (%s, %d bundle(s))", pg_id.hex()[:12], info.strategy, len(bundles))
+
+    async def _roll_back(self, g: Group, todo: dict, bundles: list, untouched: set) -> None:
+        """Give back what a failed reservation took: on `untouched` nodes nothing was reserved (only
+        the plan's share of the view is returned), the others are told to return the bundles."""
+        pg_id = g.info.placement_group_id
+        for node_id in untouched:
+            if node_id in self.gcs.nodes:
+                _take(self.gcs.nodes[node_id].resources_available, [(i, bundles[i]) for i in todo[node_id]], -1)
+        await asyncio.gather(*(self._return(node_id, pg_id, idx, [(i, bundles[i]) for i in idx])
+                               for node_id, idx in todo.items() if node_id not in untouched))
 
     # ------------------------------------------------------------- RPCs
     def _raylet(self, node_id: bytes) -> RayletClient | None:
@@ -269,28 +298,27 @@ class PlacementGroupManager:
             client = self.raylets[address] = RayletClient(address, self.token)
         return client
 
-    async def _prepare(self, node_id: bytes, pg_id: bytes, bundles: list[tuple[int, dict]],
-                       commit: bool = False) -> tuple[bool, str]:
+    async def _prepare(self, node_id: bytes, specs: list, commit: bool):
+        """The raylet's PrepareBundlesReply; None when it cannot be reached (every group refused)."""
         raylet = self._raylet(node_id)
         if raylet is None:
-            return False, f"node {node_id.hex()[:12]} is unknown"
+            return None
         try:
-            reply = await raylet.call("PrepareBundles", raylet_pb2.PrepareBundlesRequest(bundles=[
-                raylet_pb2.BundleSpec(placement_group_id=pg_id, bundle_index=i, resources=r)
-                for i, r in bundles], commit=commit), timeout=RPC_TIMEOUT_S)
+            return await raylet.call("PrepareBundles", raylet_pb2.PrepareBundlesRequest(
+                bundles=specs, commit=commit), timeout=RPC_TIMEOUT_S)
         except Exception as exc:
-            return False, f"node {node_id.hex()[:12]} did not answer ({exc})"
-        return reply.ok, reply.message
+            logger.warning("prepare on node %s failed: %s", node_id.hex()[:12], exc)
+            return None
 
-    async def _commit(self, node_id: bytes, pg_id: bytes, indexes: list[int]) -> bool:
+    async def _commit(self, node_id: bytes, specs: list) -> bool:
         raylet = self._raylet(node_id)
         if raylet is None:
             return False
         try:
-            reply = await raylet.call("CommitBundles", raylet_pb2.CommitBundlesRequest(
-                placement_group_id=pg_id, bundle_indexes=indexes), timeout=RPC_TIMEOUT_S)
+            reply = await raylet.call("CommitBundles", raylet_pb2.CommitBundlesRequest(bundles=specs),
+                                      timeout=RPC_TIMEOUT_S)
         except Exception as exc:
-            logger.warning("commit of group %s on node %s failed: %s", pg_id.hex()[:12], node_id.hex()[:12], exc)
+            logger.warning("commit on node %s failed: %s", node_id.hex()[:12], exc)
             return False
         return reply.ok
 
@@ -307,6 +335,14 @@ class PlacementGroupManager:
         except Exception as exc:
             logger.warning("could not return group %s's bundles on node %s: %s", pg_id.hex()[:12],
                            node_id.hex()[:12], exc)
+
+
+def _why(reply, node_id: bytes) -> str:
+    return reply.message if reply is not None else f"node {node_id.hex()[:12]} did not answer"
+
+
+def _refused(reply, pg_id: bytes) -> bool:
+    return reply is None or (not reply.ok and pg_id in reply.refused_groups)
 
 
 def _take(available, bundles: list[tuple[int, dict]], sign: int = 1) -> None:

@@ -383,19 +383,35 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                                             object_store=self.store.stats_proto())
 
     async def PrepareBundles(self, request, context):
-        why = self.sched.prepare_bundles([(b.placement_group_id, b.bundle_index, dict(b.resources))
-                                          for b in request.bundles])
-        if not why and request.commit:      # the only node involved: no other node to wait for
-            for pg_id in dict.fromkeys(b.placement_group_id for b in request.bundles):
-                _, instructions = self.sched.commit_bundles(
-                    pg_id, [b.bundle_index for b in request.bundles if b.placement_group_id == pg_id])
-                self._apply(instructions)
-        return raylet_pb2.PrepareBundlesReply(ok=not why, message=why)
+        groups: dict[bytes, list] = {}          # each group's bundles are reserved all or none
+        for b in request.bundles:
+            groups.setdefault(b.placement_group_id, []).append(b)
+        refused, why = [], ""
+        for pg_id, specs in groups.items():
+            reason = self.sched.prepare_bundles([(pg_id, b.bundle_index, dict(b.resources)) for b in specs])
+            if reason:
+                refused.append(pg_id)
+                why = why or reason
+            elif request.commit:            # the only node of this group: no other node to wait for
+                self._commit(specs)
+        return raylet_pb2.PrepareBundlesReply(ok=not refused, message=why, refused_groups=refused)
 
     async def CommitBundles(self, request, context):
-        ok, instructions = self.sched.commit_bundles(request.placement_group_id, list(request.bundle_indexes))
-        self._apply(instructions)
-        return raylet_pb2.CommitBundlesReply(ok=ok)
+        ok = True
+        if request.placement_group_id:
+            ok, instructions = self.sched.commit_bundles(request.placement_group_id, list(request.bundle_indexes))
+            self._apply(instructions)
+        return raylet_pb2.CommitBundlesReply(ok=self._commit(request.bundles) and ok)
+
+    def _commit(self, bundles) -> bool:
+        """Commit bundles of one or more groups (BundleSpecs); False if one was never prepared here."""
+        ok = True
+        for pg_id in dict.fromkeys(b.placement_group_id for b in bundles):
+            done, instructions = self.sched.commit_bundles(
+                pg_id, [b.bundle_index for b in bundles if b.placement_group_id == pg_id])
+            ok = ok and done
+            self._apply(instructions)
+        return ok
 
     async def ReturnBundles(self, request, context):
         self._apply(self.sched.return_bundles(request.placement_group_id, list(request.bundle_indexes) or None))
