@@ -282,6 +282,7 @@ class TuneController:
             "start_iteration": trial.start_iteration, "start_time_total": trial.start_time_total,
             "stop": self.stop_dict, "checkpoint_frequency": cc.checkpoint_frequency,
             "checkpoint_at_end": cc.checkpoint_at_end, "chdir": self.tune_config.chdir_to_trial_dir,
+            "reuse": self.tune_config.reuse_actors,
         }
         trial.set_status(S.RUNNING)
         trial.stop_reason = None if trial.stop_reason and trial.stop_reason.startswith(("PBT", "HyperBand: wait",
@@ -456,7 +457,7 @@ class TuneController:
             for ref, (tid, _, _) in list(self._inflight.items()):
                 if tid == trial.trial_id:
                     del self._inflight[ref]
-            if reusable and self.tune_config.reuse_actors and not self.is_class:
+            if reusable and self.tune_config.reuse_actors:
                 self._idle.append((rec.key, rec.actor))
             else:
                 try:

@@ -138,6 +138,10 @@ class Session:
         if self.stop_requested:
             raise StopTrial()
 
+    def would_stop(self, metrics: dict) -> bool:
+        """Whether reporting `metrics` next meets the dict stop criteria (class trainables save first)."""
+        return bool(self.stop_criteria) and self._meets_stop(dict(metrics, training_iteration=self.iteration + 1))
+
     def _meets_stop(self, result: dict) -> bool:
         for key, bound in self.stop_criteria.items():
             if key in result and result[key] >= bound:

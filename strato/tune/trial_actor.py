@@ -88,7 +88,7 @@ class TrialActor:
         s.request_stop()
         if self.thread is not None:
             self.thread.join(wait)
-        return {"results": s.drain(0), "final_checkpoint": getattr(s, "final_checkpoint", None)}
+        return {"results": s.drain(0)}
 
     def request_save(self, generation: int) -> bool:
         s = self.session
@@ -130,7 +130,7 @@ class TrialActor:
         if at_end is None:
             at_end = overrides_save(cls)
         try:
-            obj = cls(payload["config"])
+            obj = self._instance(cls, payload)
             if s.checkpoint is not None:
                 obj._iteration = s.iteration
                 obj.load_checkpoint(_load_for_class(s.checkpoint))
@@ -144,7 +144,7 @@ class TrialActor:
                 obj._iteration = s.iteration + 1
                 want_ckpt = (freq and (s.iteration + 1) % freq == 0) or s.save_requested or result.get(
                     "should_checkpoint")
-                done = bool(result.get("done"))
+                done = bool(result.get("done")) or s.would_stop(result)     # the last step: checkpoint at end
                 ckpt = None
                 if want_ckpt or (done and at_end):
                     s.save_requested = False
@@ -152,10 +152,6 @@ class TrialActor:
                 try:
                     s.report(result, checkpoint=ckpt)
                 except StopTrial:
-                    if at_end and ckpt is None and not s.stop_requested:   # stop criteria met: save at end
-                        s.final_checkpoint = _save_class(obj, s, s.iteration, in_place=True)
-                    elif at_end and s.stop_requested and payload.get("save_on_stop"):
-                        s.final_checkpoint = _save_class(obj, s, s.iteration, in_place=True)
                     break
                 if done:
                     break
@@ -163,11 +159,29 @@ class TrialActor:
             error, etype = "".join(traceback.format_exception(exc)), type(exc).__name__
         finally:
             if obj is not None:
-                try:
-                    obj.cleanup()
-                except Exception:
-                    pass
+                if payload.get("reuse") and error is None:
+                    self.class_instance = obj           # reset_config may take it for the next trial
+                else:
+                    _cleanup(obj)
             s.finish(error, etype)
+
+    def _instance(self, cls, payload: dict):
+        """The trainable object: the previous trial's, if reuse_actors and its reset_config(config) agrees."""
+        prev, self.class_instance = self.class_instance, None
+        if prev is not None:
+            if type(prev) is cls and payload.get("reuse") and prev.reset_config(payload["config"]):
+                prev.config = payload["config"]
+                prev._iteration = 0
+                return prev
+            _cleanup(prev)
+        return cls(payload["config"])
+
+
+def _cleanup(obj) -> None:
+    try:
+        obj.cleanup()
+    except Exception:
+        pass
 
 
 def _save_class(obj, s: Session, iteration: int, in_place: bool = False) -> Checkpoint:

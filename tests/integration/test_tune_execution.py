@@ -206,6 +206,26 @@ def test_class_trainable_with_stop_and_checkpoints_and_tune_run(tmp_path):
     assert len(analysis.dataframe()) == 2
 
 
+class Resettable(tune.Trainable):
+    def setup(self, config):
+        self.resets, self.pid = 0, os.getpid()
+
+    def step(self):
+        return {"resets": self.resets, "pid": self.pid, "k": self.config["k"], "done": True}
+
+    def reset_config(self, new_config):
+        self.resets += 1
+        return True
+
+
+def test_reuse_actors_resets_a_class_trainable(tmp_path):
+    grid = run(Resettable, tmp_path, "reset", param_space={"k": tune.grid_search([1, 2, 3])}, reuse_actors=True,
+               max_concurrent_trials=1)
+    rows = sorted((r.metrics["k"], r.metrics["resets"], r.metrics["pid"]) for r in grid)
+    assert [(k, resets) for k, resets, _ in rows] == [(1, 0), (2, 1), (3, 2)]   # one object, reset twice
+    assert len({pid for _, _, pid in rows}) == 1
+
+
 def uses_data(config, data=None):
     tune.report({"sum": float(data.sum()) * config["k"]})
 
