@@ -107,7 +107,7 @@ def document_factory(manager: ClusterManager, view_name: str):
         async def tick():
             try:
                 snapshot = await asyncio.to_thread(feed.fetch)
-            except Exception as exc:             # the head went away: say so, keep trying
+            except Exception as exc:  # noqa: BLE001  (whatever a head that went away causes: shown, retried)
                 header.text = (f"<b>{TITLES[view_name]}</b> &middot; cluster <code>{cluster.address}</code> "
                                f"&middot; <span style='color:#e53935'>{type(exc).__name__}: {exc}</span>")
                 return

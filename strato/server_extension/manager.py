@@ -17,6 +17,7 @@ from the GCS KV (one authenticated gRPC call), as strato.util.state does.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -28,7 +29,9 @@ import time
 
 import psutil
 
-from strato.runtime import temp_root, tls as tls_mod
+from strato.exceptions import StratoError
+from strato.runtime import temp_root
+from strato.runtime import tls as tls_mod
 from strato.runtime.gcs.state_rows import DASHBOARD_KV_KEY, DASHBOARD_KV_NAMESPACE
 
 #: The state API paths the browser may read through the proxy (GET only, query passed on).
@@ -101,7 +104,7 @@ class ClusterManager:
     def _local(self) -> list[Cluster]:
         try:
             records = temp_root.live_clusters(self.temp_dir)
-        except Exception as exc:          # an unsafe temp root: say so instead of listing nothing silently
+        except (OSError, StratoError) as exc:     # an unsafe temp root: say so rather than list nothing
             raise ManagerError(f"cannot read the cluster registry: {exc}", 500) from None
         out = []
         for r in records:
@@ -235,7 +238,7 @@ class ClusterManager:
             cmd += ["--temp-dir", self.temp_dir]
         try:
             proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                                  timeout=START_TIMEOUT_S)
+                                  timeout=START_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             raise ManagerError(f"`strato start --head` did not finish in {START_TIMEOUT_S:.0f} s", 500) from None
         match = re.search(r"cluster started at (\S+) ", proc.stdout)
@@ -272,10 +275,8 @@ class ClusterManager:
         psutil.wait_procs(alive, timeout=STOP_GRACE_S)
         with self._lock:
             self._urls.pop(cid, None)
-        try:
+        with contextlib.suppress(OSError, StratoError):      # the records are pruned at the next read anyway
             temp_root.prune_registry(self.temp_dir)
-        except Exception:
-            pass
         return len(victims)
 
 
@@ -319,6 +320,7 @@ def _daemons_of(session_dir: str, address: str) -> list[psutil.Process]:
 def _kv_dashboard_port(address: str, token: str, config) -> int | None:
     """The state endpoint's port from the GCS KV: one synchronous, authenticated gRPC call."""
     import grpc
+
     from strato.runtime import rpc
     from strato.runtime.protocol import gcs_pb2
     request = gcs_pb2.KVGetRequest(namespace=DASHBOARD_KV_NAMESPACE, key=DASHBOARD_KV_KEY)

@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import os
 import re
-import types
 import shutil
 import subprocess
 import sys
 import tempfile
+import types
 
 import psutil
 import pytest
-
-from pytest_jupyter.jupyter_server import *  # noqa: F401,F403  (fixtures and hooks of pytest-jupyter)
+from pytest_jupyter.jupyter_server import *
 
 from strato.cli import is_under, session_of_daemon
 
 
 def strato_cli(*args, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "strato", *args], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def daemons_under(root: str) -> list[psutil.Process]:

@@ -44,7 +44,8 @@ async def test_record_of_a_stopped_cluster_is_skipped(jp_fetch, head, strato_roo
     # A record as a head leaves it, for a GCS that is gone (the pid of a finished process).
     import subprocess
     import sys
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],  # noqa: ASYNC221
+                          capture_output=True, text=True, check=True)
     pid = int(dead.stdout)
     session = os.path.join(strato_root, "session_2000-01-01_00-00-00_1_dead")
     os.mkdir(session, 0o700)

@@ -63,13 +63,14 @@ def cluster():
     """A detached 2-CPU cluster in a private temp root: (address, root)."""
     root = tempfile.mkdtemp(prefix="st-", dir="/tmp")
     proc = subprocess.run([sys.executable, "-m", "strato", "start", "--head", "--num-cpus", "2", "--temp-dir", root],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
     match = re.search(r"cluster started at (\S+) ", proc.stdout)
     try:
         assert proc.returncode == 0 and match, proc.stdout + proc.stderr
         yield match.group(1), root
     finally:
-        subprocess.run([sys.executable, "-m", "strato", "stop", "--temp-dir", root], capture_output=True, timeout=60)
+        subprocess.run([sys.executable, "-m", "strato", "stop", "--temp-dir", root], capture_output=True, timeout=60,
+                       check=False)
         left = _daemons_under(root)
         for p in left:
             p.kill()
@@ -170,7 +171,7 @@ def lab(cluster):
     from strato.runtime import temp_root
     env["STRATO_TOKEN"] = temp_root.lookup_token(root, address)
     port = free_port()
-    log = open(home / "lab.log", "wb")
+    log = open(home / "lab.log", "wb")  # noqa: SIM115  (open while the server runs)
     proc = subprocess.Popen([str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
                              "--ip=127.0.0.1", "--IdentityProvider.token=", f"--ServerApp.root_dir={home / 'root'}",
                              f"--StratoServer.temp_dir={root}", "--allow-root"],
@@ -369,7 +370,7 @@ def test_dashboard_tab_draws(page, cluster, driver, view, shot):
         assert all("TERMINATED" in t for t in frame.locator(".slick-row").all_inner_texts())
     canvas = _dashboard_canvas(page, cid, view)
     for rgb in colours:
-        wait_until(lambda: pixels_near(canvas.screenshot(), rgb) > 20, 30, 0.5,
+        wait_until(lambda rgb=rgb: pixels_near(canvas.screenshot(), rgb) > 20, 30, 0.5,
                    what=f"pixels of {rgb} in the {view} dashboard")
     page.screenshot(path=str(ARTIFACTS / f"lab-dashboard-{view}.png"))
     tab.first.locator(".lm-TabBar-tabCloseIcon").click()       # the next view gets the room

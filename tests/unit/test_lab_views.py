@@ -2,10 +2,10 @@
 and of the server extension (cluster ids, addresses): hand-worked inputs, no processes."""
 import pytest
 
+from strato.server_extension.dashboards import tune_snapshot
 from strato.server_extension.manager import ManagerError, check_address, cluster_id
 from strato.widgets.actor_view import STATE_COLORS, rows
 from strato.widgets.timeline import PALETTE, bars, function_color, lane_of
-from strato.server_extension.dashboards import tune_snapshot
 
 
 def test_function_colour_is_stable_and_from_the_palette():
