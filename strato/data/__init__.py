@@ -75,11 +75,14 @@ def from_arrow(tables) -> Dataset:
     return MaterializedDataset(_src.put_tables(_src.arrow_tables(tables)))._renamed("FromArrow")
 
 
-def read_parquet(paths, *, columns: list[str] | None = None, **_ignored_ray_args) -> Dataset:
+def read_parquet(paths, *, columns: list[str] | None = None, override_num_blocks: int | None = None,
+                 **ray_args) -> Dataset:
     """Parquet files (paths, or directories searched recursively); a read task per group of
-    row groups of about 64 MiB; `columns` reads only those."""
-    _check_read_args("read_parquet", _ignored_ray_args)
-    return Dataset(_Source("ReadParquet", read_tasks=tuple(_src.parquet_read_tasks(paths, columns))))
+    row groups of about 64 MiB (about total / override_num_blocks when given); `columns`
+    reads only those. Ray's filesystem/concurrency/num_cpus arguments are accepted and not used."""
+    _check_read_args("read_parquet", ray_args)
+    blocks = override_num_blocks or (ray_args.get("parallelism") if (ray_args.get("parallelism") or 0) > 0 else None)
+    return Dataset(_Source("ReadParquet", read_tasks=tuple(_src.parquet_read_tasks(paths, columns, blocks))))
 
 
 def read_csv(paths, **arrow_csv_args) -> Dataset:

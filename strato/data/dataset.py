@@ -114,7 +114,11 @@ class Dataset:
             raise TypeError(f"{name} needs a function or a callable class, got {type(fn).__name__}.")
         if fn_constructor_args or fn_constructor_kwargs:
             raise ValueError(f"{name}: fn_constructor_args/kwargs are for callable classes only.")
-        return self._with(P.MapOp(name, transform, tuple(sorted(remote.items(), key=str))))
+        if bounds is not None and bounds[0] != bounds[1]:
+            raise ValueError(f"{name}: a function runs as tasks; concurrency=n bounds how many run at once, "
+                             f"a (min, max) range is for callable classes (actor pools).")
+        return self._with(P.MapOp(name, transform, tuple(sorted(remote.items(), key=str)),
+                                  concurrency=bounds[0] if bounds else None))
 
     def map_batches(self, fn, *, batch_size: int | None | str = None, compute=None,
                     batch_format: str = "default", zero_copy_batch: bool = True, fn_args=None, fn_kwargs=None,

@@ -111,16 +111,24 @@ def expand_paths(paths, extensions: tuple[str, ...], what: str) -> list[str]:
     return files
 
 
-def parquet_read_tasks(paths, columns=None) -> list[ParquetRead]:
+def parquet_read_tasks(paths, columns=None, num_blocks: int | None = None) -> list[ParquetRead]:
+    """Read tasks of about TARGET_BLOCK_BYTES each; with num_blocks, of about total / num_blocks
+    (never finer than one row group, nor across files)."""
     import pyarrow.parquet as pq
     files = expand_paths(paths, (".parquet", ".parq", ".pq"), "read_parquet")
+    footers = [pq.ParquetFile(p) for p in files]
+    target = TARGET_BLOCK_BYTES
+    if num_blocks is not None:
+        check_num_blocks(num_blocks)
+        total = sum(f.metadata.row_group(i).total_byte_size for f in footers
+                    for i in range(f.metadata.num_row_groups))
+        target = max(1, total // num_blocks)
     if columns is not None:
         if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
             raise TypeError(f"read_parquet(columns=...) takes a list of column names, got {columns!r}.")
         columns = tuple(columns)
     tasks = []
-    for path in files:
-        f = pq.ParquetFile(path)
+    for path, f in zip(files, footers):
         schema = f.schema_arrow
         if columns is not None:
             missing = [c for c in columns if c not in schema.names]
@@ -138,7 +146,7 @@ def parquet_read_tasks(paths, columns=None) -> list[ParquetRead]:
             group.append(i)
             rows += rg.num_rows
             size += int(rg.total_byte_size * share)
-            if size >= TARGET_BLOCK_BYTES or i == meta.num_row_groups - 1:
+            if size >= target or i == meta.num_row_groups - 1:
                 name = f"{os.path.basename(path)}[{group[0]}:{group[-1] + 1}]"
                 tasks.append(ParquetRead(name, rows, size, schema, path=path, row_groups=tuple(group),
                                          columns=columns))

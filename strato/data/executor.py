@@ -148,7 +148,7 @@ class SegmentRun:
         cpus = strato.cluster_resources().get("CPU", 1.0)
         for run in self.runs:
             if not isinstance(run.stage, ActorStage):
-                run.slots = run.max_slots = policy.task_slots(cpus, _stage_cpus(run.stage))
+                run.slots = run.max_slots = policy.task_slots(cpus, _stage_cpus(run.stage), run.stage.concurrency)
                 continue
             others = [r.stage for r in self.runs if r is not run]
             reserved = max([_stage_cpus(s) for s in others if isinstance(s, TaskStage)], default=0.0)

@@ -10,7 +10,9 @@ executor runs:
 
 * Consecutive task-based maps with the same resource options fuse into one
   TaskStage (one task per block), together with the read when the source is
-  read tasks ("ReadParquet->MapBatches(f)", as Ray names fused operators).
+  read tasks ("ReadParquet->MapBatches(f)", as Ray names fused operators);
+  a map's `concurrency=n` (a function's tasks in flight) then bounds the
+  fused stage, and two different bounds do not fuse.
 * A map_batches on a callable class with `concurrency=` is an ActorStage.
 * All-to-all operators (repartition, random_shuffle, groupby) and `limit`
   need every block of what precedes them, so they end a segment; the next
@@ -53,6 +55,7 @@ class MapOp:
     transform: object                  # block -> block (transforms.py)
     remote_args: tuple = ()            # sorted (option, value) pairs: num_cpus, num_gpus, ...
     pool: ActorPoolSpec | None = None
+    concurrency: int | None = None     # a function's tasks in flight at most (map_batches(fn, concurrency=n))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +80,7 @@ class TaskStage:
     name: str
     transforms: list
     remote_args: dict
+    concurrency: int | None = None
 
 
 @dataclasses.dataclass
@@ -111,11 +115,13 @@ def segments(source: Source, ops: tuple) -> list[Segment]:
             seg.stages.append(ActorStage(op.name, op.transform, op.pool, remote_args))
             continue
         last = seg.stages[-1] if seg.stages else None
-        if isinstance(last, TaskStage) and last.remote_args == remote_args:
+        if isinstance(last, TaskStage) and last.remote_args == remote_args and \
+                (op.concurrency is None or last.concurrency in (None, op.concurrency)):
             last.transforms.append(op.transform)
             last.name = f"{last.name}->{op.name}"
+            last.concurrency = op.concurrency or last.concurrency
         else:
-            seg.stages.append(TaskStage(op.name, [op.transform], remote_args))
+            seg.stages.append(TaskStage(op.name, [op.transform], remote_args, op.concurrency))
     return out
 
 

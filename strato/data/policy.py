@@ -81,11 +81,14 @@ def footprint(est_output_bytes: int, growth: Sequence[float]) -> int:
     return int(total)
 
 
-def task_slots(cluster_cpus: float, task_cpus: float) -> int:
-    """Tasks of one operator in flight: as many as the cluster can run at once (at least one)."""
+def task_slots(cluster_cpus: float, task_cpus: float, concurrency: int | None = None) -> int:
+    """Tasks of one operator in flight: as many as the cluster can run at once (at least one),
+    and no more than the user's `concurrency` when given."""
     if task_cpus <= 0:
-        return max(1, int(2 * cluster_cpus))
-    return max(1, int(cluster_cpus // task_cpus))
+        slots = max(1, int(2 * cluster_cpus))
+    else:
+        slots = max(1, int(cluster_cpus // task_cpus))
+    return min(slots, concurrency) if concurrency else slots
 
 
 class PoolTooLarge(ValueError):

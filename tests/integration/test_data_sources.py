@@ -86,6 +86,11 @@ def test_read_parquet_splits_a_large_file_by_row_groups(tmp_path, monkeypatch):
     mat = ds.materialize()
     assert [m.num_rows for _, m in mat._source.blocks] == [100] * 10
     pd.testing.assert_frame_equal(mat.to_pandas(), df)
+    monkeypatch.undo()
+    assert sd.read_parquet(str(tmp_path / "f.parquet")).num_blocks() == 1
+    halves = sd.read_parquet(str(tmp_path / "f.parquet"), override_num_blocks=5)
+    assert halves.num_blocks() == 5
+    pd.testing.assert_frame_equal(halves.to_pandas(), df)
 
 
 def test_read_csv_matches_pandas(tmp_path):

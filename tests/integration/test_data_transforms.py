@@ -93,6 +93,19 @@ def test_actor_pool_over_blocks_in_the_store_gets_every_cpu(ds, df, caplog):
     assert 1 <= out.pid.nunique() <= 2       # the second may come up after the first took every block
 
 
+def test_concurrency_bounds_a_functions_tasks_in_flight(overlap):
+    def timed(batch):
+        start = time.time()
+        time.sleep(0.15)
+        return {"start": [start], "end": [time.time()]}
+
+    spans = sd.range(6, override_num_blocks=6).map_batches(timed, concurrency=1).to_pandas()
+    assert len(spans) == 6
+    assert overlap(zip(spans.start, spans.end)) == 1
+    with pytest.raises(ValueError, match="a function runs as tasks"):
+        sd.range(6).map_batches(timed, concurrency=(1, 2))
+
+
 def test_a_callable_class_without_concurrency_is_a_clear_error(ds):
     with pytest.raises(ValueError, match="concurrency"):
         ds.map_batches(AddConstant)

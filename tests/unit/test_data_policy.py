@@ -53,6 +53,8 @@ def test_task_slots_follow_the_cpus():
     assert task_slots(2, 0.5) == 4
     assert task_slots(2, 4) == 1
     assert task_slots(2, 0) == 4
+    assert task_slots(4, 1, concurrency=2) == 2
+    assert task_slots(2, 1, concurrency=8) == 2
 
 
 def test_a_pool_leaves_cpus_for_the_tasks_that_feed_it():
