@@ -3,7 +3,8 @@
     driver (this module)                                  actor r = 0..N-1 (actor.py)
     ─────────────────────────────────────────────        ──────────────────────────────
     wait until the cluster can hold N actors (bounded)
-    create N TrainingActors (SPREAD), load(spec_r) ───►   read shard r
+    a SPREAD placement group of N bundles; actor r in
+      bundle r, load(spec_r) ──────────────────────────►  read shard r
     per attempt:
       RabitTracker(N) on the driver, wait_for thread
       train.remote(tracker args, start model, rounds) ─►  CommunicatorContext: DMatrix, xgb.train
@@ -24,14 +25,16 @@ import time
 
 import strato
 from strato.exceptions import GetTimeoutError, RayActorError
+from strato.util.placement_group import placement_group, remove_placement_group
 from strato.util.queue import Empty, Queue
+from strato.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from strato.xgboost.actor import TrainingActor
 from strato.xgboost.placement import cluster_capacity, infeasible_message
 from strato.xgboost.recovery import TrainingCheckpoint, merge_evals
 
 #: Seconds a surviving actor gets to end its call after a peer died.
 SURVIVOR_GRACE_S = 30.0
-#: Seconds to wait for placed actors to start and load their shards (the cluster may be busy).
+#: Seconds to wait for the placement group (the cluster may be busy) and for the actors to load their shards.
 READY_TIMEOUT_S = 300.0
 #: Seconds the tracker waits for all workers to connect at the start of an attempt.
 TRACKER_TIMEOUT_S = 60
@@ -93,6 +96,7 @@ class Coordinator:
         self.on_round = on_round
         self.verbose = verbose
         self.reserved_by_trial = reserved_by_trial
+        self.placement_group = None
 
     # ------------------------------------------------------------ actors
     def start(self, ranks) -> None:
@@ -107,11 +111,9 @@ class Coordinator:
             [(name, None if matrix is self.dtrain else matrix.shard_specs(self.num_actors)[rank])
              for matrix, name in self.evals]
             for rank in range(self.num_actors)]
-        # Inside a Tune trial the trial already holds the actors' bundles (get_tune_resources).
-        resources = {"num_cpus": 0} if self.reserved_by_trial else self.ray_params.actor_resources()
-        options = dict(resources, scheduling_strategy="SPREAD", max_restarts=0)
         for rank in ranks:
-            self.actors[rank] = _RemoteTrainingActor.options(**options).remote(rank, self.num_actors)
+            self.actors[rank] = _RemoteTrainingActor.options(**self._actor_options(rank)).remote(
+                rank, self.num_actors)
         refs = {rank: self.actors[rank].load.remote(train_specs[rank], eval_specs[rank]) for rank in ranks}
         ready, _ = strato.wait(list(refs.values()), num_returns=len(refs), timeout=READY_TIMEOUT_S)
         if len(ready) < len(refs):
@@ -120,6 +122,21 @@ class Coordinator:
                 f"{READY_TIMEOUT_S:.0f} s: the cluster's resources are busy. Free them or use fewer actors.")
         for rank, ref in refs.items():
             self.rows[rank] = strato.get(ref)
+
+    def _actor_options(self, rank: int) -> dict:
+        """Inside a Tune trial the trial already holds the actors' bundles (get_tune_resources), so they
+        reserve nothing; otherwise actor r takes bundle r of a SPREAD placement group made once."""
+        if self.reserved_by_trial:
+            return {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_restarts": 0}
+        if self.placement_group is None:
+            self.placement_group = placement_group([self.ray_params.bundle()] * self.num_actors, strategy="SPREAD")
+            if not self.placement_group.wait(timeout_seconds=READY_TIMEOUT_S):
+                raise InsufficientResourcesError(
+                    f"The cluster did not free room for {self.num_actors} training actors of "
+                    f"{self.ray_params.bundle()} within {READY_TIMEOUT_S:.0f} s: its resources are busy. Free them "
+                    f"or use fewer actors.")
+        strategy = PlacementGroupSchedulingStrategy(self.placement_group, placement_group_bundle_index=rank)
+        return dict(self.ray_params.actor_resources(), scheduling_strategy=strategy, max_restarts=0)
 
     def restart(self, ranks) -> None:
         for rank in ranks:
@@ -140,6 +157,9 @@ class Coordinator:
         if self.queue is not None:
             self.queue.shutdown()
             self.queue = None
+        if self.placement_group is not None:
+            remove_placement_group(self.placement_group)
+            self.placement_group = None
 
     # ------------------------------------------------------------ attempts
     def run_attempt(self, params: dict, rounds: int, kwargs: dict, *, report_every_round: bool = False,
