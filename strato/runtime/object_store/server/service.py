@@ -1,9 +1,11 @@
 """The raylet's object-store RPCs: info for local clients, pulls and frees between raylets.
 
 Kept here so the raylet's servicer only forwards: GetObjectStoreInfo tells
-a core worker where the socket and the arena are; PullObject streams a
-local object to another raylet in 5 MiB chunks; FreeObjects drops copies
-when their owner freed the object.
+a core worker where the socket and the arena are (and, on plain-TCP
+clusters, the port of the TransferServer other raylets pull raw bytes from,
+transfer.py); PullObject streams a local object to another raylet in 5 MiB
+chunks over gRPC (the path on TLS clusters); FreeObjects drops copies when
+their owner freed the object.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import logging
 import grpc
 
 from strato import exceptions
+from strato.runtime import tls
 from strato.runtime.object_store.server.store_server import StoreServer, default_capacity
+from strato.runtime.object_store.server.transfer import TransferServer
 from strato.runtime.protocol import raylet_pb2
 from strato.runtime.rpc import RayletClient
 
@@ -26,7 +30,10 @@ class ObjectStoreService:
         self._raylets: dict[str, RayletClient] = {}
         self.store = StoreServer(node_id=node_id, capacity=int(capacity or default_capacity()),
                                  session_dir=session_dir, token=token, full_timeout_s=full_timeout_s,
-                                 open_pull_stream=self._pull_stream, send_free=self._send_free)
+                                 open_pull_stream=self._pull_stream, send_free=self._send_free,
+                                 open_direct=self._direct_source)
+        self.transfer: TransferServer | None = None
+        self._data_ports: dict[str, int] = {}       # source raylet address -> its TransferServer port (0: none)
 
     @property
     def capacity(self) -> int:
@@ -35,8 +42,13 @@ class ObjectStoreService:
     async def start(self, raylet_address: str) -> None:
         self.store.raylet_address = raylet_address
         await self.store.start()
+        if tls.current() is None:          # plain TCP: pulls read raw bytes from a port of their own
+            self.transfer = TransferServer(self.store, self.token, raylet_address.rpartition(":")[0])
+            await self.transfer.start()
 
     async def stop(self) -> None:
+        if self.transfer is not None:
+            await self.transfer.stop()
         await self.store.stop()
         for client in self._raylets.values():
             try:
@@ -54,6 +66,21 @@ class ObjectStoreService:
         return client
 
     # ------------------------------------------------------------ outgoing
+    async def _direct_source(self, address: str) -> tuple[str, int] | None:
+        """(host, data port) of the raylet at `address` for a raw pull (transfer.py), or None: use gRPC."""
+        if self.transfer is None:
+            return None                     # a TLS cluster: bytes between nodes stay encrypted
+        port = self._data_ports.get(address)
+        if port is None:
+            try:
+                reply = await self._raylet(address).call("GetObjectStoreInfo",
+                                                         raylet_pb2.GetObjectStoreInfoRequest(), timeout=10)
+                port = self._data_ports[address] = reply.data_port
+            except Exception as exc:
+                logger.debug("no data port from %s (%s): pulling over gRPC", address, exc)
+                return None
+        return (address.rpartition(":")[0], port) if port else None
+
     async def _pull_stream(self, address: str, oid: bytes):
         req = raylet_pb2.PullObjectRequest(object_id=oid, requester=self.store.raylet_address)
         try:
@@ -74,7 +101,8 @@ class ObjectStoreService:
     # ------------------------------------------------------------ RPC bodies
     def info_reply(self) -> raylet_pb2.GetObjectStoreInfoReply:
         return raylet_pb2.GetObjectStoreInfoReply(socket_path=self.store.socket_path,
-                                                  arena_path=self.store.arena_path, capacity=self.store.capacity)
+                                                  arena_path=self.store.arena_path, capacity=self.store.capacity,
+                                                  data_port=self.transfer.port if self.transfer else 0)
 
     async def pull(self, request, context):
         try:

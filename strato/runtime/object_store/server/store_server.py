@@ -41,10 +41,11 @@ import time
 from strato import exceptions
 from strato.runtime import transport
 from strato.runtime.object_store import arena
-from strato.runtime.object_store.server import files
+from strato.runtime.object_store.server import files, transfer
 from strato.runtime.object_store.server.accounting import (
     READABLE, DeleteSpillFile, ObjectExists, ObjectState, SpillBatch, StoreAccounting)
 from strato.runtime.object_store.server.memory_policy import Admit, Fail, MemoryPolicy, NotAReader, Revoke
+from strato.runtime.protocol import handshake
 from strato.runtime.protocol import messages as m
 
 logger = logging.getLogger("strato.object_store")
@@ -71,7 +72,7 @@ class _Client:
 class StoreServer:
     def __init__(self, *, node_id: bytes, capacity: int, session_dir: str, token: str, raylet_address: str = "",
                  full_timeout_s: float = 30.0, spill_threshold: float = 0.8, shm_dir: str | None = None,
-                 spill_dir: str | None = None, open_pull_stream=None, send_free=None):
+                 spill_dir: str | None = None, open_pull_stream=None, send_free=None, open_direct=None):
         self.node_id = node_id
         self.token = token
         self.raylet_address = raylet_address
@@ -96,6 +97,8 @@ class StoreServer:
         self._copies: dict[bytes, set[str]] = {}            # primaries here: raylets that pulled a copy
         self._free_on_seal: set[bytes] = set()              # freed while still being written
         self._open_pull_stream = open_pull_stream
+        self._populated = bytearray()         # 2 MiB chunks of the arena already prefaulted (arena.prefault)
+        self._open_direct = open_direct       # source raylet -> (host, data port) of its TransferServer, or None
         self._send_free = send_free
         self._io = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="strato-spill")
         self._spill_seq = itertools.count()
@@ -111,6 +114,7 @@ class StoreServer:
         self.arena_path, self._fd = files.create_arena(directory, files.arena_name(self.node_id), self.capacity)
         self._arena = arena.map_arena(self._fd, self.capacity)
         self._view = memoryview(self._arena)
+        self._populated = bytearray(self.capacity // arena.POPULATE_CHUNK + 1)
         os.makedirs(os.path.dirname(self.socket_path), mode=0o700, exist_ok=True)
         loop = asyncio.get_running_loop()
         self._server = await transport.serve_unix(self.socket_path, self.token, {"node_id": self.node_id},
@@ -519,16 +523,34 @@ class StoreServer:
 
     async def _do_pull(self, oid: bytes, source: str) -> None:
         created = False
+
+        async def reserve(total: int, owner: str, call_site: str):
+            nonlocal created
+            if self.acct.state(oid) is not None:
+                return None     # arrived meanwhile (a put on this node of the same id cannot happen)
+            region = await self._reserve("create", oid, total, owner=owner, call_site=call_site,
+                                         primary=False, now=time.time())
+            created = True
+            arena.prefault(self._arena, region.offset, total, self._populated)   # one call, not a fault a page
+            return region.offset
+
         try:
-            async for total, owner, call_site, pos, data in self._open_pull_stream(source, oid):
-                if not created:
-                    if self.acct.state(oid) is not None:
-                        return  # arrived meanwhile (a put on this node of the same id cannot happen)
-                    region = await self._reserve("create", oid, total, owner=owner, call_site=call_site,
-                                                 primary=False, now=time.time())
-                    created = True
-                    base = region.offset
-                self._view[base + pos:base + pos + len(data)] = data
+            direct = await self._open_direct(source) if self._open_direct is not None else None
+            if direct is not None:          # raw sockets straight into the arena (transfer.py)
+                try:
+                    if not await transfer.pull(*direct, self.token, oid, self.raylet_address, reserve, self._view):
+                        return
+                except (ConnectionError, TimeoutError, OSError, handshake.HandshakeError) as exc:
+                    raise exceptions.ObjectLostError(
+                        f"Could not fetch object {oid.hex()} from the node at {source}: {exc}. The node may have "
+                        f"died, or the object was freed.") from None
+            else:
+                async for total, owner, call_site, pos, data in self._open_pull_stream(source, oid):
+                    if not created:
+                        base = await reserve(total, owner, call_site)
+                        if base is None:
+                            return
+                    self._view[base + pos:base + pos + len(data)] = data
             if not created:
                 raise exceptions.ObjectLostError(f"node at {source} sent nothing for object {oid.hex()}")
             self.acct.seal(oid, time.time())
