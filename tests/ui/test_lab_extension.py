@@ -372,6 +372,11 @@ def test_dashboard_tab_draws(page, cluster, driver, view, shot):
     for rgb in colours:
         wait_until(lambda rgb=rgb: pixels_near(canvas.screenshot(), rgb) > 20, 30, 0.5,
                    what=f"pixels of {rgb} in the {view} dashboard")
+    if view == "store":                    # the largest objects: the 6 MiB one, with where it was made
+        frame = page.frame_locator(f'[id="strato-dashboard-{cid}-{view}"] iframe')
+        frame.get_by_text("made at").first.wait_for(timeout=10_000)
+        wait_until(lambda: any("6.0 MiB" in t for t in frame.locator("td").all_inner_texts()), 10,
+                   what="the 6 MiB object in the largest-objects table")
     page.screenshot(path=str(ARTIFACTS / f"lab-dashboard-{view}.png"))
     tab.first.locator(".lm-TabBar-tabCloseIcon").click()       # the next view gets the room
     wait_until(lambda: tab.count() == 0, 10, what="the dashboard tab to close")
