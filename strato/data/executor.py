@@ -40,6 +40,7 @@ from strato.data.plan import (
     TaskStage,
     segments,
 )
+from strato.exceptions import ActorDiedError, TaskError
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,13 @@ class SegmentRun:
         for run in self.runs:
             if ref in run.starting:
                 i = run.starting.pop(ref)
-                strato.get(ref)
+                try:
+                    strato.get(ref)
+                except ActorDiedError as exc:         # its constructor raised: raise that, as its own type
+                    cause = getattr(exc, "creation_error", None)
+                    if isinstance(cause, TaskError):
+                        raise cause.as_instanceof_cause() from exc
+                    raise
                 run.ready[i] = True
                 run.slots += run.per_actor
                 return True

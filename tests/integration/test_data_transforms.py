@@ -197,5 +197,14 @@ def test_a_user_error_surfaces_with_the_users_exception_type(ds):
             raise MyBadInput("in an actor")
     with pytest.raises(MyBadInput, match="in an actor"):
         ds.map_batches(BadActor, concurrency=1).to_pandas()
+
+    class BadConstructor:
+        def __init__(self):
+            raise MyBadInput("in a constructor")
+
+        def __call__(self, batch):
+            return batch
+    with pytest.raises(MyBadInput, match="in a constructor"):
+        ds.map_batches(BadConstructor, concurrency=1).to_pandas()
     # the cluster is still usable afterwards
     assert strato.get(strato.put(1)) == 1
