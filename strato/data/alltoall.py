@@ -99,6 +99,36 @@ def random_shuffle(seed: int | None):
     return run
 
 
+# ------------------------------------------------------------------ sort
+@strato.remote
+def _sort_all(keys, descending, num_out, *tables):
+    table = B.concat(list(tables))
+    if table.num_rows:
+        missing = [k for k in keys if k not in table.column_names]
+        if missing:
+            raise KeyError(f"sort: no columns {missing}; the dataset has {table.column_names}.")
+        table = table.sort_by([(k, "descending" if descending else "ascending") for k in keys])
+    bounds = np.linspace(0, table.num_rows, num_out + 1).astype(int)
+    parts = tuple((table.slice(a, b - a), B.BlockMetadata.of(table.slice(a, b - a), _node_id()))
+                  for a, b in zip(bounds[:-1], bounds[1:]))
+    return parts if num_out > 1 else parts[0]
+
+
+@strato.remote(num_returns=2)
+def _unpack(pair):
+    return pair[0], pair[1]
+
+
+def sort(keys: tuple, descending: bool):
+    """One task sorts every row (pyarrow sort_by) and cuts the result into as many blocks as came in."""
+    def run(blocks, ctx):
+        n = max(1, len(blocks))
+        parts = _sort_all.options(num_returns=n).remote(keys, descending, n, *[ref for ref, _ in blocks])
+        parts = parts if n > 1 else [parts]
+        return _finish([_unpack.remote(p) for p in parts], ctx)
+    return run
+
+
 # ------------------------------------------------------------------ groupby aggregations
 @dataclasses.dataclass(frozen=True)
 class Agg:

@@ -170,6 +170,28 @@ class Dataset:
         cols = [cols] if isinstance(cols, str) else list(cols)
         return self._with(P.MapOp("DropColumns", T.DropColumns(cols)))
 
+    def add_column(self, col: str, fn, *, batch_format: str = "pandas", **ray_remote_args) -> Dataset:
+        """A column computed by fn(batch) (a pandas DataFrame by default): one value per row."""
+        fmt = B.check_batch_format(batch_format)
+        return self._map_op(f"AddColumn({col})", T.AddColumn(col, fn, fmt), fn, remote_args=ray_remote_args)
+
+    def rename_columns(self, names) -> Dataset:
+        """Rename with a dict old -> new, or give every column a new name (a list)."""
+        if not isinstance(names, (dict, list, tuple)):
+            raise TypeError(f"rename_columns takes a dict old -> new or a list of names, got {names!r}.")
+        return self._with(P.MapOp("RenameColumns", T.RenameColumns(names)))
+
+    def sort(self, key, descending: bool = False) -> Dataset:
+        """Rows ordered by a column (or columns), as many blocks as before."""
+        keys = (key,) if isinstance(key, str) else tuple(key)
+        if not keys or not all(isinstance(k, str) for k in keys):
+            raise TypeError(f"sort takes a column name or a list of them, got {key!r}.")
+        return self._with(P.AllToAllOp("Sort", A.sort(keys, bool(descending))))
+
+    def unique(self, column: str) -> list:
+        """The distinct values of a column."""
+        return [row[column] for row in self.select_columns([column]).groupby(column).count().take_all()]
+
     def repartition(self, num_blocks: int, *, shuffle: bool = False) -> Dataset:
         """num_blocks blocks of near-equal rows, in order (shuffle=True: also shuffled)."""
         if isinstance(num_blocks, bool) or not isinstance(num_blocks, int) or num_blocks < 1:

@@ -106,6 +106,43 @@ class DropColumns:
         return table.drop_columns(self.cols)
 
 
+class AddColumn:
+    """A new column from fn(batch) in `batch_format` (Ray's add_column)."""
+
+    def __init__(self, col: str, fn, batch_format: str):
+        self.col = col
+        self.fn = fn
+        self.batch_format = batch_format
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        values = self.fn(B.to_batch(table, self.batch_format))
+        if hasattr(values, "to_numpy") and not isinstance(values, (pa.Array, pa.ChunkedArray)):
+            values = values.to_numpy()
+        column = B.table_from_columns({self.col: values})
+        if column.num_rows != table.num_rows:
+            raise ValueError(f"add_column: {_name(self.fn)} returned {column.num_rows} values for a batch of "
+                             f"{table.num_rows} rows; return one value per row.")
+        if self.col in table.column_names:
+            table = table.drop_columns([self.col])
+        return table.append_column(column.schema.field(0), column.column(0))
+
+
+class RenameColumns:
+    def __init__(self, names):
+        self.names = names
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        if isinstance(self.names, dict):
+            missing = [c for c in self.names if c not in table.column_names]
+            if missing:
+                raise KeyError(f"rename_columns: no columns {missing}; the dataset has {table.column_names}.")
+            return table.rename_columns([self.names.get(c, c) for c in table.column_names])
+        if len(self.names) != table.num_columns:
+            raise ValueError(f"rename_columns: {len(self.names)} names for {table.num_columns} columns "
+                             f"{table.column_names}; give one name per column, or a dict old -> new.")
+        return table.rename_columns(list(self.names))
+
+
 class WriteParquet:
     """Write each block to `path/{prefix}_{block index:06}.parquet`; the output block says what was written."""
 

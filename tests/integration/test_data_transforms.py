@@ -208,3 +208,17 @@ def test_a_user_error_surfaces_with_the_users_exception_type(ds):
         ds.map_batches(BadConstructor, concurrency=1).to_pandas()
     # the cluster is still usable afterwards
     assert strato.get(strato.put(1)) == 1
+
+
+def test_sort_add_column_rename_and_unique_match_pandas(ds, df):
+    pd.testing.assert_frame_equal(ds.sort("x").to_pandas(), df.sort_values("x").reset_index(drop=True))
+    by_two = ds.sort(["k", "y"], descending=True).to_pandas()
+    pd.testing.assert_frame_equal(by_two, df.sort_values(["k", "y"], ascending=False).reset_index(drop=True))
+    assert ds.sort("x").num_blocks() == ds.num_blocks()
+    added = ds.add_column("xy", lambda b: b.x * b.y).to_pandas()
+    pd.testing.assert_frame_equal(added, df.assign(xy=df.x * df.y))
+    renamed = ds.rename_columns({"x": "feature"}).to_pandas()
+    pd.testing.assert_frame_equal(renamed, df.rename(columns={"x": "feature"}))
+    assert sorted(ds.unique("k")) == sorted(df.k.unique().tolist())
+    with pytest.raises(ValueError, match="one value per row"):
+        ds.add_column("bad", lambda b: b.x[:3]).materialize()
