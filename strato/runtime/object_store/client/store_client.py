@@ -113,6 +113,17 @@ class _Conn:
             pass
 
 
+def _map_spilled(path: str, offset: int, size: int) -> memoryview:
+    """A read-only view of an object in its spill file, when the store had no room to restore it for
+    this get: mapped from the file (the page cache), outside the store. The mapping lives as long as
+    the values read from it; the file may be deleted meanwhile."""
+    import mmap
+    start = offset - offset % mmap.ALLOCATIONGRANULARITY
+    with open(path, "rb") as f:
+        mapped = mmap.mmap(f.fileno(), offset - start + max(size, 1), access=mmap.ACCESS_READ, offset=start)
+    return memoryview(mapped)[offset - start:offset - start + size]
+
+
 class StoreClient:
     def __init__(self, *, socket_path: str, arena_path: str, capacity: int, token: str, client_id: str):
         self.socket_path = socket_path
@@ -356,6 +367,8 @@ class StoreClient:
                 self._inflight[oid] += 1
         if lease is None:
             lease = self._lease(oid, source)
+            if lease.__class__ is memoryview:           # on disk, the store being full: mapped from there
+                return lease
         try:
             import numpy as np      # here, not at import: numpy costs every process ~0.1 s at start
             exporter = np.frombuffer(ro, dtype=np.uint8, count=max(lease.size, 1), offset=lease.offset)
@@ -368,7 +381,18 @@ class StoreClient:
     def _lease(self, oid: bytes, source: str) -> _Lease:
         """Ask the store for the object; the lease comes back with one view counted."""
         try:
-            offset, size, leased = self.call(m.StoreGet, oid, source)
+            reply = self.call(m.StoreGet, oid, source)
+            if reply[0].__class__ is str:               # ("file", path, offset, size): see _map_spilled
+                try:
+                    view = _map_spilled(*reply[1:])
+                except FileNotFoundError:               # restored (and its file gone) meanwhile: ask again
+                    reply = self.call(m.StoreGet, oid, source)
+                    view = _map_spilled(*reply[1:]) if reply[0].__class__ is str else None
+                if view is not None:
+                    with self._lease_lock:
+                        self._done_waiting(oid)
+                    return view
+            offset, size, leased = reply
         except BaseException:
             with self._lease_lock:
                 self._done_waiting(oid)

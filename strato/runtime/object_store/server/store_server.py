@@ -77,6 +77,7 @@ class StoreServer:
         self.token = token
         self.raylet_address = raylet_address
         self.full_timeout_s = full_timeout_s
+        self.fallback_after_s = min(1.0, full_timeout_s)   # a get of a spilled object reads its file after this
         self.acct = StoreAccounting(capacity, spill_threshold=spill_threshold,
                                     min_spill_batch=min(64 << 20, max(capacity // 10, 1 << 20)))
         self.capacity = self.acct.capacity
@@ -464,9 +465,30 @@ class StoreServer:
             return None
         return self._add_reader(client, oid)
 
-    async def _get(self, client: _Client, oid: bytes, source: str = "") -> tuple[int, int, bool]:
+    async def _get(self, client: _Client, oid: bytes, source: str = ""):
+        if self.acct.state(oid) in (S.SPILLED, S.RESTORING):
+            on_disk = await self._restore_or_locate(oid)
+            if on_disk is not None:
+                return on_disk
         await self._ensure_readable(oid, source)
         return self._add_reader(client, oid)
+
+    async def _restore_or_locate(self, oid: bytes):
+        """A spilled object is restored to be read. When no memory comes free for it within
+        fallback_after_s (readers map the whole store, say), the reader is told where it lies on disk and
+        maps that file region itself -- memory outside the store, like Ray's fallback allocations -- while
+        the restore goes on. -> ("file", path, offset, size), or None once it is restored."""
+        restore = asyncio.ensure_future(self._restore(oid))
+        done, _ = await asyncio.wait({restore}, timeout=self.fallback_after_s)
+        if done:
+            restore.result()                   # restored (or its error)
+            return None
+        restore.add_done_callback(lambda t: t.cancelled() or t.exception())    # finishes on its own
+        entry = self.acct.objects.get(oid)
+        if entry is None or not entry.spill_path:
+            await restore
+            return None
+        return ("file", entry.spill_path, entry.spill_offset, entry.size)
 
     def _add_reader(self, client: _Client, oid: bytes) -> tuple[int, int, bool]:
         """(offset, size, leased). A leased read may be kept by the client after its values are gone,
