@@ -339,7 +339,8 @@ class Dataset:
 
     def to_pandas(self, limit: int | None = None):
         """All rows in one pandas DataFrame."""
-        tables = [strato.get(ref) for ref, _ in self._blocks()]
+        refs = [ref for ref, _ in self._blocks()]
+        tables = strato.get(refs) if refs else []       # one get for every block: zero-copy when local
         table = B.concat(tables) if tables else pa.table({})
         if limit is not None and table.num_rows > limit:
             raise ValueError(f"The dataset has {table.num_rows} rows, more than limit={limit}.")
@@ -379,7 +380,8 @@ class Dataset:
         return [MaterializedDataset(shard) for shard in S.cut(blocks, shards)]
 
     def streaming_split(self, n: int, *, equal: bool = False, locality_hints: list | None = None) -> list:
-        """n DataIterators fed by one execution (a coordinator actor hands out the blocks)."""
+        """n DataIterators fed by one execution (a coordinator actor hands out the blocks).
+        locality_hints is checked (one actor per iterator) but does not yet steer blocks to nodes."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"streaming_split needs n, an int >= 1, got {n!r}.")
         if locality_hints is not None and len(locality_hints) != n:
