@@ -123,9 +123,12 @@ class Dataset:
     def map_batches(self, fn, *, batch_size: int | None | str = None, compute=None,
                     batch_format: str = "default", zero_copy_batch: bool = True, fn_args=None, fn_kwargs=None,
                     fn_constructor_args=None, fn_constructor_kwargs=None, num_cpus=None, num_gpus=None,
-                    memory=None, concurrency=None, **ray_remote_args) -> Dataset:
+                    memory=None, concurrency=None, udf_modifying_row_count: bool = False,
+                    **ray_remote_args) -> Dataset:
         """Apply fn to batches of rows. fn: a function (tasks) or a callable class (an actor pool of
-        `concurrency` actors, each building the class once). Batches never span blocks."""
+        `concurrency` actors, each building the class once); it returns a batch or yields batches.
+        Batches never span blocks. zero_copy_batch and udf_modifying_row_count are accepted for Ray's
+        sake (batches are zero-copy Arrow slices already)."""
         fmt = B.check_batch_format(batch_format)
         if batch_size == "default":
             batch_size = DataContext.get_current().default_batch_size

@@ -9,6 +9,7 @@ task error the driver sees is an instance of the user's exception class.
 from __future__ import annotations
 
 import os
+import types
 
 import pyarrow as pa
 
@@ -43,7 +44,10 @@ class MapBatches:
             if result is None:
                 raise TypeError(f"map_batches: {_name(self.fn)} returned None; return the batch "
                                 f"(a dict of arrays, a DataFrame or a pyarrow.Table).")
-            out.append(B.from_batch(result, f"map_batches' function {_name(self.fn)}"))
+            if isinstance(result, types.GeneratorType):     # a generator of batches, as Ray allows
+                out.extend(B.from_batch(r, f"map_batches' function {_name(self.fn)}") for r in result)
+            else:
+                out.append(B.from_batch(result, f"map_batches' function {_name(self.fn)}"))
             if n == 0:
                 break
         return B.concat(out)

@@ -63,6 +63,11 @@ def test_map_batches_transform_cuts_blocks_into_batches():
     out = fn(t)
     assert seen == [4, 4, 2]
     np.testing.assert_array_equal(out["y"].to_numpy(), np.arange(10) * 2)
+    def halves(batch):
+        n = len(batch["x"]) // 2
+        yield {"y": batch["x"][:n]}
+        yield {"y": batch["x"][n:]}
+    np.testing.assert_array_equal(T.MapBatches(halves, None, "numpy")(t)["y"].to_numpy(), np.arange(10))
     with pytest.raises(TypeError, match="returned None"):
         T.MapBatches(lambda b: None, None, "numpy")(t)
 
