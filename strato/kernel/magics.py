@@ -43,6 +43,20 @@ _IN_THE_NOTEBOOK = "in the notebook and in the kernel's input history"
 _DASHBOARD_PACKAGES = ("ipywidgets", "bokeh", "jupyter_bokeh")
 
 
+def _same_endpoint(a: str, b: str) -> bool:
+    """Whether two "host:port" name the same listening socket (localhost:6380 and 127.0.0.1:6380)."""
+    import socket
+    try:
+        (host_a, port_a), (host_b, port_b) = a.rsplit(":", 1), b.rsplit(":", 1)
+        if port_a != port_b:
+            return False
+        ips = [{info[4][0] for info in socket.getaddrinfo(h.strip("[]"), int(p), type=socket.SOCK_STREAM)}
+               for h, p in ((host_a, port_a), (host_b, port_b))]
+    except (OSError, ValueError):
+        return False
+    return bool(ips[0] & ips[1])
+
+
 def _wants_help(line: str) -> bool:
     return any(tok in ("-h", "--help") for tok in line.split())
 
@@ -152,7 +166,7 @@ class StratoMagics(Magics):
         if strato.is_initialized():
             current = strato.get_runtime_context().gcs_address
             wanted = a.address
-            if wanted in (None, current) or (wanted == "auto" and not self.embedded):
+            if wanted in (None, current) or (wanted == "auto" and not self.embedded) or _same_endpoint(wanted, current):
                 print(f"Already connected to the Strato cluster at {current}.")
                 self._print_summary()
                 return

@@ -49,6 +49,10 @@ def test_connect_elsewhere_checks_the_new_cluster_before_leaving_the_embedded_on
             ip.run_line_magic("cluster", f"connect {elsewhere}")
     assert strato.get(ref, timeout=30)["kept"][-1] == 9
     capsys.readouterr()
+    port = address.rsplit(":", 1)[1]
+    ip.run_line_magic("cluster", f"connect localhost:{port}")      # the same cluster by another name
+    assert "Already connected" in capsys.readouterr().out
+    assert strato.get(ref, timeout=30)["kept"][0] == 0
     ip.run_line_magic("cluster", "stop")
     assert "Stopped the embedded cluster" in capsys.readouterr().out
     assert not strato.is_initialized()
