@@ -117,9 +117,11 @@ def test_queue_has_rays_whole_surface():
     assert q.get_nowait_batch(2) == [5, 6]
 
     async def round_trip():
+        with pytest.raises(Empty):
+            await q.get_async(block=False)
         await q.put_async("x")
         with pytest.raises(Empty):
-            await q.get_async(block=False) if False else q.get_nowait_batch(2)
+            q.get_nowait_batch(2)                         # only one item: nothing is taken
         return await q.get_async(timeout=5)
     assert asyncio.run(round_trip()) == "x"
     q.shutdown(grace_period_s=5)
