@@ -5,6 +5,8 @@ The module-scoped ``cluster`` has three 1-CPU nodes; every test removes the grou
 each starts with all three CPUs free. The pending-group test adds a fourth node and removes it.
 """
 import importlib
+import subprocess
+import sys
 import time
 
 import pytest
@@ -204,3 +206,28 @@ def test_names_table_and_bad_input(groups):
     assert isinstance(strato.util.placement_group, type(placement_group))   # the function, as in Ray
     module = importlib.import_module("strato.util.placement_group")     # the module stays importable
     assert module.PlacementGroup is PlacementGroup and module.placement_group is placement_group
+
+
+JOB = """
+import strato
+from strato.util.placement_group import placement_group
+strato.init(address={address!r})
+scoped = placement_group([{{"CPU": 0.1}}], name="job-scoped")
+kept = placement_group([{{"CPU": 0.1}}], name="kept-after-job", lifetime="detached")
+assert scoped.wait(15) and kept.wait(15)
+print("PLACED", flush=True)
+# the driver exits without removing either
+"""
+
+
+def test_a_jobs_groups_end_with_it_unless_detached(cluster, groups):
+    out = subprocess.run([sys.executable, "-c", JOB.format(address=cluster.address)], capture_output=True,
+                         text=True, timeout=60)
+    assert "PLACED" in out.stdout, out.stderr[-2000:]
+
+    def state(name):
+        return {row["name"]: row["state"] for row in placement_group_table().values()}.get(name)
+    assert wait_for(lambda: state("job-scoped") == "REMOVED", 15), placement_group_table()
+    assert state("kept-after-job") == "CREATED"
+    kept = next(row for row in placement_group_table().values() if row["name"] == "kept-after-job")
+    groups.append(PlacementGroup(bytes.fromhex(kept["placement_group_id"])))     # removed by the fixture

@@ -128,3 +128,14 @@ def test_soft_affinity_to_a_dead_node_runs_elsewhere_and_a_too_big_request_stays
     assert isinstance(out[0], Grant)
     out = s.request_lease(LeaseRequest(bytes([2]), {"CPU": 8.0}, name="f"))
     assert isinstance(out[0], Infeasible)
+
+
+# ------------------------------------------------- SPREAD actors' first node
+def test_spread_actors_take_turns_over_the_alive_nodes():
+    from types import SimpleNamespace as N
+
+    from strato.runtime.gcs.actor_state import creation_node
+    nodes = [N(node_id=b"a", alive=True), N(node_id=b"b", alive=False), N(node_id=b"c", alive=True)]
+    assert [creation_node(nodes, b"a", turn).node_id for turn in range(4)] == [b"a", b"c", b"a", b"c"]
+    assert creation_node(nodes, b"c").node_id == b"c"           # DEFAULT: the owner's node
+    assert creation_node([N(node_id=b"b", alive=False)], b"b", 0) is None
