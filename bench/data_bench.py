@@ -2,15 +2,18 @@
 
     .venv/bin/python bench/data_bench.py                 # print the table
     .venv/bin/python bench/data_bench.py --write-results # and replace its section of bench/RESULTS.md
+    .venv/bin/python bench/data_bench.py --rows 1000000 --reps 2   # the run recorded in RESULTS.md
+
+The defaults (500,000 rows, one repetition) take about 2 minutes on 2 cores.
 
 Workloads (each measured in a fresh process, libraries alternating; rows/s, higher is better):
 
     pipeline          read_parquet -> map_batches (a numpy function, tasks) -> iter_batches(4096)
     inference_single  one process, no cluster: pyarrow reads the files, the model predicts in chunks
-    inference_actors  read_parquet -> map_batches(Model, concurrency=2, num_cpus=0.5) -> count
+    inference_actors  read_parquet -> map_batches(Model, concurrency=2, num_cpus=0.5) -> iter_batches
 
-The data: ROWS rows x 40 float32 features in 8 parquet files (160 MB at the
-default 1M rows), written once to a temp dir. The model is a small numpy MLP
+The data: --rows rows x 40 float32 features in 8 parquet files (80 MB at the
+default 500,000 rows; --rows 1000000 for the run in RESULTS.md), written once to a temp dir. The model is a small numpy MLP
 (40 -> 128 -> 1, tanh), standing in for a real one; a library may add its own
 workloads to WORKLOADS. Ray runs with bench/.ray-venv/bin/python, its
 dashboard and usage stats off; both with 2 CPUs and progress bars off.
@@ -176,8 +179,8 @@ def measure(workload: str, lib: str, path: str, timeout: float) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rows", type=int, default=1_000_000)
-    p.add_argument("--reps", type=int, default=2)
+    p.add_argument("--rows", type=int, default=500_000)
+    p.add_argument("--reps", type=int, default=1)
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--workloads", default=",".join(WORKLOADS))
     p.add_argument("--write-results", action="store_true")
