@@ -135,3 +135,26 @@ def test_queue_shutdown_with_force():
     q.put("item")
     q.shutdown(force=True)
     assert q.actor is None
+
+
+@strato.remote
+def sleep_then_return(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def test_as_completed_yields_results_in_batches_as_they_finish():
+    from strato.util import as_completed
+    refs = [sleep_then_return.remote(s) for s in (0.6, 0.0, 0.3)]
+    assert sorted(as_completed(refs, chunk_size=2)) == [0.0, 0.3, 0.6]
+    assert all(isinstance(r, strato.ObjectRef) for r in as_completed(refs, yield_obj_refs=True))
+    with pytest.raises(ValueError, match="chunk_size"):
+        list(as_completed(refs, chunk_size=0))
+
+
+def test_map_unordered_keeps_at_most_backpressure_size_tasks_in_flight():
+    from strato.util import map_unordered
+    assert sorted(map_unordered(sleep_then_return, [0.0, 0.1, 0.0, 0.2], backpressure_size=2, chunk_size=1)) == \
+        [0.0, 0.0, 0.1, 0.2]
+    with pytest.raises(TypeError, match="remote function"):
+        list(map_unordered(lambda x: x, [1]))
