@@ -137,6 +137,16 @@ def test_child_tasks_follow_the_group_only_when_captured(groups):
         if capture:
             assert node in nodes_of(pg)
 
+    @strato.remote(num_cpus=0)
+    class Parent:
+        def start_child(self):
+            return where.remote()
+
+    strategy = PlacementGroupSchedulingStrategy(pg, 1, placement_group_capture_child_tasks=True)
+    parent = Parent.options(scheduling_strategy=strategy).remote()        # an actor captures too
+    node, group = strato.get(strato.get(parent.start_child.remote(), timeout=20), timeout=20)
+    assert group == pg.id.hex() and node in nodes_of(pg)
+
 
 def test_removal_frees_the_bundles_and_kills_the_groups_actors_and_tasks(groups):
     pg = make(groups, [{"CPU": 1}] * 3, "STRICT_SPREAD")
