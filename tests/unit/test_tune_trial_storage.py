@@ -113,3 +113,21 @@ def test_parallel_coordinates_scale_each_axis():
     assert scaled[0] == [0.0, 1.0, 1.0]                  # lr 0.1 lowest; "sgd" after "adam"; loss 0.5 highest
     assert scaled[1] == [1.0, 0.0, 0.0]
     assert scaled[2] is None                             # no metric yet: not drawn
+
+
+def test_tune_view_reads_a_run_from_its_folder(tmp_path):
+    from strato.tune.storage import save_state
+    from strato.widgets.tune_view import TuneView
+    a, b = Trial("r_00000", {"lr": 0.1}), Trial("r_00001", {"lr": 0.2})
+    a.set_status("RUNNING")
+    a.last_result, a.metric_history = {"training_iteration": 2}, [(1, 0.5), (2, 0.4)]
+    b.set_status("RUNNING")
+    b.set_status("TERMINATED")
+    b.stop_reason = "ASHA: below rung 1 cutoff 0.3"
+    save_state(str(tmp_path), {"trials": [a, b], "name": "r", "search_alg": None, "scheduler": None})
+    view = TuneView(str(tmp_path)).refresh()
+    assert [(r["status"], r["iter"], r["stop_reason"]) for r in view.rows] == [
+        ("RUNNING", 2, ""), ("TERMINATED", 0, "ASHA: below rung 1 cutoff 0.3")]
+    assert "ASHA: below rung 1 cutoff 0.3" in view.text()
+    with pytest.raises(TypeError, match="TuneView takes"):
+        TuneView(42)
