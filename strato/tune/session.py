@@ -190,8 +190,15 @@ def _current(what: str) -> Session:
     return _session
 
 
-def report(metrics: dict, *, checkpoint: Checkpoint | None = None) -> None:
-    """Report one iteration's metrics (and optionally a checkpoint) from a function trainable."""
+def report(metrics: dict | None = None, *, checkpoint: Checkpoint | None = None, **kwargs) -> None:
+    """Report one iteration's metrics (and optionally a checkpoint) from a function trainable.
+
+    The old keyword form, `tune.report(loss=0.1)`, is accepted too.
+    """
+    if metrics is None:
+        metrics = kwargs
+    elif kwargs:
+        raise TypeError("tune.report takes a dict of metrics or keyword metrics, not both.")
     _current("report").report(metrics, checkpoint)
 
 

@@ -165,7 +165,7 @@ def test_a_crashing_trial_resumes_from_its_latest_checkpoint(tmp_path):
 
 
 def fails(config):
-    tune.report({"a": 1})
+    tune.report(a=1)                                             # the old keyword form
     raise ValueError("bad config")
 
 
