@@ -139,3 +139,30 @@ def test_spread_actors_take_turns_over_the_alive_nodes():
     assert [creation_node(nodes, b"a", turn).node_id for turn in range(4)] == [b"a", b"c", b"a", b"c"]
     assert creation_node(nodes, b"c").node_id == b"c"           # DEFAULT: the owner's node
     assert creation_node([N(node_id=b"b", alive=False)], b"b", 0) is None
+
+
+# ------------------------------------------------- the GCS's table of groups
+def test_the_gcs_keeps_a_bounded_number_of_removed_groups(monkeypatch):
+    import asyncio
+    from types import SimpleNamespace as N
+
+    from strato.runtime.gcs import placement_group_manager as pgm
+    from strato.runtime.gcs.storage import InMemoryStoreClient
+    from strato.runtime.protocol import gcs_pb2
+
+    monkeypatch.setattr(pgm, "MAX_REMOVED_KEPT", 2)
+
+    async def removed_ones():
+        gcs = N(store=InMemoryStoreClient(), nodes={}, actors=N(placement_group_removed=_no_actors))
+        manager = pgm.PlacementGroupManager(gcs, "token")
+        for i in range(4):
+            manager.create(gcs_pb2.PlacementGroupInfo(placement_group_id=bytes([i]) * 16, strategy="PACK",
+                                                      bundles=[gcs_pb2.Bundle(resources={"CPU": 1})]))
+            await manager.remove(bytes([i]) * 16)
+        await asyncio.sleep(0)
+        return sorted(k[0] for k in manager.groups), sorted(k[0] for k, _ in gcs.store.items(pgm.TABLE))
+    assert asyncio.run(removed_ones()) == ([2, 3], [2, 3])
+
+
+async def _no_actors(pg_id):
+    return None

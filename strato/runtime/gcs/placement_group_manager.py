@@ -24,6 +24,7 @@ groups created together do not all aim at the same free CPU.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import time
@@ -37,6 +38,8 @@ logger = logging.getLogger("strato.gcs.placement_groups")
 TABLE = "placement_groups"          # storage.py: placement group id -> PlacementGroupInfo (protobuf)
 RETRY_S = 0.2                       # while a group waits: try again this often (node views change)
 RPC_TIMEOUT_S = 10.0
+#: Removed groups kept in the table (placement_group_table shows them as REMOVED); older ones are dropped.
+MAX_REMOVED_KEPT = 1000
 
 
 @dataclasses.dataclass
@@ -55,6 +58,7 @@ class PlacementGroupManager:
         self.raylets: dict[str, RayletClient] = {}
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task | None = None
+        self._removed: collections.deque[bytes] = collections.deque()   # oldest first
 
     # ------------------------------------------------------------- table
     def _set_state(self, g: Group, state: PgState) -> None:
@@ -68,6 +72,8 @@ class PlacementGroupManager:
             if self.named.get((g.info.namespace, g.info.name)) == g.info.placement_group_id:
                 del self.named[(g.info.namespace, g.info.name)]
         self._save(g)
+        if state is PgState.REMOVED:
+            self._forget_old_removed(g.info.placement_group_id)
         if state in (PgState.CREATED, PgState.REMOVED):
             waiters, g.waiters = g.waiters, []
             for fut in waiters:
@@ -76,6 +82,14 @@ class PlacementGroupManager:
 
     def _save(self, g: Group) -> None:
         self.gcs.store.put(TABLE, g.info.placement_group_id, g.info.SerializeToString())
+
+    def _forget_old_removed(self, pg_id: bytes) -> None:
+        self._removed.append(pg_id)
+        while len(self._removed) > MAX_REMOVED_KEPT:
+            old = self._removed.popleft()
+            if old in self.groups and self.groups[old].state is PgState.REMOVED:
+                del self.groups[old]
+                self.gcs.store.delete(TABLE, old)
 
     def recover(self) -> None:
         """Reload the table from storage (a GCS restarted on durable storage). A group caught between
@@ -87,6 +101,8 @@ class PlacementGroupManager:
                 state = PgState.RESCHEDULING if any(b.node_id for b in info.bundles) else PgState.PENDING
                 info.state = state.value
             self.groups[key] = Group(info, state)
+            if state is PgState.REMOVED:
+                self._forget_old_removed(key)
             if info.name and state is not PgState.REMOVED:
                 self.named[(info.namespace, info.name)] = key
         if any(g.state in WAITING for g in self.groups.values()):
