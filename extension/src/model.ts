@@ -1,8 +1,9 @@
 /**
  * ClusterModel: one poll of /strato/api/clusters shared by the sidebar and the status bar.
  *
- * Polling uses @lumino/polling's Poll: it backs off (doubling, up to a
- * minute) while requests fail, stands by while the browser tab is hidden,
+ * Polling uses @lumino/polling's Poll: it backs off while requests fail
+ * (the interval doubles with each failure, up to a minute; the first answer
+ * brings it back), stands by while the browser tab is hidden,
  * runs 5x slower while the sidebar is hidden (only the status bar needs the
  * numbers then), and stands by altogether while neither is on screen. It keeps, per cluster, a short history of finished-task
  * counts for the sidebar's throughput sparkline.
@@ -14,6 +15,7 @@ import { ICluster, listClusters } from './api';
 
 export const HISTORY = 60;
 export const SLOW_FACTOR = 5;
+export const MAX_INTERVAL_MS = 60 * 1000;
 
 export class ClusterModel {
   constructor(interval: number) {
@@ -21,7 +23,7 @@ export class ClusterModel {
     this._poll = new Poll({
       auto: true,
       factory: () => this._refresh(),
-      frequency: { interval: interval * SLOW_FACTOR, backoff: true, max: 60 * 1000 },
+      frequency: { interval: interval * SLOW_FACTOR, backoff: false, max: MAX_INTERVAL_MS },
       name: 'strato:clusters',
       standby: () => (this.watched() ? 'when-hidden' : true)
     });
@@ -67,8 +69,11 @@ export class ClusterModel {
   }
 
   private _schedule(): void {
-    const interval = this._detailed ? this._interval : this._interval * SLOW_FACTOR;
-    this._poll.frequency = { ...this._poll.frequency, interval };
+    const base = this._detailed ? this._interval : this._interval * SLOW_FACTOR;
+    const interval = Math.min(MAX_INTERVAL_MS, base * 2 ** Math.min(this._failures, 16));
+    if (interval !== this._poll.frequency.interval) {
+      this._poll.frequency = { ...this._poll.frequency, interval };
+    }
   }
 
   /** Poll now (after an action), whatever the schedule. */
@@ -85,6 +90,10 @@ export class ClusterModel {
       const { clusters } = await listClusters();
       this._clusters = clusters;
       this._error = '';
+      if (this._failures) {
+        this._failures = 0;
+        this._schedule();
+      }
       for (const c of clusters) {
         if (!c.summary) {
           continue;
@@ -97,8 +106,10 @@ export class ClusterModel {
       }
     } catch (error) {
       this._error = `${error}`;
+      this._failures++;
+      this._schedule(); // back off
       this._changed.emit();
-      throw error; // the poll backs off
+      return;
     }
     this._changed.emit();
   }
@@ -106,6 +117,7 @@ export class ClusterModel {
   private _poll: Poll;
   private _interval: number;
   private _detailed = false;
+  private _failures = 0;
   private _clusters: ICluster[] = [];
   private _error = '';
   private _history = new Map<string, Array<[number, number]>>();

@@ -340,6 +340,33 @@ def test_polling_slows_while_the_sidebar_is_hidden(page, shot):
     assert shown >= 4 and hidden <= 2, (shown, hidden)
 
 
+def test_polling_backs_off_while_the_server_fails_and_recovers(page, cluster, shot):
+    """Every cluster-list request answered 500 (the browser's route): the sidebar says so and asks less
+    and less often (the interval doubles per failure); once answers come back it lists the cluster again."""
+    address, _ = cluster
+    open_sidebar(page)
+    seen = []
+
+    def fail(route):
+        seen.append(time.monotonic())
+        route.fulfill(status=500, content_type="application/json", body='{"message": "injected failure"}')
+    page.route("**/strato/api/clusters*", fail)
+    try:
+        message = page.locator("#strato-sidebar .strato-message")
+        wait_until(lambda: "injected failure" in message.inner_text(), 10, what="the failure in the sidebar")
+        mark = len(seen)
+        page.wait_for_timeout(6000)      # (lets Playwright serve the routed requests meanwhile)
+        during = len(seen) - mark
+    finally:
+        page.unroute("**/strato/api/clusters*", fail)
+    assert during <= 5, f"{during} requests in 6 s at a 500 ms interval: no backoff"    # doubling: ~3
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="strato-sidebar"]').click()     # hide and show again:
+    page.locator('.jp-SideBar .lm-TabBar-tab[data-id="strato-sidebar"]').click()     # polls at once
+    card(page, address).wait_for(timeout=30_000)
+    wait_until(lambda: page.locator("#strato-sidebar .strato-message").inner_text() == "", 10,
+               what="the error message to go")
+
+
 def _dashboard_canvas(page, cid, view):
     frame = page.frame_locator(f'[id="strato-dashboard-{cid}-{view}"] iframe')
 
@@ -390,6 +417,7 @@ def test_insert_command_writes_the_connect_cell(page, lab, cluster, shot):
     (lab["root"] / "insert.ipynb").write_text(json.dumps(nb))
     page.goto(f"{lab['url']}/lab/tree/insert.ipynb")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
+    page.get_by_text("| Idle").wait_for(timeout=60_000)          # the notebook's kernel is up
     open_sidebar(page)
     card(page, address).locator(".strato-insert").click()
     cells = page.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor")
@@ -419,6 +447,10 @@ def test_status_bar_follows_the_active_kernels_cluster(page, lab, cluster, shot)
     connect = page.locator(".jp-Notebook .jp-Cell").filter(has_text=f"%cluster connect {address}").first
     connect.locator(".jp-InputArea-editor").click()
     page.locator('[data-jp-item-name="run"]').first.click()
+    select = page.locator(".jp-Dialog").filter(has_text="Select Kernel")
+    page.wait_for_timeout(500)
+    if select.count():                    # JupyterLab sometimes asks again which kernel to run it with
+        select.locator("button", has_text="Select").click()
     page.locator(".jp-Notebook .jp-OutputArea-output").filter(has_text=address).first.wait_for(timeout=60_000)
     kernels = json.loads(urllib.request.urlopen(f"{lab['url']}/api/kernels").read())
     assert len(kernels) == 1
