@@ -9,6 +9,7 @@
     storage.py    result.json, params.json, progress.csv, checkpoints (num_to_keep), experiment state
     tuner.py      Tuner, Tuner.restore; result_grid.py ResultGrid/Result; analysis.py tune.run
     progress_reporter.py  the terminal table; strato/widgets/tune_view.py the notebook view
+    callback.py   tune.Callback hooks; publish.py the run's summary in the GCS KV (state API list_tune_runs)
 """
 import importlib
 
