@@ -167,3 +167,14 @@ def test_strato_data_is_an_attribute_of_strato_as_ray_data_is_of_ray():
     assert callable(strato.data.read_parquet)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         strato.nope  # noqa: B018
+
+
+def test_local_shuffle_keeps_every_row_and_mixes_them():
+    from strato.data.iterator import _local_shuffle
+    tables = [pa.table({"a": np.arange(s, s + 100)}) for s in range(0, 1000, 100)]
+    out = list(_local_shuffle(iter(tables), 200, seed=1))
+    values = np.concatenate([t["a"].to_numpy() for t in out])
+    assert sorted(values.tolist()) == list(range(1000))
+    assert values.tolist() != list(range(1000))
+    again = np.concatenate([t["a"].to_numpy() for t in _local_shuffle(iter(tables), 200, seed=1)])
+    np.testing.assert_array_equal(values, again)
