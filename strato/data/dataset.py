@@ -310,13 +310,16 @@ class Dataset:
                 return sum(m.num_rows for _, m in self._source.blocks)
         return sum(meta.num_rows for _, meta in self._execute())
 
-    def schema(self) -> Schema | None:
-        """The columns and their types; runs the plan only up to its first block when it must."""
+    def schema(self, fetch_if_missing: bool = True) -> Schema | None:
+        """The columns and their types; runs the plan only up to its first block when it must
+        (and may: fetch_if_missing=False returns None instead)."""
         if not self._ops:
             items = self._source.read_tasks or [m for _, m in self._source.blocks]
             schemas = [i.schema for i in items if i.schema is not None]
             if schemas:
                 return Schema(schemas[0])
+        if not fetch_if_missing:
+            return None
         it = self._execute(progress=False)
         try:
             for _, meta in it:
@@ -326,8 +329,8 @@ class Dataset:
             it.close()
         return None
 
-    def columns(self) -> list[str] | None:
-        s = self.schema()
+    def columns(self, fetch_if_missing: bool = True) -> list[str] | None:
+        s = self.schema(fetch_if_missing)
         return None if s is None else s.names
 
     def num_blocks(self) -> int:
