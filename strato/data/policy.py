@@ -23,7 +23,9 @@ store with blocks a slow actor pool cannot take yet. And what a block will
 grow into downstream counts: `est_output_bytes` is the next task's output
 times the growth the later operators have shown so far (`footprint`).
 
-Held in the store at most: budget + one block per downstream operator.
+Held in the store: about the budget, plus at most one block per downstream
+operator; until each operator's first blocks are seen, its output size is
+guessed from its input's, so the first few blocks can overshoot.
 """
 from __future__ import annotations
 
