@@ -117,7 +117,7 @@ RAY_KEYS_WITHOUT_EFFECT: dict[str, str] = {
     "locality_aware_leasing_enabled": "leasing is always locality-aware",
     "enable_timeline": "task events are always recorded",
     "metrics_report_interval_ms": "there is no metrics agent",
-    "gcs_rpc_server_reconnect_timeout_s": "clients reconnect to the GCS with backoff",
+    "gcs_rpc_server_reconnect_timeout_s": "clients retry an unreachable GCS for 60 s (rpc.GCS_RECONNECT_TIMEOUT_S)",
     "task_retry_delay_ms": "retries are queued at once",
     "local_fs_capacity_threshold": "spilling fails with ObjectStoreFullError when the disk is full",
     "worker_maximum_startup_concurrency": "worker start-up is not throttled",
