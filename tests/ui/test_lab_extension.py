@@ -462,3 +462,40 @@ def test_status_bar_follows_the_active_kernels_cluster(page, lab, cluster, shot)
     item = page.locator(".strato-status-item")
     wait_until(lambda: address in item.inner_text(), 10, what="the status bar on the kernel's cluster")
     page.screenshot(path=str(ARTIFACTS / "lab-kernel-connected.png"))
+
+
+def test_default_address_setting_adds_a_cluster(page, lab, tmp_path, shot):
+    """Settings > Strato > default address (+ token file): a cluster started elsewhere (here: another
+    temp root, so not found locally) is added at load and listed as "added"."""
+    root = tempfile.mkdtemp(prefix="st-", dir="/tmp")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "strato", "start", "--head", "--num-cpus", "1", "--temp-dir",
+                               root], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False)
+        assert proc.returncode == 0, proc.stderr
+        address = proc.stdout.split("cluster started at ", 1)[1].split()[0]
+        from strato.runtime import temp_root
+        token_file = tmp_path / "token"
+        token_file.write_text(temp_root.lookup_token(root, address))
+        raw = json.dumps({"refreshInterval": 500, "defaultAddress": address, "defaultTokenFile": str(token_file)})
+        status = page.evaluate("""async (raw) => {
+            const xsrf = (document.cookie.match(/_xsrf=([^;]+)/) || [])[1] || '';
+            const r = await fetch('/lab/api/settings/strato-jupyterlab:plugin', {method: 'PUT',
+                headers: {'Content-Type': 'application/json', 'X-XSRFToken': xsrf}, body: JSON.stringify({raw})});
+            return r.status; }""", raw)
+        assert status == 204, status
+        page.reload()
+        open_sidebar(page)
+        added = card(page, address)
+        added.wait_for(timeout=30_000)
+        assert added.locator(".strato-kind").inner_text() == "added"
+        cpu = added.locator('.strato-node .strato-bar-row[data-resource="CPU"] .strato-bar-text')
+        wait_until(lambda: cpu.inner_text().endswith("/ 1"), 15, what="the added cluster's CPU total")
+        page.screenshot(path=str(ARTIFACTS / "lab-default-address.png"))
+    finally:
+        subprocess.run([sys.executable, "-m", "strato", "stop", "--temp-dir", root], capture_output=True, timeout=60,
+                       check=False)
+        left = _daemons_under(root)
+        for p in left:
+            p.kill()
+        psutil.wait_procs(left, timeout=5)
+        shutil.rmtree(root, ignore_errors=True)
