@@ -99,6 +99,19 @@ def random_shuffle(seed: int | None):
     return run
 
 
+# ------------------------------------------------------------------ union
+def union(others: tuple):
+    """This dataset's blocks, then each other dataset's, in order (the others run when this does)."""
+    def run(blocks, ctx):
+        out = list(blocks)
+        for other in others:
+            out += other._blocks()
+        for _, meta in out:
+            ctx.task_done(meta.num_rows, meta.size_bytes)
+        return out
+    return run
+
+
 # ------------------------------------------------------------------ sort
 @strato.remote
 def _sort_all(keys, descending, num_out, *tables):

@@ -191,6 +191,13 @@ class Dataset:
             raise TypeError(f"sort takes a column name or a list of them, got {key!r}.")
         return self._with(P.AllToAllOp("Sort", A.sort(keys, bool(descending))))
 
+    def union(self, *others: Dataset) -> Dataset:
+        """The rows of this dataset, then those of each of `others` (lazy; blocks are kept as they are)."""
+        for o in others:
+            if not isinstance(o, Dataset):
+                raise TypeError(f"union takes Datasets, got {type(o).__name__}.")
+        return self._with(P.AllToAllOp("Union", A.union(tuple(others))))
+
     def unique(self, column: str) -> list:
         """The distinct values of a column."""
         return [row[column] for row in self.select_columns([column]).groupby(column).count().take_all()]

@@ -220,5 +220,7 @@ def test_sort_add_column_rename_and_unique_match_pandas(ds, df):
     renamed = ds.rename_columns({"x": "feature"}).to_pandas()
     pd.testing.assert_frame_equal(renamed, df.rename(columns={"x": "feature"}))
     assert sorted(ds.unique("k")) == sorted(df.k.unique().tolist())
+    both = ds.union(ds.filter(lambda r: r["k"] == 1))
+    pd.testing.assert_frame_equal(both.to_pandas(), pd.concat([df, df[df.k == 1]], ignore_index=True))
     with pytest.raises(ValueError, match="one value per row"):
         ds.add_column("bad", lambda b: b.x[:3]).materialize()
