@@ -22,9 +22,9 @@ def _check_chunk_size(chunk_size, kwargs: dict) -> None:
 
 
 def _batch(refs: list, chunk_size: int, yield_obj_refs: bool, kwargs: dict) -> tuple[list, list]:
-    from strato import api
-    ready, rest = api.wait(refs, num_returns=min(chunk_size, len(refs)), **kwargs)
-    return (ready if yield_obj_refs else api.get(ready)), rest
+    import strato       # the public API, through the root package (strato.util never imports strato.api)
+    ready, rest = strato.wait(refs, num_returns=min(chunk_size, len(refs)), **kwargs)
+    return (ready if yield_obj_refs else strato.get(ready)), rest
 
 
 def as_completed(refs, *, chunk_size: int = DEFAULT_CHUNK_SIZE, yield_obj_refs: bool = False,
