@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
+from strato import _context
+
 DEFAULT_CHUNK_SIZE = 10
 DEFAULT_BACKPRESSURE_SIZE = 100
 
@@ -22,9 +24,15 @@ def _check_chunk_size(chunk_size, kwargs: dict) -> None:
 
 
 def _batch(refs: list, chunk_size: int, yield_obj_refs: bool, kwargs: dict) -> tuple[list, list]:
-    import strato       # the public API, through the root package (strato.util never imports strato.api)
-    ready, rest = strato.wait(refs, num_returns=min(chunk_size, len(refs)), **kwargs)
-    return (ready if yield_obj_refs else strato.get(ready)), rest
+    unknown = sorted(set(kwargs) - {"timeout", "fetch_local"})
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s) {unknown}; these helpers pass on timeout and fetch_local")
+    cw = _context.require_worker("wait")          # strato.util never imports the public API (strato.api)
+    found = cw.wait_objects(refs, min(chunk_size, len(refs)), kwargs.get("timeout"), raise_timeout=False)
+    ready = [r for r in refs if r._id in found][:chunk_size]
+    taken = {r._id for r in ready}
+    rest = [r for r in refs if r._id not in taken]
+    return (ready if yield_obj_refs else cw.get(ready, None)), rest
 
 
 def as_completed(refs, *, chunk_size: int = DEFAULT_CHUNK_SIZE, yield_obj_refs: bool = False,
