@@ -4,7 +4,7 @@
         GET /api/strato/cluster          if a view wants "cluster"
         GET /api/strato/task_graph       if a view wants "tasks": what changed since last time, or,
                                          past `max_tasks` tasks, the graph grouped by function
-        GET /api/v0/tasks?detail=1       if a view wants "task_rows" (the timeline)
+        GET /api/strato/task_changes     if a view wants "task_changes" (the timeline; its own cursor)
         GET /api/v0/actors               if a view wants "actors"
         view.apply(snapshot)             each view turns it into widget / Bokeh changes -> comm messages
 
@@ -21,7 +21,7 @@ import time
 logger = logging.getLogger(__name__)
 
 MIN_INTERVAL_S = 0.25
-TASK_ROWS = 5000                 # the timeline reads at most this many tasks (the oldest first, as the API lists)
+TASK_CHANGES = 5000              # the timeline catches up by at most this many changed tasks a tick
 
 
 class Feed:
@@ -30,6 +30,7 @@ class Feed:
         self._client = client
         self.views: list = []
         self.version = 0                 # task_graph cursor: the task table's version last seen
+        self.changes_version = 0         # task_changes cursor (the timeline's)
         self.task_cell = None            # the task graph's cell filter (one per feed)
         self.max_tasks = 2000            # drawn task by task up to this many, grouped by function beyond
         self.ticks = 0
@@ -76,8 +77,10 @@ class Feed:
             self.version = reply["version"]
             snapshot["task_groups" if reply["grouped"] else "tasks"] = reply if reply["grouped"] else reply["tasks"]
             snapshot["task_info"] = {k: reply[k] for k in ("num_tasks", "evicted", "dropped_events")}
-        if "task_rows" in wants:                  # the timeline: every task with its worker and times
-            snapshot["task_rows"] = self.client.get("/api/v0/tasks", {"detail": 1, "limit": TASK_ROWS})["result"]
+        if "task_changes" in wants:               # the timeline: what changed since its own cursor
+            reply = self.client.get("/api/strato/task_changes", {"since": self.changes_version, "max": TASK_CHANGES})
+            self.changes_version = reply["version"]
+            snapshot["task_changes"] = reply["tasks"]
         if "actors" in wants:
             snapshot["actors"] = self.client.get("/api/v0/actors", {"limit": 1000})["result"]
         if "local_objects" in wants:

@@ -1,8 +1,15 @@
 """Timeline: a Gantt chart of the cluster's tasks, one lane per worker, coloured by function (Bokeh).
 
-    snapshot["task_rows"]   the state API's tasks with detail (worker, node, start and end times)
-        --> bars(rows, now)   pure: one bar per task that started, lanes ordered by node then worker
+    snapshot["task_changes"]   the task records that changed since the last tick (the head's
+                               /api/strato/task_changes, followed with the feed's own cursor, so a long
+                               session costs only what changed; times in seconds)
+        --> Timeline keeps the latest `max_bars` records that started (by start time)
+        --> bars(records, now)   pure: one bar per task, lanes ordered by node, then worker
         --> a ColumnDataSource replaced when the picture changed; the lanes are the y range's factors
+
+A lane is a worker when the records name it (`worker`). Records without one (a head whose task
+records do not carry the worker) are packed per node into as few lanes as never overlap ("slot N"):
+a worker runs one task at a time, so each slot stands for one worker's share of the node.
 
 Colours come from `function_color(name)`: a stable pick from a 10-colour palette by a hash of the
 function's name, so a function keeps its colour across refreshes, tabs and sessions.
@@ -23,43 +30,63 @@ def function_color(name: str) -> str:
     return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
 
 
-def lane_of(row: dict) -> str:
-    node = (row.get("node_id") or "?")[:6]
-    worker = (row.get("worker_id") or "?")[:8]
-    return f"{node}/{worker}"
+def _lanes(records: list[dict], now: float) -> list[str]:
+    """The lane of each record (same order): node/worker, or node/slot packed greedily by start time."""
+    lanes = [""] * len(records)
+    slots: dict[str, list[float]] = {}          # node -> end time of each slot's last task
+    for i in sorted(range(len(records)), key=lambda i: records[i]["start"]):
+        r = records[i]
+        node = (r.get("node") or "?")[:6]
+        if r.get("worker"):
+            lanes[i] = f"{node}/{r['worker'][:8]}"
+            continue
+        ends = slots.setdefault(node, [])
+        end = r.get("end") or now
+        for k, last in enumerate(ends):
+            if last <= r["start"]:
+                ends[k] = end
+                break
+        else:
+            k = len(ends)
+            ends.append(end)
+        lanes[i] = f"{node}/slot {k}"
+    return lanes
 
 
-def bars(rows: list[dict], now_ms: float) -> tuple[list[str], dict]:
+def bars(records: list[dict], now: float) -> tuple[list[str], dict]:
     """Lanes (sorted) and the bars' columns, times in seconds from the first start (pure)."""
-    started = [r for r in rows if r.get("start_time_ms")]
-    if not started:
-        return [], {c: [] for c in COLUMNS}
-    t0 = min(r["start_time_ms"] for r in started)
+    started = sorted((r for r in records if r.get("start")), key=lambda r: r["start"])
     cols = {c: [] for c in COLUMNS}
-    for r in sorted(started, key=lambda r: r["start_time_ms"]):
-        end = r.get("end_time_ms") or now_ms
-        for c, v in zip(COLUMNS, (lane_of(r), (r["start_time_ms"] - t0) / 1000, (max(end, r["start_time_ms"]) - t0) / 1000,
-                                  function_color(r["name"]), r["name"], r["state"], r["task_id"])):
+    if not started:
+        return [], cols
+    t0 = started[0]["start"]
+    for r, lane in zip(started, _lanes(started, now)):
+        end = max(r.get("end") or now, r["start"])
+        for c, v in zip(COLUMNS, (lane, r["start"] - t0, end - t0, function_color(r["name"]), r["name"],
+                                  r["state"], r["id"])):
             cols[c].append(v)
     return sorted(set(cols["lane"])), cols
 
 
 class Timeline(View):
-    """Tasks over time, one lane per worker, coloured by function."""
+    """Tasks over time, one lane per worker, coloured by function (the latest `max_bars` tasks)."""
 
-    wants = frozenset({"task_rows"})
+    wants = frozenset({"task_changes"})
     uses_bokeh = True
 
-    def __init__(self, *, interval: float = 1.0, width: int = 900, height: int = 400, feed=None):
+    def __init__(self, *, max_bars: int = 5000, interval: float = 1.0, width: int = 900, height: int = 400,
+                 feed=None):
         super().__init__(interval, feed)
+        self.max_bars = max_bars
         self.width, self.height = width, height
+        self.records: dict[str, dict] = {}       # task id -> its latest record (that started)
         self.lanes: list[str] = []
         self.columns: dict = {c: [] for c in COLUMNS}
         self._src = self._fig = None
 
     def text(self) -> str:
         names = sorted(set(self.columns["name"]))
-        return (f"Timeline: {len(self.columns['name'])} tasks on {len(self.lanes)} workers"
+        return (f"Timeline: {len(self.columns['name'])} tasks on {len(self.lanes)} lanes"
                 + (f" ({', '.join(names[:8])})" if names else ""))
 
     def _figure(self):
@@ -87,10 +114,19 @@ class Timeline(View):
         return self._figure()
 
     def update(self, snapshot: dict) -> bool:
-        rows = snapshot.get("task_rows")
-        if rows is None:
+        changes = snapshot.get("task_changes")
+        if changes is None:
             return False
-        lanes, cols = bars(rows, snapshot["time"] * 1000)
+        running = any(not r.get("end") for r in self.records.values())
+        if not changes and not running:
+            return False
+        for r in changes:
+            if r.get("start"):
+                self.records[r["id"]] = r
+        if len(self.records) > self.max_bars:
+            keep = sorted(self.records.values(), key=lambda r: r["start"])[-self.max_bars:]
+            self.records = {r["id"]: r for r in keep}
+        lanes, cols = bars(list(self.records.values()), snapshot["time"])
         if (lanes, cols) == (self.lanes, self.columns):
             return False
         self.lanes, self.columns = lanes, cols

@@ -5,7 +5,7 @@ import pytest
 from strato.server_extension.dashboards import tune_snapshot
 from strato.server_extension.manager import ManagerError, check_address, cluster_id
 from strato.widgets.actor_view import STATE_COLORS, rows
-from strato.widgets.timeline import PALETTE, bars, function_color, lane_of
+from strato.widgets.timeline import PALETTE, bars, function_color
 
 
 def test_function_colour_is_stable_and_from_the_palette():
@@ -15,21 +15,30 @@ def test_function_colour_is_stable_and_from_the_palette():
 
 
 def test_timeline_bars_one_lane_per_worker_times_from_first_start():
-    rows_ = [
-        {"task_id": "a", "name": "f", "state": "FINISHED", "node_id": "n1aaaa", "worker_id": "w1bbbbbbbb",
-         "start_time_ms": 1000, "end_time_ms": 1500},
-        {"task_id": "b", "name": "g", "state": "RUNNING", "node_id": "n1aaaa", "worker_id": "w2cccccccc",
-         "start_time_ms": 1200, "end_time_ms": None},
-        {"task_id": "c", "name": "f", "state": "PENDING", "node_id": "n1aaaa", "worker_id": None,
-         "start_time_ms": None, "end_time_ms": None},                     # not started: no bar
+    records = [
+        {"id": "a", "name": "f", "state": "FINISHED", "node": "n1aaaa", "worker": "w1bbbbbbbb", "start": 1.0,
+         "end": 1.5},
+        {"id": "b", "name": "g", "state": "RUNNING", "node": "n1aaaa", "worker": "w2cccccccc", "start": 1.2,
+         "end": 0.0},
+        {"id": "c", "name": "f", "state": "PENDING", "node": "n1aaaa", "start": 0.0, "end": 0.0},  # not started
     ]
-    lanes, cols = bars(rows_, now_ms=2000)
+    lanes, cols = bars(records, now=2.0)
     assert lanes == ["n1aaaa/w1bbbbbb", "n1aaaa/w2cccccc"]
     assert cols["task_id"] == ["a", "b"]
-    assert cols["left"] == [0.0, 0.2] and cols["right"] == [0.5, 1.0]     # running: up to now
+    assert cols["left"] == [0.0, pytest.approx(0.2)] and cols["right"] == [0.5, 1.0]     # running: up to now
     assert cols["color"] == [function_color("f"), function_color("g")]
-    assert lane_of({"node_id": None, "worker_id": None}) == "?/?"
     assert bars([], 0) == ([], {c: [] for c in cols})
+
+
+def test_timeline_packs_tasks_without_a_worker_into_slots_per_node():
+    # node A: a [0,2], b [1,3] overlap -> two slots; c [2,4] reuses slot 0; node B: its own slot 0.
+    records = [{"id": i, "name": "f", "state": "FINISHED", "node": node, "start": s, "end": e}
+               for i, node, s, e in (("a", "A", 10.0, 12.0), ("b", "A", 11.0, 13.0), ("c", "A", 12.0, 14.0),
+                                     ("d", "B", 11.0, 12.0))]
+    lanes, cols = bars(records, now=20.0)
+    assert dict(zip(cols["task_id"], cols["lane"])) == {"a": "A/slot 0", "b": "A/slot 1", "c": "A/slot 0",
+                                                         "d": "B/slot 0"}
+    assert lanes == ["A/slot 0", "A/slot 1", "B/slot 0"]
 
 
 def test_actor_rows_alive_first_coloured_by_state():
