@@ -9,7 +9,7 @@
  *                             strato:connect-cluster, strato:show-sidebar
  *   settings (schema/plugin.json): refreshInterval (ms), defaultAddress (+ defaultTokenFile)
  */
-import { ILabShell, ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
+import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, IFrame, MainAreaWidget, WidgetTracker, showErrorMessage } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookActions } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -30,11 +30,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
   description: 'Strato clusters: sidebar, dashboards, status bar',
   autoStart: true,
   requires: [INotebookTracker],
-  optional: [ILabShell, ILayoutRestorer, ISettingRegistry, IStatusBar, ICommandPalette],
+  optional: [ILayoutRestorer, ISettingRegistry, IStatusBar, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
     notebooks: INotebookTracker,
-    labShell: ILabShell | null,
     restorer: ILayoutRestorer | null,
     settingRegistry: ISettingRegistry | null,
     statusBar: IStatusBar | null,
@@ -150,7 +149,6 @@ const plugin: JupyterFrontEndPlugin<void> = {
         })
         .catch(error => console.warn(`Strato: settings not loaded: ${error}`));
     }
-    void labShell;
   }
 };
 
