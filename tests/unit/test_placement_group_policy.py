@@ -135,3 +135,12 @@ def test_the_usual_path_is_allowed():
                      (PgState.PREPARED, PgState.PENDING), (PgState.CREATED, PgState.RESCHEDULING),
                      (PgState.RESCHEDULING, PgState.PREPARED), (PgState.CREATED, PgState.REMOVED)]:
         check_transition(old, new)
+
+
+def test_stale_bundles_are_those_the_table_does_not_put_on_the_node():
+    from strato.runtime.gcs.placement_group_state import stale_bundles
+    P, Q, R, S = b"p" * 16, b"q" * 16, b"r" * 16, b"s" * 16
+    groups = {P: (PgState.CREATED, [A, B]), Q: (PgState.REMOVED, [A]), R: (PgState.PENDING, [b""])}
+    held = [(P, 0), (P, 1), (Q, 0), (R, 0), (S, 0)]
+    assert stale_bundles(held, groups, A, set()) == [(P, 1), (Q, 0), (R, 0), (S, 0)]
+    assert stale_bundles(held, groups, A, {R, S}) == [(P, 1), (Q, 0)]     # being reserved right now: kept

@@ -12,6 +12,8 @@
     driver --RemovePlacementGroup--> REMOVED: the group's actors are killed (no restart), its bundles
         returned (the raylets stop the workers leased in them: its tasks fail), waiters woken
     a node holding bundles dies -> RESCHEDULING: its bundles are placed again, the others stay
+    a node registers, or the GCS starts again on stored tables -> reservations a raylet holds that the
+        table does not account for are returned (placement_group_state.stale_bundles)
     the creator's job ends -> its groups are removed, unless lifetime="detached"
 
 A group's lifecycle is placement_group_state.py's Enum and table. Raylets
@@ -30,7 +32,7 @@ import logging
 import time
 
 from strato.runtime.gcs.placement_group_policy import NodeResources, Outcome, place_bundles
-from strato.runtime.gcs.placement_group_state import WAITING, PgState, check_transition
+from strato.runtime.gcs.placement_group_state import WAITING, PgState, check_transition, stale_bundles
 from strato.runtime.protocol import gcs_pb2, raylet_pb2
 from strato.runtime.rpc import RayletClient
 
@@ -59,6 +61,7 @@ class PlacementGroupManager:
         self._wake: asyncio.Event | None = None
         self._loop_task: asyncio.Task | None = None
         self._removed: collections.deque[bytes] = collections.deque()   # oldest first
+        self._in_flight: set[bytes] = set()        # groups of the reservation round under way
 
     # ------------------------------------------------------------- table
     def _set_state(self, g: Group, state: PgState) -> None:
@@ -107,6 +110,11 @@ class PlacementGroupManager:
                 self.named[(info.namespace, info.name)] = key
         if any(g.state in WAITING for g in self.groups.values()):
             self.wake()
+        alive = [n.node_id for n in self.gcs.nodes.values() if n.alive]
+        if alive:       # what the raylets hold, against the table taken back (they answer without the GCS)
+            loop = asyncio.get_running_loop()
+            for node_id in alive:
+                loop.create_task(self._reconcile(node_id))
 
     def create(self, info: gcs_pb2.PlacementGroupInfo) -> str:
         """Add a group (PENDING) and have it placed; returns an error message, or "" when accepted."""
@@ -147,6 +155,30 @@ class PlacementGroupManager:
         self._wake.set()
         if self._loop_task is None or self._loop_task.done():
             self._loop_task = asyncio.get_running_loop().create_task(self._schedule_forever())
+
+    def node_registered(self, node_id: bytes) -> None:
+        """A node (re)joined: groups may fit now, and what it holds is checked against the table."""
+        self.wake()
+        asyncio.get_running_loop().create_task(self._reconcile(node_id))
+
+    async def _reconcile(self, node_id: bytes) -> None:
+        raylet = self._raylet(node_id)
+        if raylet is None:
+            return
+        try:
+            stats = await raylet.call("GetNodeStats", raylet_pb2.GetNodeStatsRequest(), timeout=RPC_TIMEOUT_S)
+        except Exception as exc:
+            logger.debug("could not ask node %s for its bundles: %s", node_id.hex()[:12], exc)
+            return
+        table = {pg_id: (g.state, [b.node_id for b in g.info.bundles]) for pg_id, g in self.groups.items()}
+        stale: dict[bytes, list[int]] = {}
+        for pg_id, i in stale_bundles([(b.placement_group_id, b.bundle_index) for b in stats.bundles], table,
+                                      node_id, self._in_flight):
+            stale.setdefault(pg_id, []).append(i)
+        for pg_id, indexes in stale.items():
+            logger.info("node %s holds bundles %s of group %s the table does not account for: returning them",
+                        node_id.hex()[:12], indexes, pg_id.hex()[:12])
+            await self._return(node_id, pg_id, indexes, [])
 
     def node_died(self, node_id: bytes) -> None:
         for g in self.groups.values():
@@ -251,6 +283,13 @@ class PlacementGroupManager:
                     raylet_pb2.BundleSpec(placement_group_id=g.info.placement_group_id, bundle_index=i,
                                           resources=bundles[i]) for i in idx)
         keys = list(batches)
+        self._in_flight = {g.info.placement_group_id for g, *_ in plans}
+        try:
+            await self._reserve_round(plans, batches, keys)
+        finally:
+            self._in_flight = set()
+
+    async def _reserve_round(self, plans: list, batches: dict, keys: list) -> None:
         answers = dict(zip(keys, await asyncio.gather(*(self._prepare(node_id, batches[(node_id, one)], one)
                                                          for node_id, one in keys))))
         to_commit: list = []

@@ -10,6 +10,11 @@
 Names and meanings follow Ray's `placement_group_table()` states. RESCHEDULING is
 a CREATED group that lost bundles with a node: its other bundles stay where
 they are while the lost ones are placed again (through PREPARED, as at first).
+
+`stale_bundles` decides which of a raylet's reservations the table does not
+account for (left by a GCS that died between prepare and commit, or by a
+removal the raylet never heard of): the manager returns them when the node
+registers.
 """
 from __future__ import annotations
 
@@ -36,6 +41,25 @@ TRANSITIONS: dict[PgState, frozenset[PgState]] = {
 
 #: States in which a group is waiting for the manager to (re)place bundles.
 WAITING = frozenset({PgState.PENDING, PgState.RESCHEDULING})
+
+
+def stale_bundles(held: list[tuple[bytes, int]], groups: dict, node_id: bytes, in_flight: set) -> list:
+    """The (group id, bundle index) pairs a raylet on `node_id` holds that no group accounts for:
+    the group is unknown or REMOVED, or its table entry puts that bundle elsewhere (or nowhere) --
+    unless the group is being reserved right now (`in_flight`). `groups`: id -> (PgState, [node id per
+    bundle, b"" when not placed])."""
+    out = []
+    for pg_id, index in held:
+        if pg_id in in_flight:
+            continue
+        entry = groups.get(pg_id)
+        if entry is None or entry[0] is PgState.REMOVED:
+            out.append((pg_id, index))
+            continue
+        nodes = entry[1]
+        if index >= len(nodes) or nodes[index] != node_id:
+            out.append((pg_id, index))
+    return out
 
 
 def check_transition(old: PgState, new: PgState) -> None:

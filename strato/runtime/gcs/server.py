@@ -138,7 +138,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health.seen(node.node_id, time.monotonic())
         logger.info("node %s registered at %s:%d", node.node_id.hex()[:12], node.address, node.raylet_port)
         self._publish(node)
-        self.placement_groups.wake()
+        self.placement_groups.node_registered(node.node_id)
         return gcs_pb2.RegisterNodeReply(health_check_period_s=self.config.health_check_period_s,
                                          health_check_timeout_s=self.config.health_check_timeout_s)
 

@@ -380,7 +380,9 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         return raylet_pb2.GetNodeStatsReply(node_id=self.node_id, resources_total=self.sched.total,
                                             resources_available=self.sched.available, workers=workers,
                                             pending_leases=len(self.sched.queue),
-                                            object_store=self.store.stats_proto())
+                                            object_store=self.store.stats_proto(),
+                                            bundles=[raylet_pb2.BundleSpec(placement_group_id=pg, bundle_index=i)
+                                                     for pg, i in self.sched.bundles.bundles])
 
     async def PrepareBundles(self, request, context):
         groups: dict[bytes, list] = {}          # each group's bundles are reserved all or none
