@@ -73,7 +73,7 @@ def test_continuous_data_log_loss_within_two_percent_and_pandas_label_column():
     booster = train(params, RayDMatrix(train_frame, label="target", sharding=RayShardingMode.BATCH), 20,
                     ray_params=TWO)
     assert booster.feature_names == names and booster.num_boosted_rounds() == 20
-    distributed = predict(booster, RayDMatrix(test_frame), ray_params=TWO)
+    distributed = booster.predict(xgb.DMatrix(test_frame))
     local = single_process(X[:4000], y[:4000], 20, params).predict(xgb.DMatrix(X[4000:]))
     assert logloss(y[4000:], distributed) == pytest.approx(logloss(y[4000:], local), rel=0.02)
 

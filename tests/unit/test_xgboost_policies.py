@@ -132,3 +132,20 @@ def test_exact_tree_method_is_refused():
     with pytest.raises(ValueError, match="grow_colmaker"):
         check_xgb_params({"updater": "grow_colmaker,prune"})
     check_xgb_params({"tree_method": "hist"})
+
+
+# ------------------------------------------------------------------ tune callbacks (the pure parts)
+def test_tune_callback_metric_names_and_when_it_wants_the_model():
+    from strato.xgboost.tune import TuneReportCallback, TuneReportCheckpointCallback, flatten, split_callbacks
+
+    evals = {"train": {"logloss": [0.6, 0.5]}, "valid": {"logloss": [0.7, 0.65], "error": [0.3, 0.2]}}
+    assert flatten(evals) == {"train-logloss": 0.5, "valid-logloss": 0.65, "valid-error": 0.2}
+    renamed = TuneReportCheckpointCallback(metrics={"loss": "valid-logloss"}, frequency=2)
+    assert renamed._select(flatten(evals)) == {"loss": 0.65}
+    assert TuneReportCheckpointCallback(metrics="valid-error")._select(flatten(evals)) == {"valid-error": 0.2}
+    assert [r for r in range(1, 8) if renamed.wants_model(r, final_round=7)] == [2, 4, 6, 7]
+    assert not any(TuneReportCallback().wants_model(r, final_round=7) for r in range(1, 8))
+    actor_side, driver_side = split_callbacks(["an xgboost callback", renamed])
+    assert actor_side == ["an xgboost callback"] and driver_side == [renamed]
+    with pytest.raises(ValueError, match="frequency"):
+        TuneReportCheckpointCallback(frequency=-1)
