@@ -243,11 +243,19 @@ def wait_until(fn, timeout=30, interval=0.25, what="condition"):
 
 
 def open_sidebar(page):
+    """Show the Strato sidebar (its tab toggles it: click only while it is hidden, and check again, since
+    a page that just loaded may still be restoring its layout)."""
     tab = page.locator('.jp-SideBar .lm-TabBar-tab[data-id="strato-sidebar"]')
     tab.wait_for(timeout=30_000)
-    if not page.locator("#strato-sidebar").is_visible():
+    sidebar = page.locator("#strato-sidebar")
+    deadline = time.monotonic() + 20
+    while not sidebar.is_visible():
+        assert time.monotonic() < deadline, "the Strato sidebar did not open"
         tab.click()
-    page.locator("#strato-sidebar").wait_for(state="visible", timeout=10_000)
+        try:
+            sidebar.wait_for(state="visible", timeout=2_000)
+        except sync_api.TimeoutError:
+            pass
 
 
 def card(page, address):
