@@ -231,7 +231,7 @@ class PlacementGroupManager:
                 await self._wake.wait()
                 continue
             self._wake.clear()
-            plans = [plan for plan in map(self._plan, waiting) if plan is not None]
+            plans = [plan for plan in map(self._plan_or_log, waiting) if plan is not None]
             if plans:
                 try:
                     await self._reserve_all(plans)
@@ -246,6 +246,13 @@ class PlacementGroupManager:
     def _node_view(self) -> dict:
         return {n.node_id: NodeResources(dict(n.resources_total), dict(n.resources_available))
                 for n in self.gcs.nodes.values() if n.alive}
+
+    def _plan_or_log(self, g: Group):
+        try:
+            return self._plan(g)
+        except Exception:      # a bug must not stop the loop for every other group
+            logger.exception("planning group %s failed", g.info.placement_group_id.hex()[:12])
+            return None
 
     def _plan(self, g: Group):
         """Where a waiting group's bundles go now: (group, node -> bundle indexes, bundles, state before),
