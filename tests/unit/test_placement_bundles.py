@@ -166,3 +166,10 @@ def test_the_gcs_keeps_a_bounded_number_of_removed_groups(monkeypatch):
 
 async def _no_actors(pg_id):
     return None
+
+
+def test_hard_affinity_to_a_node_too_small_for_the_request_is_unschedulable():
+    s = sched(cpus=1)
+    s.update_view({OTHER: NodeView(OTHER, {"CPU": 1}, {"CPU": 1})})
+    out = s.request_lease(LeaseRequest(bytes([1]), {"CPU": 2.0}, affinity=OTHER, name="f"))
+    assert isinstance(out[0], Unschedulable) and "can never fit {'CPU': 2.0}" in out[0].message

@@ -335,7 +335,9 @@ class LeaseScheduler:
                 return (f"the node {req.affinity.hex()} that NodeAffinitySchedulingStrategy names (soft=False) is "
                         f"{state}. Pick a live node from strato.nodes(), or pass soft=True to run elsewhere "
                         f"when it is gone.")
-            return None
+            return (f"the node {req.affinity.hex()} that NodeAffinitySchedulingStrategy names (soft=False) can "
+                    f"never fit {req.placement or req.resources} (it has {node.total}). Ask for less, pick "
+                    f"another node, or pass soft=True.")
         if req.placement_group and not req.looked_up:
             return LookUp
         return None
