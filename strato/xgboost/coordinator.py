@@ -105,15 +105,18 @@ class Coordinator:
             wait_for_capacity(self.num_actors, self.ray_params.bundle(), self.ray_params.placement_timeout_s)
         if self.queue is None:
             self.queue = Queue()
-        # Shards first: preparing them may run tasks (a Dataset's split) that need CPUs the actors will hold.
+        # A Dataset's shards first: splitting it runs tasks that need CPUs the actors will hold. Other
+        # sources are cut by the driver alone, while the actors start (and import xgboost).
+        datasets_first = any(m.kind == "dataset" for m in [self.dtrain] + [m for m, _ in self.evals])
+        if not datasets_first:
+            self._create(ranks)
         train_specs = self.dtrain.shard_specs(self.num_actors)
         eval_specs = [
             [(name, None if matrix is self.dtrain else matrix.shard_specs(self.num_actors)[rank])
              for matrix, name in self.evals]
             for rank in range(self.num_actors)]
-        for rank in ranks:
-            self.actors[rank] = _RemoteTrainingActor.options(**self._actor_options(rank)).remote(
-                rank, self.num_actors)
+        if datasets_first:
+            self._create(ranks)
         refs = {rank: self.actors[rank].load.remote(train_specs[rank], eval_specs[rank]) for rank in ranks}
         ready, _ = strato.wait(list(refs.values()), num_returns=len(refs), timeout=READY_TIMEOUT_S)
         if len(ready) < len(refs):
@@ -122,6 +125,11 @@ class Coordinator:
                 f"{READY_TIMEOUT_S:.0f} s: the cluster's resources are busy. Free them or use fewer actors.")
         for rank, ref in refs.items():
             self.rows[rank] = strato.get(ref)
+
+    def _create(self, ranks) -> None:
+        for rank in ranks:
+            self.actors[rank] = _RemoteTrainingActor.options(**self._actor_options(rank)).remote(
+                rank, self.num_actors)
 
     def _actor_options(self, rank: int) -> dict:
         """Inside a Tune trial the trial already holds the actors' bundles (get_tune_resources), so they

@@ -80,6 +80,8 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
     if "xgb_model" in kwargs:
         raise ValueError("xgb_model (continuing a model) is not supported by strato.xgboost.train yet.")
     ray_params = _ray_params(ray_params)
+    for matrix in [dtrain] + [m for m, _ in evals]:
+        matrix.positions(ray_params.num_actors)       # fails now if it cannot be cut (fewer files than actors)
     params = dict(params)
     params.setdefault("nthread", ray_params.nthread)
     quantile = _uses_quantile_dmatrix(params)
