@@ -32,7 +32,9 @@ class RayParams:
                          after a failure training resumes from the latest one. 0: only at the end.
     elastic_training:    training on the surviving actors while a dead one restarts; not supported
                          (must be False).
-    placement_timeout_s: how long to wait for the cluster to have room for all actors before failing.
+    placement_timeout_s: how long to wait for the cluster to have nodes enough for all actors before failing.
+    max_failed_actors, placement_options: accepted for compatibility; they only matter to elastic training.
+    distributed_callbacks: not supported (must be None); pass xgboost callbacks to train(callbacks=...).
     verbose:             print a line per attempt and per failure.
     """
 
@@ -80,6 +82,10 @@ class RayParams:
                 "Elastic training (continuing on the surviving actors) is not supported by strato.xgboost. Use "
                 "elastic_training=False with max_actor_restarts=N: a dead actor is restarted and training resumes "
                 "from the last checkpoint.")
+        if self.distributed_callbacks:
+            raise NotImplementedError(
+                "RayParams(distributed_callbacks=...) is not supported by strato.xgboost. Pass xgboost callbacks "
+                "in train(..., callbacks=[...]): they run in every actor.")
         if not _is_int(self.max_failed_actors) or self.max_failed_actors < 0:
             raise ValueError(f"RayParams(max_failed_actors=...) must be an int >= 0, got {self.max_failed_actors!r}.")
         if not _is_number(self.placement_timeout_s) or self.placement_timeout_s < 0:
