@@ -168,6 +168,16 @@ def locality_raylet(inlined: dict | None) -> str | None:
     return max(held, key=held.get) if held else None
 
 
+def lineage_bytes(entry) -> int:
+    """What keeping a task's lineage holds: its spec, and its arguments -- large ones in a node's store
+    count with their full size, since the lineage keeps them there (bounded by max_lineage_bytes)."""
+    held = len(entry.args)
+    for data in (entry.inlined or {}).values():
+        marker = decode_marker(data)
+        held += marker.size if marker is not None else len(data)
+    return held
+
+
 def _in_a_store(results: list) -> bool:
     """Some return lives in a node's store (only those copies can be lost with a node)."""
     return any(not is_error and data[:4] == MARKER_PREFIX for data, is_error in results)
@@ -376,7 +386,7 @@ class TaskSubmitter:
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
         if state is TaskState.FINISHED and entry.task_id not in self.cw.lineage and _in_a_store(results):
-            self.cw.keep_lineage(entry, len(entry.args) + sum(map(len, (entry.inlined or {}).values())))
+            self.cw.keep_lineage(entry, lineage_bytes(entry))
         elif entry.task_id in self.cw.lineage:
             pass                                    # a rebuild failed: the lineage keeps holding the arguments
         elif entry.arg_refs:
