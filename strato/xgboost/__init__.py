@@ -17,7 +17,8 @@ Modules, one concern each:
     actor.py       the training actor (one xgboost worker) and the prediction task
     coordinator.py the driver side: tracker, actors, attempts, checkpoints
     main.py        train() and predict()
-    sklearn.py     RayXGBClassifier, RayXGBRegressor
+    sklearn.py     RayXGBClassifier, RayXGBRegressor (also importable from here)
+    tune.py        Tune callbacks (reports and checkpoints from the driver) and get_tune_resources
 """
 from strato.xgboost.coordinator import InsufficientResourcesError
 from strato.xgboost.main import RayXGBoostTrainingError, predict, train
@@ -25,5 +26,13 @@ from strato.xgboost.matrix import RayDMatrix
 from strato.xgboost.params import RayParams
 from strato.xgboost.sharding import RayShardingMode
 
-__all__ = ["InsufficientResourcesError", "RayDMatrix", "RayParams", "RayShardingMode", "RayXGBoostTrainingError",
-           "predict", "train"]
+__all__ = ["InsufficientResourcesError", "RayDMatrix", "RayParams", "RayShardingMode", "RayXGBClassifier",
+           "RayXGBRegressor", "RayXGBoostTrainingError", "predict", "train"]
+
+
+def __getattr__(name: str):
+    # The estimators subclass xgboost's own, so importing them imports xgboost (about a second): on first use.
+    if name in ("RayXGBClassifier", "RayXGBRegressor"):
+        from strato.xgboost import sklearn
+        return getattr(sklearn, name)
+    raise AttributeError(f"module 'strato.xgboost' has no attribute {name!r}")
