@@ -56,3 +56,12 @@ def test_locality_picks_the_raylet_with_the_most_bytes():
     assert locality_raylet(inlined) == "10.0.0.2:7000"
     assert locality_raylet({b"d": b"inline"}) is None
     assert locality_raylet(None) is None
+
+
+def test_a_dead_nodes_arguments_do_not_attract_the_lease():
+    from strato.runtime.core_worker.submitter import locality_raylet
+    from strato.runtime.object_store.client.layout import encode_marker
+    inlined = {b"a": encode_marker(b"n" * 16, 10 << 20, "10.0.0.1:7000"),
+               b"b": encode_marker(b"m" * 16, 1 << 20, "10.0.0.2:7000")}
+    assert locality_raylet(inlined, dead_nodes={b"n" * 16}) == "10.0.0.2:7000"
+    assert locality_raylet(inlined, dead_nodes={b"n" * 16, b"m" * 16}) is None

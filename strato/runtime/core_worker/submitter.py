@@ -154,16 +154,16 @@ def resolve_dependencies(cw, deps: list, arg_refs: list | None, done) -> None:
             cw.getter.fetch_borrowed(oid, owner)
 
 
-def locality_raylet(inlined: dict | None) -> str | None:
+def locality_raylet(inlined: dict | None, dead_nodes=()) -> str | None:
     """The raylet holding the most bytes of a task's large arguments (their store markers), or None:
     its lease is asked there first, so the arguments need not move (Ray's locality-aware leasing).
-    That raylet grants if the task fits, else spills back as usual."""
+    That raylet grants if the task fits, else spills back as usual. Nodes known dead are skipped."""
     if not inlined:
         return None
     held: dict[str, int] = {}
     for data in inlined.values():
         marker = decode_marker(data)
-        if marker is not None:
+        if marker is not None and marker.node_id not in dead_nodes:
             held[marker.raylet_address] = held.get(marker.raylet_address, 0) + marker.size
     return max(held, key=held.get) if held else None
 
@@ -291,8 +291,17 @@ class TaskSubmitter:
             affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
             name=sample.name, placement_group_id=group[0] if group else b"",
             bundle_index=group[1] if group else -1)
-        near = None if (group or affinity or strategy != "DEFAULT") else locality_raylet(sample.inlined)
-        home = (lambda: cw.raylet) if near in (None, cw.raylet_address) else (lambda: self._raylet(near))
+        near = None if (group or affinity or strategy != "DEFAULT") else locality_raylet(
+            sample.inlined, cw.node_watch.dead)
+        tries = []
+
+        def home():
+            """The raylet holding the arguments is asked once; after that (it refused, failed or spilled
+            back and the next one rejected) the request starts from this node's raylet as usual."""
+            if near is None or near == cw.raylet_address or tries:
+                return cw.raylet
+            tries.append(near)
+            return self._raylet(near)
         try:
             granted = await leasing.follow(
                 req, home=home, raylet_at=self._raylet, what=f"task {sample.name}",
