@@ -7,9 +7,10 @@
         --> bars(records, now)   pure: one bar per task, lanes ordered by node, then worker
         --> a ColumnDataSource replaced when the picture changed; the lanes are the y range's factors
 
-A lane is a worker when the records name it (`worker`). Records without one (a head whose task
-records do not carry the worker) are packed per node into as few lanes as never overlap ("slot N"):
-a worker runs one task at a time, so each slot stands for one worker's share of the node.
+A lane is a worker: the GCS's compact task records name it (`worker`, state_rows.graph_dict).
+Records without one (a task that never ran, or a GCS older than that field) are packed per node
+into as few lanes as never overlap ("slot N"): a worker runs one task at a time, so each slot
+stands for one worker's share of the node.
 
 Colours come from `function_color(name)`: a stable pick from a 10-colour palette by a hash of the
 function's name, so a function keeps its colour across refreshes, tabs and sessions.

@@ -83,7 +83,7 @@ def graph_dict(rec: TaskRecord) -> dict:
     """The compact form the task-graph widget reads (short keys, times in seconds)."""
     return {"id": rec.task_id.hex(), "name": rec.name, "state": rec.event_state,
             "parent": rec.parent_task_id.hex(), "args": [a.hex() for a in rec.arg_ids],
-            "returns": [r.hex() for r in rec.return_ids], "node": rec.node_id.hex(),
+            "returns": [r.hex() for r in rec.return_ids], "node": rec.node_id.hex(), "worker": rec.worker_id.hex(),
             "cell": cell_of(rec.tag), "actor": rec.actor_id.hex(), "error": rec.error,
             "created": rec.creation_time, "start": rec.start_time, "end": rec.end_time,
             "attempt": rec.attempt}
