@@ -3,8 +3,9 @@
 It owns what its process submits and creates: tasks and their worker leases
 (submitter.py with dispatch_policy.py, actor_submitter.py), the objects the
 process owns -- values in the in-process memory store, reference counts,
-borrowers (memory_store.py, reference_table.py, borrowing.py) -- and `get` /
-`wait` (getter.py). core_worker.py ties the parts together (see its
+borrowers (memory_store.py, reference_table.py, borrowing.py) -- the lineage
+to rebuild lost outputs (lineage.py), `get` / `wait` (getter.py), and which
+nodes died, to give up connections there (node_watch.py). core_worker.py ties the parts together (see its
 docstring); driver.py adds what only a driver does, joining the cluster as a
 job. A worker process runs the same core worker with runtime/worker/'s
 executor beside it.

@@ -13,7 +13,9 @@ section 7: a folder shows which process runs its code):
                      eviction, spilling               layout.py       pickle-5 layout of one object, and
     allocator.py     pure: first fit over the arena                   the marker that names its node
     service.py       the raylet's RPCs: pulls between
-                     raylets (5 MiB chunks), frees
+                     raylets (gRPC, 5 MiB chunks), frees
+    transfer.py      plain-TCP pulls: raw bytes arena
+                     to arena after the token hello
     files.py         arena file, stale arenas, spill files
 
     shared by both:  arena.py   mapping the arena file (writable, read-only), prefaulting
