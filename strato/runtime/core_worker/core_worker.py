@@ -130,6 +130,8 @@ class CoreWorker:
         self.actor_submitter = ActorSubmitter(self)
         self._dispatch_table = self._handlers()
         self.node_store = await self._connect_node_store()
+        if self.node_store.client is not None:  # what lineage pins stays within a quarter of the node's store
+            self.lineage.max_bytes = min(self.lineage.max_bytes, self.node_store.client.capacity // 4)
         self.loop.create_task(self._flush_events_forever())
 
     async def _connect_node_store(self) -> NodeStore:

@@ -14,7 +14,8 @@
 A record's size is its spec plus its arguments, large ones (in a node's store) at their full
 size, since holding the record keeps them there. The records are bounded by `max_bytes`
 (Ray's `max_lineage_bytes`, which counts specs only: Ray can drop a value and keep its
-lineage; here an argument's value stays while a record holds it): past it
+lineage; here an argument's value stays while a record holds it, so the core worker also
+caps the bound at a quarter of its node's store): past it
 the oldest records are evicted, their arguments released, and a later loss
 of one of their outputs says the lineage was evicted. Callers hold the core
 worker's lock around every call (outputs are freed from any thread).
