@@ -83,6 +83,10 @@ class Counter:
         self.calls += 1
         return strato.get_runtime_context().get_node_id()
 
+    def slow_where(self, seconds):
+        time.sleep(seconds)
+        return strato.get_runtime_context().get_node_id()
+
 
 @pytest.mark.parametrize("graceful", [False, True], ids=["killed", "stopped"])
 def test_a_restarted_actor_comes_back_on_a_live_node_and_keeps_its_name(graceful):
@@ -97,8 +101,11 @@ def test_a_restarted_actor_comes_back_on_a_live_node_and_keeps_its_name(graceful
             assert strato.get(actor.where.remote(), timeout=60) == doomed.node_id
             spare = c.add_node(num_cpus=1)
             c.wait_for_nodes()
+            in_flight = actor.slow_where.remote(1.0)          # running when its node goes
+            time.sleep(0.3)
             c.remove_node(doomed, allow_graceful=graceful)
 
+            assert strato.get(in_flight, timeout=90) == spare.node_id     # sent again under max_task_retries
             assert strato.get(actor.where.remote(), timeout=90) == spare.node_id
             again = strato.get_actor("mover")
             assert strato.get(again.where.remote(), timeout=30) == spare.node_id
