@@ -31,8 +31,9 @@ def test_binary_classifier_and_regressor():
     X = rng.integers(0, 5, size=(1200, 3)).astype(np.float32)
     y = (X[:, 0] > 2).astype(int)
     clf = RayXGBClassifier(n_estimators=3).fit(X, y, ray_params=TWO)
-    proba = clf.predict_proba(X, ray_params=TWO)
-    assert proba.shape == (1200, 2) and (clf.predict(X, ray_params=TWO) == y).all()
+    proba = clf.predict_proba(X, ray_params=TWO)      # the positive class's probability, and its complement
+    assert proba.shape == (1200, 2) and (np.argmax(proba, axis=1) == y).all()
+    assert np.allclose(proba.sum(axis=1), 1)
     target = 2 * X[:, 0] - X[:, 1]
     reg = RayXGBRegressor(n_estimators=20, max_depth=3).fit(X, target, eval_set=[(X, target)], ray_params=TWO)
     assert len(reg.evals_result_["validation_0"]["rmse"]) == 20
