@@ -90,7 +90,8 @@ def child_strato(directory: str) -> dict:
     t1 = time.perf_counter()
     strato.shutdown()
     return {"total_s": t1 - t0, "cluster_start_s": t0 - t_init,
-            "phases": {"actors, shards, tracker (before the train calls)": (t1 - t0) - extra["training_time_s"],
+            "phases": {"the rest: actors start (import xgboost), shards cut and put, tracker, result back":
+                       (t1 - t0) - extra["training_time_s"],
                        "actors' train calls (DMatrix + training)": extra["training_time_s"]},
             "logloss": logloss(y, booster.predict(xgb.DMatrix(X)))}
 
