@@ -93,12 +93,14 @@ class RayDMatrix:
     columns:   (tabular sources) the feature columns to use; default all but label/weight/base_margin/ignore.
     ignore:    (tabular sources) columns to leave out.
     sharding:  RayShardingMode.INTERLEAVED (default) or RayShardingMode.BATCH.
-    num_actors: accepted for compatibility; the actor count comes from RayParams.
+    num_actors, lazy, distributed: accepted for compatibility; the actor count comes from RayParams, and
+               every source is loaded by the actors themselves (files and Dataset shards are read there).
     """
 
     def __init__(self, data, label=None, weight=None, base_margin=None, missing=None, feature_names=None,
                  feature_types=None, enable_categorical=None, num_actors=None, filetype=None, ignore=None,
-                 columns=None, sharding=RayShardingMode.INTERLEAVED, **kwargs):
+                 columns=None, sharding=RayShardingMode.INTERLEAVED, lazy=False, distributed=None, **kwargs):
+        # lazy / distributed (XGBoost-Ray's): every source here is already loaded by the actors themselves.
         if kwargs:
             raise TypeError(f"RayDMatrix() got unsupported argument(s) {sorted(kwargs)}.")
         self.sharding = check_mode(sharding)
