@@ -1,11 +1,9 @@
-"""Ray Train's configuration and result objects: ScalingConfig, RunConfig, Checkpoint, Result."""
+"""Ray Train's configuration and result objects: ScalingConfig, RunConfig, Result; Checkpoint is strato.tune's."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import os
-import shutil
-import tempfile
+
+from strato.tune.checkpoint import Checkpoint   # one Checkpoint class, as in Ray (ray.train.Checkpoint)
 
 
 def _is_number(value) -> bool:
@@ -49,29 +47,6 @@ class RunConfig:
     """Where results go: storage_path/name (default ~/strato_results/<trainer>_<time>)."""
     name: str | None = None
     storage_path: str | None = None
-
-
-class Checkpoint:
-    """A directory of files (Ray's Checkpoint): `from_directory`, `to_directory`, `as_directory`."""
-
-    def __init__(self, path: str):
-        self.path = os.fspath(path)
-
-    @classmethod
-    def from_directory(cls, path) -> "Checkpoint":
-        return cls(path)
-
-    def to_directory(self, path: str | None = None) -> str:
-        target = os.fspath(path) if path is not None else tempfile.mkdtemp(prefix="strato-checkpoint-")
-        shutil.copytree(self.path, target, dirs_exist_ok=True)
-        return target
-
-    @contextlib.contextmanager
-    def as_directory(self):
-        yield self.path
-
-    def __repr__(self) -> str:
-        return f"Checkpoint(path={self.path!r})"
 
 
 @dataclasses.dataclass
