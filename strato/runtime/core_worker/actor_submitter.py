@@ -106,7 +106,7 @@ class ActorSubmitter:
             return
         while q.unsent and q.unsent[0].ready and q.unsent[0].error is not None:
             call = q.unsent.popleft()
-            self._finish(q, call, [(call.error.data, True)] * call.num_returns, "FAILED")
+            self._finish(q, call, [(call.error.data, True)] * len(call.return_ids), "FAILED")
         if q.conn is None or q.conn.closed:
             q.conn = None
             if q.unsent and not q.connecting:
@@ -116,7 +116,7 @@ class ActorSubmitter:
         while q.unsent and q.unsent[0].ready:
             call = q.unsent.popleft()
             if call.error is not None:
-                self._finish(q, call, [(call.error.data, True)] * call.num_returns, "FAILED")
+                self._finish(q, call, [(call.error.data, True)] * len(call.return_ids), "FAILED")
                 continue
             q.in_flight[call.task_id] = call
             q.conn.send(call.wire(self.cw.address, self.cw.job_id))
@@ -192,7 +192,7 @@ class ActorSubmitter:
                     f"The actor {info.class_name} died while running {call.name}(): "
                     f"{info.death_cause or 'its worker process died'}. (Calls in flight are retried after a "
                     f"restart up to the actor's max_task_retries times.)")
-                self._finish(q, call, [(_blob(err), True)] * call.num_returns, "FAILED")
+                self._finish(q, call, [(_blob(err), True)] * len(call.return_ids), "FAILED")
         for call in sorted(retry, key=lambda c: c.seq, reverse=True):
             q.unsent.appendleft(call)
 
@@ -224,7 +224,7 @@ class ActorSubmitter:
         q.in_flight.clear()
         q.lost = []
         for call in calls:
-            self._finish(q, call, [(blob, True)] * call.num_returns, "FAILED")
+            self._finish(q, call, [(blob, True)] * len(call.return_ids), "FAILED")
 
     def forget_connection(self, actor_id: bytes) -> None:
         """This process just killed the actor: later calls wait for its next incarnation

@@ -34,6 +34,7 @@ from strato.runtime import ids, serialization, transport
 from strato.runtime.config import SystemConfig
 from strato.runtime.core_worker.borrowing import Borrowing
 from strato.runtime.core_worker.function_table import FunctionTable
+from strato.runtime.core_worker.generators import GeneratorTable
 from strato.runtime.core_worker.getter import Getter
 from strato.runtime.core_worker.loop_thread import EventLoopThread
 from strato.runtime.core_worker.memory_store import MemoryStore, StoredObject
@@ -85,6 +86,7 @@ class CoreWorker:
         self.getter = Getter(self, blocking_notice=self.runs_tasks)
         self.get, self.wait_objects, self.on_ready = self.getter.get, self.getter.wait_objects, self.getter.on_ready
         self.borrowing = Borrowing(self)
+        self.generators = GeneratorTable(self)        # the items of this process's generator tasks
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, self.runs_tasks)
         self.record_event = self.task_events.record     # called for every task: no wrapper in between
         self._server = None
@@ -334,7 +336,7 @@ class CoreWorker:
         if captured:
             contained = contained + list(captured)
         task_id = self.ids.task_id()
-        return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
+        return_ids = [ids.object_id(task_id, i) for i in range(num_returns if num_returns >= 0 else 1)]
         entry = TaskEntry(task_id, fid, name, data, deps, return_ids, num_returns, resources,
                           max_retries, retry_exceptions, self.current_task_id, strategy, affinity)
         entry.tag, entry.log_sink = self._tag_and_sink()
@@ -444,7 +446,7 @@ class CoreWorker:
         if handle_ref is not None:
             contained = contained + [handle_ref]     # a pending call keeps its actor alive
         task_id = self.ids.task_id()
-        return_ids = [ids.object_id(task_id, i) for i in range(num_returns)]
+        return_ids = [ids.object_id(task_id, i) for i in range(num_returns if num_returns >= 0 else 1)]
         tag, sink = self._tag_and_sink()
         with self._lock:
             counts = self.actor_submitter.pending_counts
@@ -523,6 +525,7 @@ class CoreWorker:
             table[m.ObjectLost] = self.submitter.reconstruct
         if self.actor_submitter is not None:
             table[m.ActorDone] = self.actor_submitter.on_done
+            table[m.GeneratorItem] = self.generators.on_item     # generator tasks' items (generators.py)
         if self.executor is not None:       # a worker: tasks, actor calls and creation come here
             table.update(self.executor.handlers())
         return table

@@ -3,6 +3,7 @@
     core worker (owner / caller)              core worker (leased worker / actor)
       PushTask, ActorCall, CancelTask  ----->  executor
       TaskDone, ActorDone, TaskOutput  <-----
+      GeneratorItem                    <-----  an item a generator task yielded (before its *Done)
       GetObject (request) / Reply      <---->  any core worker holding the object
       ObjectLost                       ----->  the owner: a borrower found the object's copy gone
       AddBorrower (request), RemoveBorrower, ReleaseTransit: borrowing, between any two
@@ -263,3 +264,15 @@ class StoreListen(NamedTuple):
 class StoreRevoke(NamedTuple):
     offset: int
     oid: bytes
+
+
+# ------------------------------------------------------------------ generator tasks (core_worker/generators.py)
+@_wire
+class GeneratorItem(NamedTuple):
+    """Worker -> owner: item `index` of a generator task (num_returns STREAMING or DYNAMIC), object id
+    (task_id, index + 1); the TaskDone/ActorDone that follows counts the items. One-way."""
+    task_id: bytes
+    index: int
+    data: bytes
+    is_error: bool
+    nested: list | None         # [refs inside the item] or None, as TaskDone's
