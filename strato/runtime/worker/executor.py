@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import logging
 import os
 import queue
@@ -33,6 +34,7 @@ import cloudpickle
 
 from strato import exceptions
 from strato.runtime import ids, serialization
+from strato.runtime.core_worker.generators import STREAMING, DynamicItems
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.protocol import messages as m
 
@@ -182,13 +184,13 @@ class Executor:
             except TaskCancelledInterrupt:
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0)
             except Exception as exc:
-                status, results = "error", [(self._error_blob(exc, name), True, None)] * num_returns
+                status, results = "error", [(self._error_blob(exc, name), True, None)] * _slots(num_returns)
             except KeyboardInterrupt:      # raised by the task's own code: Ray reports a cancellation
                 return self._cancelled(done_kind, task_id, attempt, num_returns, time.perf_counter() - t0,
                                        f"Task {name}() was cancelled: it raised KeyboardInterrupt.")
             except SystemExit as exc:      # sys.exit(): an actor's process ends after replying; a task's lives on
                 status, results = "error", [(self._exit_blob(exc, name, done_kind is m.ActorDone), True, None)] \
-                    * num_returns
+                    * _slots(num_returns)
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
@@ -272,11 +274,14 @@ class Executor:
             try:
                 args, kwargs = task_arguments(args_blob, inlined, cw)
                 result = getattr(self.instance, method)(*args, **kwargs)
-                if asyncio.iscoroutine(result):
+                if asyncio.iscoroutine(result) and not inspect.isgenerator(result):   # (3.11: a generator is one)
                     result = await result
-                results, status = self._serialize_returns(result, num_returns, name, task_id, caller), "ok"
+                if num_returns < 0 and inspect.isasyncgen(result):      # an async generator method
+                    results, status = await self._stream_items_async(result, num_returns, name, task_id, caller), "ok"
+                else:
+                    results, status = self._serialize_returns(result, num_returns, name, task_id, caller), "ok"
             except Exception as exc:
-                status, results = "error", [(self._error_blob(exc, name), True, None)] * num_returns
+                status, results = "error", [(self._error_blob(exc, name), True, None)] * _slots(num_returns)
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
@@ -291,7 +296,11 @@ class Executor:
             values = [result]
         elif num_returns == 0:
             values = []
+        elif num_returns < 0:                       # a generator task: its items stream to the owner
+            return self._stream_items(result, num_returns, name, task_id, owner)
         else:
+            if inspect.isgenerator(result):
+                return self._fixed_generator(result, num_returns, name, task_id, owner)
             try:
                 values = list(result)
             except TypeError:
@@ -300,6 +309,9 @@ class Executor:
             if len(values) != num_returns:
                 raise ValueError(f"{name}() was declared with num_returns={num_returns} but returned "
                                  f"{len(values)} values")
+        return self._serialize_values(values, name, task_id, owner)
+
+    def _serialize_values(self, values: list, name: str, task_id: bytes | None, owner: str) -> list:
         out = []
         for i, v in enumerate(values):
             what = f"return value of {name}()"
@@ -325,7 +337,104 @@ class Executor:
 
     def _cancelled(self, done_kind, task_id, attempt, num_returns, elapsed, message: str = ""):
         blob = serialization.serialize(exceptions.TaskCancelledError(task_id.hex(), message))[0]
-        return done_kind(task_id, attempt, "cancelled", [(blob, True)] * num_returns, elapsed, None)
+        return done_kind(task_id, attempt, "cancelled", [(blob, True)] * _slots(num_returns), elapsed, None)
+
+    # ---------------------------------------------------------- generators
+    def _fixed_generator(self, gen, num_returns: int, name: str, task_id, owner: str) -> list:
+        """num_returns=N from a generator: its first N items; when it raises after k < N of them, the k
+        values and the error in the other returns (as Ray)."""
+        values, error = [], None
+        try:
+            for value in gen:
+                values.append(value)
+                if len(values) == num_returns:
+                    break
+        except Exception as exc:
+            error = self._error_blob(exc, name)
+        if error is None and len(values) < num_returns:
+            raise ValueError(f"{name}() was declared with num_returns={num_returns} but its generator yielded "
+                             f"{len(values)} value(s)")
+        out = self._serialize_values(values, name, task_id, owner)
+        return out + [(error, True, None)] * (num_returns - len(out))
+
+    def _stream_items(self, gen, num_returns: int, name: str, task_id: bytes, owner: str) -> list:
+        """A generator task (num_returns STREAMING or DYNAMIC, core_worker/generators.py): each item goes
+        to the owner as it is yielded; an exception the generator raises goes as its last item. The
+        return: the number of items (DYNAMIC: what rebuilds as their refs)."""
+        if not inspect.isgenerator(gen):
+            raise TypeError(f"{name}() runs as a streaming generator but returned a {type(gen).__name__}: "
+                            f"make it yield its items.")
+        count = 0
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration:
+                break
+            except Exception as exc:         # cancellation (a KeyboardInterrupt) ends the task instead
+                self._send_item(owner, task_id, count, self._error_blob(exc, name), True, None)
+                count += 1
+                break
+            self._send_item(owner, task_id, count, *self._serialize_item(item, name, task_id, count, owner))
+            count += 1
+        return self._stream_end(num_returns, task_id, count, owner)
+
+    async def _stream_items_async(self, agen, num_returns: int, name: str, task_id: bytes, owner: str) -> list:
+        count = 0
+        while True:
+            try:
+                item = await agen.__anext__()
+            except StopAsyncIteration:
+                break
+            except Exception as exc:
+                self._send_item(owner, task_id, count, self._error_blob(exc, name), True, None)
+                count += 1
+                break
+            self._send_item(owner, task_id, count, *self._serialize_item(item, name, task_id, count, owner))
+            count += 1
+        return self._stream_end(num_returns, task_id, count, owner)
+
+    def _serialize_item(self, item, name: str, task_id: bytes, index: int, owner: str) -> tuple:
+        """(bytes, False, nested) of item `index`: object (task_id, index + 1), owned by the caller."""
+        what = f"item {index} of {name}()"
+        if self.cw.node_store is not None:
+            data, contained = self.cw.node_store.serialize(item, what, ids.object_id(task_id, index + 1),
+                                                           owner=owner, call_site=f"{name}() item", replace=True)
+        else:
+            data, contained = serialization.serialize(item, what)
+        inner = [(r._id, r._owner) for r in contained]
+        return data, False, ([inner] if inner else None)
+
+    def _send_item(self, owner: str, task_id: bytes, index: int, data: bytes, is_error: bool, nested) -> None:
+        msg = m.make(m.GeneratorItem, (task_id, index, data, is_error, nested))
+        if nested is not None:            # refs inside it stay alive here until the owner took them over
+            self.cw.borrowing.hold_in_transit(nested)
+            self.cw.borrowing.register_task_borrows()
+        self.cw.post(self._post_item, owner, msg)
+
+    def _post_item(self, owner: str, msg) -> None:
+        """Loop thread: to the owner over any connection (the owner waits for as many as the end counts)."""
+        conn = self.cw.cached_connection(owner)
+        if conn is not None:
+            self.cw.borrowing.send_done(conn, msg)
+        else:
+            self.cw.loop.create_task(self._connect_and_send(owner, msg))
+
+    async def _connect_and_send(self, owner: str, msg) -> None:
+        try:
+            conn = await self.cw.connect(owner)
+        except Exception as exc:
+            logger.warning("generator item for %s not delivered: %s", owner, exc)
+            return
+        self.cw.borrowing.send_done(conn, msg)
+
+    def _stream_end(self, num_returns: int, task_id: bytes, count: int, owner: str) -> list:
+        value = count if num_returns == STREAMING else DynamicItems(task_id, count, owner)
+        return [(serialization.serialize(value)[0], False, None)]
+
+
+def _slots(num_returns: int) -> int:
+    """How many returns a task has: a generator task (num_returns < 0) one, its completion."""
+    return num_returns if num_returns >= 0 else 1
 
 
 def task_arguments(args_blob: bytes, inlined: dict | None, cw) -> tuple[list, dict]:
