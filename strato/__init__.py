@@ -27,6 +27,7 @@ from strato.api import (
     shutdown,
     wait,
 )
+from strato.runtime.core_worker.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato import util  # noqa: E402,F401  -- `strato.util.placement_group(...)` without an import, as in Ray
 
@@ -35,7 +36,9 @@ __version__ = "0.1.0"
 __all__ = [
     "ActorClass",
     "ActorHandle",
+    "DynamicObjectRefGenerator",
     "ObjectRef",
+    "ObjectRefGenerator",
     "available_resources",
     "cancel",
     "cluster_resources",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import inspect
 
 from strato import _context
-from strato.remote_function import (TASK_OPTIONS, CallSignature, ExportCache, actor_scheduling, resource_shape,
-                                    validate_options)
+from strato.remote_function import (TASK_OPTIONS, CallSignature, ExportCache, actor_scheduling, generator_result,
+                                    resource_shape, validate_options)
 
 _NUMBER = (int, float)
 
@@ -35,6 +35,19 @@ ACTOR_OPTIONS: dict[str, tuple] = {
     "max_task_retries": (int, "an int >= -1 (-1: retry forever)"),
     "max_concurrency": (int, "an int >= 1"),
     "max_pending_calls": (int, "an int >= -1 (-1: no limit)"),
+    # Ray's, accepted so that Ray code runs unchanged. concurrency_groups: the actor gets as many threads
+    # as its groups together (unless max_concurrency says otherwise); the others have no effect here.
+    "concurrency_groups": ((dict, list), "a dict of group name -> max concurrency"),
+    "enable_task_events": TASK_OPTIONS["enable_task_events"],
+    "accelerator_type": TASK_OPTIONS["accelerator_type"],
+    "label_selector": TASK_OPTIONS["label_selector"],
+    "fallback_strategy": TASK_OPTIONS["fallback_strategy"],
+    "object_store_memory": TASK_OPTIONS["object_store_memory"],
+    "enable_tensor_transport": ((bool, type(None)), "True or False"),
+    "allow_out_of_order_execution": ((bool, type(None)), "True or False"),
+    "_actor_generator_backpressure_num_objects": (int, "an int"),
+    "_labels": TASK_OPTIONS["_labels"],
+    "_metadata": TASK_OPTIONS["_metadata"],
 }
 
 
@@ -130,8 +143,9 @@ def _method_table(cls) -> dict:
         options = getattr(member, "__strato_method_options__", {})
         static = isinstance(inspect.getattr_static(cls, name, None), staticmethod)
         bound = inspect.ismethod(member)        # a classmethod: cls is bound already
-        table[name] = {"num_returns": getattr(member, "__strato_num_returns__", 1),
-                       "is_async": inspect.iscoroutinefunction(member),
+        generator = inspect.isgeneratorfunction(member) or inspect.isasyncgenfunction(member)
+        table[name] = {"num_returns": getattr(member, "__strato_num_returns__", "streaming" if generator else 1),
+                       "is_async": inspect.iscoroutinefunction(member) or inspect.isasyncgenfunction(member),
                        "max_task_retries": options.get("max_task_retries"),
                        "signature": CallSignature.of(member, f"{cls.__name__}.{name}", skip_first=not (static or bound))}
     return table
@@ -183,12 +197,14 @@ class ActorClass:
     def _remote(self, args, kwargs, options) -> "ActorHandle":
         if self._init_signature is None:
             self._init_signature = _constructor_signature(self._cls)
-        self._init_signature.check(args, kwargs)
+        self._init_signature.check(args, kwargs)          # (actor creation is not a hot path)
         cw = _context.auto_init()
         cls_id = self._export.id_for(cw)
         methods = _method_table(self._cls)
         is_async = any(m["is_async"] for m in methods.values())
-        max_concurrency = options.get("max_concurrency") or (1000 if is_async else 1)
+        groups = options.get("concurrency_groups")
+        group_threads = sum(groups.values()) if isinstance(groups, dict) and groups else 0
+        max_concurrency = options.get("max_concurrency") or group_threads or (1000 if is_async else 1)
         run = resource_shape(options, default_cpus=0.0)
         placement = dict(run)
         if options.get("num_cpus") is None:
@@ -287,9 +303,12 @@ class ActorMethod:
         return _Bound()
 
     def _remote(self, args, kwargs, num_returns, name: str | None = None):
+        if num_returns.__class__ is str:          # "streaming" / "dynamic": a generator method
+            from strato.runtime.core_worker import generators
+            num_returns = generators.wire_num_returns(num_returns)
         meta = self._meta
         signature = meta.get("signature")
-        if signature is not None:
+        if signature is not None and (kwargs or len(args) not in signature.counts):
             signature.check(args, kwargs)
         cw = _context.auto_init()
         state = self._handle._state
@@ -307,4 +326,6 @@ class ActorMethod:
             return refs[0]
         if num_returns == 0:
             return None
+        if num_returns < 0:
+            return generator_result(refs[0], num_returns, cw)
         return refs

@@ -17,12 +17,14 @@ import os
 import uuid
 import socket
 import threading
+import time
 
 from strato import _context, exceptions
 from strato.actor import SELF_CALL_IDS
 from strato.runtime import node as node_mod
 from strato.runtime import temp_root, tls, tokens
 from strato.runtime.config import SystemConfig
+from strato.runtime.core_worker.generators import ObjectRefGenerator
 from strato.runtime.core_worker.object_ref import ObjectRef
 from strato.runtime.ids import random_id
 from strato.runtime.protocol import gcs_pb2
@@ -130,10 +132,12 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
     keeps its tables; durable storage lets its GCS be restarted (strato.runtime.node.restart_gcs).
     """
     global _embedded
+    _ray_only_arguments(kwargs)
     if kwargs:
         raise TypeError(f"init() got unexpected keyword argument(s) {sorted(kwargs)}. Valid ones: address, "
                         f"num_cpus, num_gpus, resources, object_store_memory, namespace, ignore_reinit_error, "
-                        f"_token, _temp_dir, _system_config, _gcs_storage.")
+                        f"logging_level, _token, _temp_dir, _system_config, _gcs_storage, and Ray's "
+                        f"{', '.join(RAY_INIT_NO_EFFECT)} (accepted, no effect here).")
     with _lock:
         current = _context.worker()
         if current is not None:
@@ -227,6 +231,30 @@ def init(address: str | None = None, *, num_cpus=None, num_gpus=None, resources:
                               job_id=cw.job_id.hex(), dashboard_url=_dashboard_url(cw))
 
 
+#: init() arguments of Ray's that Strato accepts and ignores (its dashboard is the notebook's; its
+#: nodes have no labels or resource isolation; logging is Python's).
+RAY_INIT_NO_EFFECT = ("labels", "dashboard_host", "dashboard_port", "job_config", "configure_logging",
+                      "logging_format", "logging_config", "enable_resource_isolation", "cgroup_path",
+                      "system_reserved_cpu", "system_reserved_memory")
+
+
+def _ray_only_arguments(kwargs: dict) -> None:
+    """Take Ray's init() arguments out of `kwargs`: the ones without effect here, logging_level (Strato's
+    own loggers), and local_mode / proxy_server_url, refused when asked for (no equivalent)."""
+    for name in RAY_INIT_NO_EFFECT:
+        kwargs.pop(name, None)
+    level = kwargs.pop("logging_level", None)
+    if level is not None:
+        import logging
+        logging.getLogger("strato").setLevel(level)
+    if kwargs.pop("local_mode", False):
+        raise ValueError("init(local_mode=True) is not supported (Ray deprecated it too): strato.init(num_cpus=1) "
+                         "runs a real one-node cluster in about a second; debug a task by calling its function "
+                         "directly (f._function(...)).")
+    if kwargs.pop("proxy_server_url", None):
+        raise ValueError("init(proxy_server_url=...) is not supported: connect with address='host:port'.")
+
+
 def _dashboard_url(cw) -> str:
     """The head's state endpoint (strato.util.state, widgets); "" when the head does not serve one."""
     from strato.util import state
@@ -304,8 +332,14 @@ def _refuse_self_wait(refs, cw) -> None:
 
 
 def get(object_refs, *, timeout: float | None = None):
-    """The value(s) of one ref or a list of refs, waiting for them; raises the task's error."""
-    refs, single = _as_ref_list(object_refs, "get")
+    """The value(s) of one ref or a list of refs, waiting for them; raises the task's error.
+    An ObjectRefGenerator is returned as it is (as Ray's get does): iterate it for its refs."""
+    try:
+        refs, single = _as_ref_list(object_refs, "get")
+    except ValueError:
+        if isinstance(object_refs, ObjectRefGenerator):
+            return object_refs
+        raise
     if timeout is not None:
         timeout = _check_timeout(timeout)
     cw = _context._worker or _context.require_worker("get")
@@ -333,9 +367,13 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
     """Return (ready, not_ready): the first `num_returns` ready refs, in the order given."""
     if isinstance(object_refs, ObjectRef):
         raise TypeError("strato.wait() takes a list of ObjectRefs, not a single ref: wait([ref]).")
+    if isinstance(object_refs, ObjectRefGenerator):
+        raise TypeError("strato.wait() takes a list, not a single ObjectRefGenerator: wait([gen]).")
     if not isinstance(object_refs, (list, tuple)):
         raise TypeError(f"strato.wait() takes a list of ObjectRefs, got {type(object_refs).__name__} "
                         f"({object_refs!r:.60}). Pass the refs that .remote() or strato.put() returned, in a list.")
+    if any(isinstance(r, ObjectRefGenerator) for r in object_refs):
+        return _wait_with_generators(list(object_refs), num_returns, _check_timeout(timeout))
     bad = next((r for r in object_refs if not isinstance(r, ObjectRef)), None)
     if bad is not None:
         raise TypeError(f"strato.wait() takes a list of ObjectRefs, got a list containing {type(bad).__name__} "
@@ -357,6 +395,29 @@ def wait(object_refs, *, num_returns: int = 1, timeout: float | None = None, fet
     ready = [r for r in refs if r._id in found][:num_returns]
     ready_ids = {r._id for r in ready}
     return ready, [r for r in refs if r._id not in ready_ids]
+
+
+def _wait_with_generators(items: list, num_returns: int, timeout):
+    """wait() over refs and ObjectRefGenerators: a generator is ready when its next ref is (or it ended)."""
+    if isinstance(num_returns, bool) or not isinstance(num_returns, int) or not 1 <= num_returns <= len(items):
+        raise ValueError(f"num_returns must be an int from 1 to the number of items ({len(items)}), got {num_returns!r}")
+    for item in items:
+        if not isinstance(item, (ObjectRef, ObjectRefGenerator)):
+            raise TypeError(f"strato.wait() takes a list of ObjectRefs or ObjectRefGenerators, got a list containing "
+                            f"{type(item).__name__}.")
+    cw = _context.require_worker("wait")
+    deadline = None if timeout is None else time.monotonic() + timeout
+
+    def is_ready(item):
+        return item.next_ready() if isinstance(item, ObjectRefGenerator) else cw.store.get(item._id) is not None
+    while True:
+        plain = [r for r in items if isinstance(r, ObjectRef)]
+        if plain:        # fetches borrowed ones; returns at once
+            cw.wait_objects(plain, len(plain), 0, raise_timeout=False)
+        ready = [r for r in items if is_ready(r)][:num_returns]
+        if len(ready) >= num_returns or (deadline is not None and time.monotonic() >= deadline):
+            return ready, [r for r in items if not any(r is x for x in ready)]
+        time.sleep(0.005)
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:

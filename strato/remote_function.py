@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import sys
 import warnings
 from typing import Any, NamedTuple
 
@@ -66,7 +67,7 @@ TASK_OPTIONS: dict[str, tuple] = {
     "num_cpus": (_NUMBER, "a number >= 0"),
     "num_gpus": (_NUMBER, "a number >= 0"),
     "resources": (dict, "a dict of resource name -> amount"),
-    "num_returns": (int, "an int >= 0"),
+    "num_returns": ((int, str), 'an int >= 0, "streaming" or "dynamic"'),
     "max_retries": (int, "an int >= -1 (-1: retry forever)"),
     "retry_exceptions": ((bool, list, tuple), "True/False or a list of exception classes"),
     "name": (str, "a string"),
@@ -78,7 +79,29 @@ TASK_OPTIONS: dict[str, tuple] = {
     "placement_group_capture_child_tasks": (bool, "True or False"),
     "memory": (_NUMBER, "a number of bytes >= 0"),
     "runtime_env": ((dict, type(None)), "a dict (only an empty one is supported)"),
+    # Ray's other options, accepted so that Ray code runs unchanged; they have no effect here (see
+    # NO_EFFECT_OPTIONS).
+    "max_calls": (int, "an int >= 0"),
+    "enable_task_events": (bool, "True or False"),
+    "accelerator_type": (str, "a string"),
+    "label_selector": ((dict, type(None)), "a dict of node label -> value"),
+    "fallback_strategy": ((list, type(None)), "a list of scheduling options"),
+    "object_store_memory": (int, "an int >= 0"),
+    "_labels": ((dict, type(None)), "a dict"),
+    "_metadata": ((dict, type(None)), "a dict"),
+    "_generator_backpressure_num_objects": (int, "an int"),
+    "_num_objects_per_yield": (int, "an int"),
 }
+
+#: Options of Ray's that Strato accepts and ignores: max_calls (workers are reused whatever it says),
+#: enable_task_events (task events are always recorded), accelerator_type, label_selector and
+#: fallback_strategy (nodes carry no accelerator types or labels), object_store_memory (no per-task
+#: store quota), the generator back-pressure knobs, and the private _labels/_metadata.
+NO_EFFECT_OPTIONS = frozenset({"max_calls", "enable_task_events", "accelerator_type", "label_selector",
+                               "fallback_strategy", "object_store_memory", "_labels", "_metadata",
+                               "_generator_backpressure_num_objects", "_num_objects_per_yield"})
+_BOOL_OPTIONS = ("retry_exceptions", "placement_group_capture_child_tasks", "enable_task_events",
+                 "enable_tensor_transport", "allow_out_of_order_execution")
 
 
 def validate_options(options: dict, valid: dict, kind: str) -> dict:
@@ -88,10 +111,13 @@ def validate_options(options: dict, valid: dict, kind: str) -> dict:
         types, desc = valid[key]
         if value is None:
             continue
-        if isinstance(value, bool) and key not in ("retry_exceptions", "placement_group_capture_child_tasks") \
-                or not isinstance(value, types):
+        if isinstance(value, bool) and key not in _BOOL_OPTIONS or not isinstance(value, types):
             raise TypeError(f"Option {key!r} must be {desc}, got {value!r} ({type(value).__name__}).")
-        if key in ("num_cpus", "num_gpus", "memory", "num_returns") and value < 0:
+        if key == "num_returns" and isinstance(value, str):
+            if value not in ("streaming", "dynamic"):
+                raise ValueError(f"Option 'num_returns' must be {desc}, got {value!r}.")
+            continue
+        if key in ("num_cpus", "num_gpus", "memory", "num_returns", "max_calls", "object_store_memory") and value < 0:
             raise ValueError(f"Option {key!r} must be {desc}, got {value!r}.")
         if key == "max_retries" and value < -1:
             raise ValueError(f"Option 'max_retries' must be {desc}, got {value!r}.")
@@ -258,11 +284,12 @@ class CallSignature:
     does) rather than when the task runs. A call that passes only positional arguments, as many
     as the function takes, is accepted with two comparisons; anything else is bound in full."""
 
-    __slots__ = ("name", "signature", "low", "high", "needs_bind")
+    __slots__ = ("name", "signature", "low", "high", "needs_bind", "counts")
 
     def __init__(self, name: str, signature: inspect.Signature | None):
         self.name, self.signature = name, signature
         self.low, self.high, self.needs_bind = 0, float("inf"), False
+        self.counts = range(sys.maxsize)
         if signature is None:          # a builtin without a signature: anything goes
             return
         params = list(signature.parameters.values())
@@ -271,6 +298,8 @@ class CallSignature:
         if not any(p.kind is p.VAR_POSITIONAL for p in params):
             self.high = len(positional)
         self.needs_bind = any(p.kind is p.KEYWORD_ONLY and p.default is p.empty for p in params)
+        #: positional-argument counts accepted without binding: `len(args) in counts` is the fast check
+        self.counts = range(0) if self.needs_bind else range(self.low, int(min(self.high, sys.maxsize - 1)) + 1)
 
     @classmethod
     def of(cls, fn, name: str, skip_first: bool = False) -> "CallSignature":
@@ -288,7 +317,9 @@ class CallSignature:
         return cls(name, signature.replace(parameters=params, return_annotation=inspect.Signature.empty))
 
     def check(self, args: tuple, kwargs: dict) -> None:
-        if not kwargs and not self.needs_bind and self.low <= len(args) <= self.high:
+        """Raise TypeError naming the signature when `args`/`kwargs` do not fit it. Callers on a hot path
+        test `kwargs or len(args) not in sig.counts` first and call this only then."""
+        if not kwargs and len(args) in self.counts:
             return
         if self.signature is None:
             return
@@ -325,6 +356,21 @@ def check_task_target(fn) -> None:
                          f"method of an actor (async actors run async def methods).")
 
 
+def _check_generator_option(num_returns, is_generator: bool, fn) -> None:
+    if num_returns in ("streaming", "dynamic") and not is_generator:
+        raise ValueError(f"num_returns={num_returns!r} can only be used with generator functions (that `yield`); "
+                         f"{getattr(fn, '__name__', fn)} is not one. Use an int num_returns, or make it yield.")
+
+
+def generator_result(completion, wire_num_returns: int, cw):
+    """What `.remote()` of a generator returns: an ObjectRefGenerator ("streaming"), or for "dynamic" the
+    ref whose value is a DynamicObjectRefGenerator."""
+    from strato.runtime.core_worker import generators
+    if wire_num_returns == generators.STREAMING:
+        return generators.ObjectRefGenerator(completion, cw.generators)
+    return generators.dynamic_result(completion, cw.generators)
+
+
 class RemoteFunction:
     """A function that runs as a task on the cluster: call `.remote()`."""
 
@@ -334,6 +380,9 @@ class RemoteFunction:
         self._options = validate_options(dict(options), TASK_OPTIONS, "remote functions")
         self._export = ExportCache(fn)
         self._signature = CallSignature.of(fn, getattr(fn, "__name__", "f"))
+        self._arg_counts = self._signature.counts
+        self._is_generator = inspect.isgeneratorfunction(fn)
+        _check_generator_option(self._options.get("num_returns"), self._is_generator, fn)
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args, **kwargs):
@@ -347,6 +396,7 @@ class RemoteFunction:
     def options(self, **options):
         merged = dict(self._options)
         merged.update(validate_options(options, TASK_OPTIONS, "remote functions"))
+        _check_generator_option(merged.get("num_returns"), self._is_generator, self._function)
         parent = self
 
         class _Bound:
@@ -358,11 +408,16 @@ class RemoteFunction:
         return _Bound()
 
     def _remote(self, args, kwargs, options):
-        self._signature.check(args, kwargs)
+        if kwargs or len(args) not in self._arg_counts:
+            self._signature.check(args, kwargs)
         cw = _context.auto_init()
         fid = self._export.id_for(cw)
         num_returns = options.get("num_returns")
-        num_returns = 1 if num_returns is None else num_returns
+        if num_returns is None:
+            num_returns = "streaming" if self._is_generator else 1     # Ray's default for generators
+        if num_returns.__class__ is str:
+            from strato.runtime.core_worker import generators
+            num_returns = generators.wire_num_returns(num_returns)
         max_retries = options.get("max_retries")
         resources = resource_shape(options)
         strategy, affinity = strategy_of(options, resources, f"{self._function.__name__}()")
@@ -376,6 +431,8 @@ class RemoteFunction:
             return refs[0]
         if num_returns == 0:
             return None
+        if num_returns < 0:
+            return generator_result(refs[0], num_returns, cw)
         return refs
 
     def __reduce__(self):

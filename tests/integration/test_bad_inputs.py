@@ -82,3 +82,13 @@ def test_processes_a_task_started_do_not_outlive_shutdown(fresh_strato):
         except psutil.NoSuchProcess:
             return True
     assert wait_for(gone, 10)
+
+
+def test_rays_other_init_arguments_are_accepted_or_refused_clearly(fresh_strato):
+    with pytest.raises(ValueError, match=r"local_mode=True\) is not supported"):
+        strato.init(local_mode=True)
+    with pytest.raises(TypeError, match="no_such_argument"):
+        strato.init(no_such_argument=1, logging_level="INFO")
+    strato.init(num_cpus=1, include_dashboard=False, dashboard_port=8265, configure_logging=True,
+                logging_level="WARNING", log_to_driver=True, labels={"zone": "a"}, local_mode=False)
+    assert strato.is_initialized()

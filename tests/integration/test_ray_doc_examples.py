@@ -270,3 +270,36 @@ def test_runtime_context_page():
     actor_id, task_id, node_id = ray.get(actor.ids.remote())
     assert actor_id == actor.actor_id and task_id and node_id == ray.get_runtime_context().get_node_id()
     ray.kill(actor)
+
+
+def test_generators_page_streaming_example():
+    """ray-core/ray-generator.rst: a generator task's refs can be read before the task finishes."""
+    @ray.remote
+    def f():
+        for i in range(5):
+            time.sleep(0.1)
+            yield i
+
+    assert [ray.get(object_ref) for object_ref in f.remote()] == [0, 1, 2, 3, 4]
+
+
+def test_anti_pattern_return_ray_put_dynamic_returns():
+    """ray-core/patterns/return-ray-put.rst: return values directly; a dynamic number with a generator."""
+    @ray.remote
+    def task_with_single_small_return_value_bad():
+        return ray.put(1)
+
+    @ray.remote
+    def task_with_single_small_return_value_good():
+        return 1
+
+    assert ray.get(ray.get(task_with_single_small_return_value_bad.remote())) == ray.get(
+        task_with_single_small_return_value_good.remote())
+
+    @ray.remote(num_returns="dynamic")
+    def task_with_dynamic_returns_good(n):
+        for i in range(n):
+            yield i * 2
+
+    dynamic_ref = task_with_dynamic_returns_good.remote(3)
+    assert ray.get(list(ray.get(dynamic_ref))) == [0, 2, 4]
