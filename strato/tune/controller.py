@@ -105,6 +105,10 @@ class TuneController:
         self.listeners: list = []                      # callables(controller) each loop turn
         self.version = 0                               # bumps when anything shown changes
         self.callbacks = list(run_config.callbacks or [])
+        # How far a trial may report ahead of the decisions on its results: far when nothing stops trials
+        # from results (FIFO, no stop function), one result otherwise (as Ray's report waits for its turn).
+        decides = type(self.scheduler) is not FIFOScheduler or (self.stopper is not None and self.stop_dict is None)
+        self._ahead = 1 if decides else 16
         self.iteration = 0
 
     # ------------------------------------------------------------ the scheduler's view of us
@@ -282,7 +286,7 @@ class TuneController:
             "start_iteration": trial.start_iteration, "start_time_total": trial.start_time_total,
             "stop": self.stop_dict, "checkpoint_frequency": cc.checkpoint_frequency,
             "checkpoint_at_end": cc.checkpoint_at_end, "chdir": self.tune_config.chdir_to_trial_dir,
-            "reuse": self.tune_config.reuse_actors,
+            "reuse": self.tune_config.reuse_actors, "ahead": self._ahead,
         }
         trial.set_status(S.RUNNING)
         trial.stop_reason = None if trial.stop_reason and trial.stop_reason.startswith(("PBT", "HyperBand: wait",

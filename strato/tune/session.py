@@ -3,7 +3,9 @@
     trial thread: tune.report(metrics, checkpoint=ckpt)
         -> Session.report: auto fields (training_iteration, time_total_s, ...), checkpoint copied
            into the trial folder, dict stop criteria checked here, result appended to the buffer
-           (blocks only while MAX_BUFFERED results wait unread, or, for a result with a checkpoint,
+           (blocks only while `ahead` results wait unread -- MAX_BUFFERED under FIFO, 1 when a
+           scheduler or a stop function decides from results, so it can stop the trial in time as
+           Ray's does -- or, for a result with a checkpoint,
            until the controller has it: a crash then resumes from it), raises StopTrial if the
            controller asked the trial to stop or pause
     controller: actor.poll() drains the buffer (strato.wait over every trial's poll)
@@ -22,7 +24,7 @@ import time
 
 from strato.tune.checkpoint import Checkpoint
 
-MAX_BUFFERED = 16
+MAX_BUFFERED = 16        # results a trial may report ahead of the controller when nothing decides from them
 
 _session: "Session | None" = None
 
@@ -77,7 +79,7 @@ class TuneContext:
 
 class Session:
     def __init__(self, info: dict, checkpoint: Checkpoint | None, start_iteration: int, start_time_total: float,
-                 stop: dict | None, generation: int):
+                 stop: dict | None, generation: int, ahead: int = MAX_BUFFERED):
         self.info = info
         self.context = TuneContext(info)
         self.checkpoint = checkpoint
@@ -89,6 +91,7 @@ class Session:
         self.started = time.time()
         self.last_report = self.started
         self.buffer: list[dict] = []
+        self.ahead = max(1, ahead)
         self.appended = 0           # results reported so far in this session
         self.drained = 0            # results handed to the controller so far
         self.cond = threading.Condition()
@@ -121,7 +124,7 @@ class Session:
         if checkpoint is not None:
             result["__checkpoint__"] = self._persist(checkpoint)
         with self.cond:
-            while len(self.buffer) >= MAX_BUFFERED and not self.stop_requested:
+            while self.appended - self.drained >= self.ahead and not self.stop_requested:
                 self.cond.wait(0.5)
             self.buffer.append(result)
             self.appended += 1

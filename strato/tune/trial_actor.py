@@ -50,7 +50,7 @@ class TrialActor:
             info["node_ip"] = ""
         os.makedirs(info["trial_dir"], exist_ok=True)
         session = Session(info, ckpt, payload.get("start_iteration", 0), payload.get("start_time_total", 0.0),
-                          payload.get("stop"), payload["generation"])
+                          payload.get("stop"), payload["generation"], payload.get("ahead", session_mod.MAX_BUFFERED))
         target = self._run_class if isinstance(trainable, type) else self._run_function
         thread = threading.Thread(target=target, args=(session, trainable, payload),
                                   name=f"trial-{info['trial_id']}", daemon=True)

@@ -78,7 +78,7 @@ def test_model_based_searchers_improve_on_a_quadratic(tmp_path, which):
     space = {"x": tune.uniform(-10, 10), "y": tune.uniform(-10, 10)}
     grid = tune.Tuner(quadratic, param_space=space,
                       tune_config=tune.TuneConfig(metric="loss", mode="min", num_samples=24, reuse_actors=True,
-                                                  search_alg=tune.ConcurrencyLimiter(searcher, 2)),
+                                                  search_alg=tune.ConcurrencyLimiter(searcher, 1)),   # seeded: reproducible
                       run_config=tune.RunConfig(name=which, storage_path=str(tmp_path), verbose=0)).fit()
     assert len(grid) == 24 and grid.num_errors == 0
     order = sorted(grid._trials, key=lambda t: t.trial_id)
