@@ -68,7 +68,7 @@ def test_stale_arena_is_removed_by_the_next_start(fresh_strato):
     with open(stale, "wb") as f:
         f.write(b"left by a raylet killed with SIGKILL")
     try:
-        fresh_strato.init(num_cpus=1, object_store_memory=64 * MiB)
+        fresh_strato.init(num_cpus=1, object_store_memory=80 * MiB)      # Ray's smallest store is 75 MiB
         assert not os.path.exists(stale)
     finally:
         if os.path.exists(stale):
