@@ -158,3 +158,27 @@ def test_map_unordered_keeps_at_most_backpressure_size_tasks_in_flight():
         [0.0, 0.0, 0.1, 0.2]
     with pytest.raises(TypeError, match="remote function"):
         list(map_unordered(lambda x: x, [1]))
+
+
+@strato.remote(num_cpus=0)
+class Pair:
+    @strato.method(num_returns=2)
+    def bar(self):
+        return 1, 2
+
+
+def test_calls_with_several_returns_and_rays_private_queue_name():
+    """Ray's test_multiple_returns and test_push: a pool of num_returns=2 calls gives lists; work waiting
+    for an actor is in `_pending_submits`."""
+    pair = Pair.remote()
+    pool = ActorPool([pair])
+    for _ in range(3):
+        pool.submit(lambda a, v: a.bar.remote(), None)
+    assert len(pool._pending_submits) == 2 and not pool.has_free()
+    results = []
+    while pool.has_next():
+        results.append(pool.get_next(timeout=None))
+    assert results == [[1, 2]] * 3
+    pool.submit(lambda a, v: a.bar.remote(), None)
+    assert pool.get_next_unordered(timeout=30) == [1, 2]
+    strato.kill(pair)
