@@ -421,7 +421,10 @@ def _wait_with_generators(items: list, num_returns: int, timeout):
 
 
 def cancel(object_ref, *, force: bool = False, recursive: bool = True) -> None:
-    """Cancel the task that makes `object_ref`; its `get` then raises TaskCancelledError."""
+    """Cancel the task that makes `object_ref` (or an ObjectRefGenerator's task); its `get` then raises
+    TaskCancelledError."""
+    if isinstance(object_ref, ObjectRefGenerator):
+        object_ref = object_ref.completed()
     if not isinstance(object_ref, ObjectRef):
         raise TypeError(f"strato.cancel() takes an ObjectRef returned by .remote(), got {type(object_ref).__name__}")
     _context.require_worker("cancel").cancel(object_ref, force)

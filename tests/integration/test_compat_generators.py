@@ -162,7 +162,9 @@ def test_actor_methods_can_stream():
 def test_cancelling_a_streaming_task_ends_the_stream_with_task_cancelled():
     gen = count_slowly.remote(100, 0.05)
     assert ray.get(next(gen)) == 0
-    ray.cancel(gen.completed())
+    ray.cancel(gen)                                       # a generator is cancelled as its task
+    ready, _ = ray.wait([gen], timeout=30)
+    assert ready == [gen] and gen.next_ready() and not gen.is_finished()
     refs = list(gen)                                      # ends: the items so far, then the cancellation
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(refs[-1], timeout=30)

@@ -248,6 +248,11 @@ class ObjectRefGenerator:
         await woken
 
     # ------------------------------------------------------------- misc
+    @property
+    def _generator_ref(self) -> ObjectRef:
+        """Ray's name for the ref of the task itself (the completion here)."""
+        return self._completion
+
     def completed(self) -> ObjectRef:
         """A ref that is ready when the task has ended (its value: the number of items; or its error)."""
         return self._completion
