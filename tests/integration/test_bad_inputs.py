@@ -3,6 +3,7 @@
 Each case names what is wrong and what to do; nothing is left running.
 Where Ray 2.60 has an answer, the exception type is Ray's.
 """
+import asyncio
 import math
 import subprocess
 import time
@@ -51,6 +52,10 @@ def one():
     return 1
 
 
+async def _await(ref):
+    return await ref
+
+
 def test_refs_from_before_shutdown_fail_fast_with_owner_unknown(fresh_strato):
     strato.init(num_cpus=1)
     ref, task_ref = strato.put("old"), one.remote()
@@ -59,7 +64,8 @@ def test_refs_from_before_shutdown_fail_fast_with_owner_unknown(fresh_strato):
     strato.init(num_cpus=1)
     started = time.monotonic()
     for attempt in (lambda: strato.get(ref), lambda: strato.get([task_ref], timeout=None),
-                    lambda: strato.wait([ref], timeout=None)):
+                    lambda: strato.wait([ref], timeout=None), lambda: ref.future().result(timeout=30),
+                    lambda: asyncio.run(_await(task_ref))):
         with pytest.raises(ValueError, match="owner of ObjectRef.*is unknown.*before strato.shutdown"):
             attempt()
     assert time.monotonic() - started < 2

@@ -68,6 +68,11 @@ class ObjectRef:
     def future(self) -> concurrent.futures.Future:
         """A concurrent.futures.Future that completes with the value (or its error)."""
         fut: concurrent.futures.Future = concurrent.futures.Future()
+        if self._worker is None or self._worker is not _context.worker():    # from before shutdown() + init()
+            fut.set_exception(ValueError(
+                f"The owner of {self!r} is unknown: it was made before strato.shutdown() (or by another "
+                f"connection), and its objects went with that session. Make the objects again."))
+            return fut
         self._worker.on_ready(self, fut)
         return fut
 
