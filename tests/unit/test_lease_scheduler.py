@@ -153,3 +153,22 @@ def test_a_worker_returned_as_faulty_is_never_granted_again():
     assert b"\x01" not in s.workers and s.available["CPU"] == 1.0
     out = s.request_lease(req(2))
     assert not any(isinstance(i, Grant) for i in out) and StartWorkers(1) in out
+
+
+def test_an_actor_taking_an_idle_worker_starts_a_replacement_up_to_the_pool_size():
+    from strato.runtime.raylet.lease_scheduler import ACTOR_OWNER
+    s = sched(cpus=2)
+    ready_worker(s, b"\x01")
+    ready_worker(s, b"\x02")
+    actor = LeaseRequest(request_id=b"a", resources={"CPU": 1.0}, owner_id=ACTOR_OWNER, name="Trial")
+    out = s.request_lease(actor)
+    assert isinstance(out[0], Grant) and StartWorkers(1) in out      # the actor keeps its worker: refill
+    task = LeaseRequest(request_id=b"t", resources={"CPU": 1.0}, owner_id=b"w" * 16, name="f")
+    out = s.request_lease(task)
+    assert isinstance(out[0], Grant) and not any(isinstance(i, StartWorkers) for i in out)   # a task gives it back
+    # the pool is full with one idle-or-starting worker per CPU: no refill beyond it
+    s2 = sched(cpus=1)
+    ready_worker(s2, b"\x01")
+    ready_worker(s2, b"\x02")
+    out = s2.request_lease(LeaseRequest(request_id=b"b", resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))
+    assert isinstance(out[0], Grant) and not any(isinstance(i, StartWorkers) for i in out)

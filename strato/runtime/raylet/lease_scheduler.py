@@ -54,6 +54,9 @@ class WorkerInfo:
     idle_since: float = 0.0
 
 
+ACTOR_OWNER = b"gcs"       # the owner id of the GCS's actor-creation leases: the worker stays with the actor
+
+
 @dataclasses.dataclass
 class LeaseRequest:
     request_id: bytes
@@ -280,6 +283,7 @@ class LeaseScheduler:
         tentative = dict(self.available)      # minus what requests waiting for a worker will take
         nodes[self.node_id] = NodeView(self.node_id, self.total, tentative)
         waiting_local = 0
+        dedicated = 0                          # idle workers an actor took for good just now
         keep: list[LeaseRequest] = []
         idle = [w for w in self.workers.values() if w.state is WorkerState.IDLE]
         for req in self.queue:
@@ -306,6 +310,8 @@ class LeaseScheduler:
                 self._lease(w, req)
                 out.append(Grant(req, w, w.lease_id))
                 _take(tentative, req.resources)
+                if req.owner_id == ACTOR_OWNER:
+                    dedicated += 1
             elif decision is Decision.RUN:
                 waiting_local += 1
                 _take(tentative, req.resources)
@@ -317,7 +323,12 @@ class LeaseScheduler:
         self.queue = keep
         starting = self._starts_requested + sum(1 for w in self.workers.values()
                                                 if w.state is WorkerState.STARTING)
-        want = min(waiting_local - starting, self.max_workers - len(self.workers) - self._starts_requested)
+        # An actor keeps its worker for good: start a replacement so the next lease finds one warm,
+        # up to pool_size idle-or-starting workers (process start-up is most of an actor's creation).
+        idle_left = sum(1 for w in self.workers.values() if w.state is WorkerState.IDLE)
+        refill = min(dedicated, self.pool_size - idle_left - starting) if dedicated else 0
+        want = min(max(waiting_local - starting, 0) + max(refill, 0),
+                   self.max_workers - len(self.workers) - self._starts_requested)
         if want > 0:
             self._starts_requested += want
             out.append(StartWorkers(want))
