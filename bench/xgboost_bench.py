@@ -8,7 +8,7 @@ The job: ROWS rows x 40 float32 features (1M by default), a binary label,
 50 rounds of `hist` trees (max_depth 6), generated once and saved as .npy
 files that every measurement loads in a fresh process:
 
-    single  one process, xgboost with nthread=2: QuantileDMatrix + train
+    single  one process, xgboost with nthread=2: DMatrix + train
     strato  strato.init(num_cpus=2); strato.xgboost.train on 2 actors (1 CPU each) from the
             in-memory arrays: RayDMatrix(X, label=y) + train (actors, shards, tracker, training)
     ray     ray.init(num_cpus=2); Ray Train's XGBoostTrainer, 2 workers (1 CPU each), on
@@ -67,7 +67,7 @@ def child_single(directory: str) -> dict:
     import xgboost as xgb
     X, y = load(directory)
     t0 = time.perf_counter()
-    dtrain = xgb.QuantileDMatrix(X, label=y, nthread=2)
+    dtrain = xgb.DMatrix(X, label=y, nthread=2)
     t_dm = time.perf_counter()
     booster = xgb.train({**PARAMS, "nthread": 2}, dtrain, ROUNDS)
     t1 = time.perf_counter()

@@ -74,7 +74,7 @@ class TrainingActor:
 
     def train(self, tracker_args: dict, params: dict, num_boost_round: int, eval_names: list, start_model,
               queue, checkpoint_frequency: int, report_every_round: bool, model_frequencies: tuple,
-              final_round: int | None, matrix_args: dict, eval_matrix_args: dict, quantile: bool, kwargs: dict) -> dict:
+              final_round: int | None, matrix_args: dict, eval_matrix_args: dict, kwargs: dict) -> dict:
         import xgboost as xgb
         from xgboost import collective
 
@@ -83,16 +83,14 @@ class TrainingActor:
         evals_result: dict = {}
         with collective.CommunicatorContext(**args):
             rank = collective.get_rank()
-            max_bin = params.get("max_bin")
-            dtrain = self.train_shard.dmatrix(matrix_args, quantile=quantile, max_bin=max_bin)
+            dtrain = self.train_shard.dmatrix(matrix_args)
             evals = []
             for name in eval_names:
                 shard = self.eval_shards[name]
                 if shard is None:
                     evals.append((dtrain, name))
                 else:
-                    evals.append((shard.dmatrix(eval_matrix_args[name], quantile=quantile, ref=dtrain,
-                                                max_bin=max_bin), name))
+                    evals.append((shard.dmatrix(eval_matrix_args[name]), name))
             callbacks = list(kwargs.pop("callbacks", None) or [])
             if rank == 0 and (checkpoint_frequency > 0 or report_every_round):
                 callbacks.append(_DriverChannel(queue, checkpoint_frequency, report_every_round, model_frequencies,

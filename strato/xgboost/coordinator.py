@@ -171,7 +171,7 @@ class Coordinator:
 
     # ------------------------------------------------------------ attempts
     def run_attempt(self, params: dict, rounds: int, kwargs: dict, *, report_every_round: bool = False,
-                    model_frequencies: tuple = (), final_round: int | None = None, quantile: bool = False) -> dict:
+                    model_frequencies: tuple = (), final_round: int | None = None) -> dict:
         """One attempt of `rounds` rounds from the current checkpoint; returns rank 0's result plus totals."""
         from xgboost.tracker import RabitTracker
 
@@ -189,7 +189,7 @@ class Coordinator:
         refs = {rank: actor.train.remote(
             tracker_args, params, rounds, eval_names, start.model if start is not None else None, self.queue,
             self.ray_params.checkpoint_frequency, report_every_round, model_frequencies, final_round,
-            self.dtrain.matrix_args, eval_matrix_args, quantile, dict(kwargs))
+            self.dtrain.matrix_args, eval_matrix_args, dict(kwargs))
             for rank, actor in enumerate(self.actors)}
         results, errors, dead = {}, {}, set()
         pending = dict(refs)

@@ -45,10 +45,6 @@ def _check_matrix(dtrain, what: str) -> None:
                         f"e.g. RayDMatrix(X, label=y).")
 
 
-def _uses_quantile_dmatrix(params: dict) -> bool:
-    return params.get("tree_method") in (None, "hist", "auto") and params.get("booster", "gbtree") != "gblinear"
-
-
 def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, evals=(), evals_result=None,
           additional_results=None, ray_params: RayParams | dict | None = None, **kwargs):
     """Train an xgboost Booster on `ray_params.num_actors` actors, one data shard each.
@@ -84,7 +80,6 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
         matrix.positions(ray_params.num_actors)       # fails now if it cannot be cut (fewer files than actors)
     params = dict(params)
     params.setdefault("nthread", ray_params.nthread)
-    quantile = _uses_quantile_dmatrix(params)
     in_trial = in_tune_session()
     kwargs["callbacks"], tune_callbacks = split_callbacks(kwargs.get("callbacks"))
     if in_trial and not tune_callbacks:
@@ -110,8 +105,7 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
                 break
             try:
                 out = coordinator.run_attempt(params, rounds, kwargs, report_every_round=bool(tune_callbacks),
-                                              model_frequencies=model_frequencies, final_round=final_round,
-                                              quantile=quantile)
+                                              model_frequencies=model_frequencies, final_round=final_round)
                 break
             except AttemptFailed as failure:
                 decision = policy.on_failure(failure.dead, failure.failed, coordinator.checkpoint)
