@@ -55,7 +55,10 @@ def test_connect_twice_and_reconnect_elsewhere_is_harmless(kernel):
     reply = kernel.execute("%cluster connect 127.0.0.1:1")           # nothing listens there
     text = kernel.streams_of(reply["msg_id"])
     assert reply["content"]["status"] == "error"
-    assert "Disconnecting" in text
+    # checked before anything is torn down: the embedded cluster (and what it holds) stays
+    assert "Cannot reach 127.0.0.1:1" in text and "Still connected to" in text, text
+    reply = kernel.execute("%%remote\n6 * 7")
+    assert reply["content"]["status"] == "ok", kernel.streams_of(reply["msg_id"])
 
 
 def test_connect_joins_a_running_cluster_by_address(cli_cluster, kernel):
