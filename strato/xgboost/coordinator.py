@@ -225,9 +225,15 @@ class Coordinator:
 
     @staticmethod
     def _wait_tracker(tracker) -> None:
+        """Wait for the attempt's workers to finish, then free the tracker here (not in a later __del__,
+        which would raise the tracker's stored error of a failed attempt as an unraisable exception)."""
         try:
             tracker.wait_for()
-        except Exception:   # a failed attempt leaves the tracker waiting for workers that are gone
+        except Exception:   # a failed attempt: the tracker times out waiting for workers that are gone
+            pass
+        try:
+            tracker.free()
+        except Exception:   # free() reports the same error again
             pass
 
     def _drain(self, prefix: dict, prefix_rounds: int) -> None:
