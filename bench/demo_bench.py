@@ -77,6 +77,11 @@ def xgb_trial(tune_report):
 
 
 # ----------------------------------------------------------------------------- children
+def _no_http_check():
+    from ray.data.datasource import path_util
+    path_util._is_http_filesystem = lambda fs: False
+
+
 def child(lib: str, job: str, folder: str, a: dict) -> dict:
     import numpy as np
     import pandas as pd
@@ -96,12 +101,13 @@ def child(lib: str, job: str, folder: str, a: dict) -> dict:
 
         import ray as ray_like
         t = time.perf_counter()
-        ray_like.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
-        out["cluster_start_s"] = time.perf_counter() - t
         # bench/.ray-venv has fsspec 2026.9 without aiohttp: Ray Data's check for an HTTP filesystem fails with
-        # ImportError (it expects ModuleNotFoundError). Local files are never HTTP: answer its question directly.
-        from ray.data.datasource import path_util
-        path_util._is_http_filesystem = lambda fs: False
+        # ImportError (it expects ModuleNotFoundError). Local files are never HTTP: answer its question directly,
+        # here and in every worker (file listing runs in tasks for larger reads).
+        _no_http_check()
+        ray_like.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING,
+                      runtime_env={"worker_process_setup_hook": _no_http_check})
+        out["cluster_start_s"] = time.perf_counter() - t
     try:
         t0 = time.perf_counter()
         if job == "train":
