@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import os
-import signal
 import sys
 import warnings
 
@@ -270,23 +269,7 @@ def cmd_stop(args) -> int:
     found = _our_daemons()
     root = None if args.all else temp_root.resolve_root(args.temp_dir)
     daemons = [(p, s) for p, s in found if root is None or (s and is_under(s, root))]
-    victims = []
-    for p, _ in daemons:
-        try:
-            victims += [p] + p.children(recursive=True)
-        except psutil.NoSuchProcess:
-            pass
-    for p in victims:
-        try:
-            p.send_signal(signal.SIGTERM)
-        except psutil.NoSuchProcess:
-            pass
-    gone, alive = psutil.wait_procs(victims, timeout=5)
-    for p in alive:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
+    victims = node_mod.end_process_trees([p for p, _ in daemons])
     roots = {os.path.dirname(s) for _, s in daemons if s} | ({root} if root else set())
     for r in roots:
         try:

@@ -399,3 +399,28 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     return loop
+
+
+def end_process_trees(procs, grace_s: float = 5.0) -> list:
+    """SIGTERM each process and its descendants, SIGKILL what is left after `grace_s`; returns them all.
+    (`strato stop` and the server extension's stop end a detached cluster's daemons this way.)"""
+    import psutil
+    victims = []
+    for p in procs:
+        try:
+            victims += [p] + p.children(recursive=True)
+        except psutil.NoSuchProcess:
+            pass
+    for p in victims:
+        try:
+            p.send_signal(signal.SIGTERM)
+        except psutil.NoSuchProcess:
+            pass
+    _, alive = psutil.wait_procs(victims, timeout=grace_s)
+    for p in alive:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(alive, timeout=grace_s)
+    return victims

@@ -21,7 +21,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ import time
 import psutil
 
 from strato.exceptions import StratoError
+from strato.runtime import node as node_mod
 from strato.runtime import temp_root
 from strato.runtime import tls as tls_mod
 from strato.runtime.gcs.state_rows import DASHBOARD_KV_KEY, DASHBOARD_KV_NAMESPACE
@@ -255,24 +255,7 @@ class ClusterManager:
                                + ("stop it where it runs (strato.shutdown() or restart that kernel)"
                                   if cluster.kind == "embedded" else "stop it on its head node (`strato stop`)"),
                                409)
-        victims = []
-        for p in _daemons_of(cluster.session_dir, cluster.address):
-            try:
-                victims += [p] + p.children(recursive=True)
-            except psutil.NoSuchProcess:
-                pass
-        for p in victims:
-            try:
-                p.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                pass
-        _, alive = psutil.wait_procs(victims, timeout=STOP_GRACE_S)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=STOP_GRACE_S)
+        victims = node_mod.end_process_trees(_daemons_of(cluster.session_dir, cluster.address), STOP_GRACE_S)
         with self._lock:
             self._urls.pop(cid, None)
         with contextlib.suppress(OSError, StratoError):      # the records are pruned at the next read anyway
