@@ -91,7 +91,8 @@ class RayDMatrix:
     label:     an array-like, or (for tabular data) the name of the label column.
     weight, base_margin: the same, optional.
     missing, feature_names, feature_types, enable_categorical: passed on to xgboost's DMatrix.
-    columns:   (tabular sources) the feature columns to use; default all but label/weight/base_margin/ignore.
+    columns:   (tabular sources) the columns to read, as in XGBoost-Ray; the label, weight and base_margin
+               columns among them are not features. Default: all.
     ignore:    (tabular sources) columns to leave out.
     sharding:  RayShardingMode.INTERLEAVED (default) or RayShardingMode.BATCH.
     num_actors, lazy, distributed: accepted for compatibility; the actor count comes from RayParams, and
@@ -161,9 +162,8 @@ class RayDMatrix:
                     meta[role] = frame[value].to_numpy()
                 elif value is not None:
                     meta[role] = np.asarray(value)
-            keep = self.columns or [c for c in frame.columns
-                                    if c not in self.ignore and c not in
-                                    [v for v in (self.label, self.weight, self.base_margin) if isinstance(v, str)]]
+            drop = set(self.ignore) | {v for v in (self.label, self.weight, self.base_margin) if isinstance(v, str)}
+            keep = [c for c in (self.columns or frame.columns) if c not in drop]
             X = frame[keep]
         elif isinstance(data, np.ndarray) or hasattr(data, "__array__"):
             X = np.asarray(data)
@@ -250,7 +250,7 @@ def _from_frame(frame, roles: dict, piece_rows: list[int]) -> LocalShard:
         name = roles.get(role)
         meta[role] = frame[name].to_numpy() if name is not None else None
     drop = set(roles.get("ignore") or []) | {roles[r] for r in ("label", "weight", "base_margin") if roles.get(r)}
-    keep = roles.get("columns") or [c for c in frame.columns if c not in drop]
+    keep = [c for c in (roles.get("columns") or frame.columns) if c not in drop]   # columns= may name the label
     return LocalShard(frame[keep], piece_rows=piece_rows, **meta)
 
 
