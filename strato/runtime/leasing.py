@@ -52,6 +52,7 @@ async def follow(req, *, home: Callable[[], object], raylet_at: Callable[[str], 
     `wanted()`. `home()` gives the raylet to start from (None: not known yet, wait). A reply with
     status UNSCHEDULABLE also ends the loop: the caller fails what it asked for, with reply.message."""
     raylet = home()
+    failures = 0
     while wanted():
         if raylet is None:
             await sleep(FAILED_CALL_RETRY_S)
@@ -62,7 +63,9 @@ async def follow(req, *, home: Callable[[], object], raylet_at: Callable[[str], 
         except Exception as exc:
             if not wanted():
                 return None
-            logger.warning("%s: lease request to %s failed: %s", what, getattr(raylet, "address", raylet), exc)
+            failures += 1       # warn once: a dead node keeps failing until the GCS declares it dead
+            (logger.warning if failures == 1 else logger.debug)(
+                "%s: lease request to %s failed: %s", what, getattr(raylet, "address", raylet), exc)
             was_home = raylet is home()
             raylet, req.grant_or_reject = home(), False
             if was_home:

@@ -18,6 +18,7 @@ import os
 import pathlib
 import sys
 
+from strato import exceptions
 from strato.runtime import serialization
 from strato.runtime.object_store.client import layout as lay
 from strato.runtime.object_store.client.store_client import StoreClient
@@ -77,6 +78,10 @@ class NodeStore:
         if data[:4] != lay.MARKER_PREFIX:
             return serialization.deserialize(data, worker)
         marker = lay.decode_marker(data)
+        if self.client is None:
+            raise exceptions.ObjectLostError(
+                f"Object {oid.hex()} lives in a node's shared-memory store, but this process has no connection to "
+                f"its node's store (it could not reach it at start, or strato.shutdown() closed it).")
         source = "" if marker.node_id == self.node_id else marker.raylet_address
         return self.client.get(oid, source, worker=worker)
 
