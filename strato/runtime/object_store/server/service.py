@@ -16,7 +16,7 @@ import grpc
 from strato import exceptions
 from strato.runtime import tls
 from strato.runtime.object_store.server.store_server import StoreServer, default_capacity
-from strato.runtime.object_store.server.transfer import TransferServer
+from strato.runtime.object_store.server.transfer import TransferServer, serve_chunks
 from strato.runtime.protocol import raylet_pb2
 from strato.runtime.rpc import RayletClient
 
@@ -106,8 +106,8 @@ class ObjectStoreService:
 
     async def pull(self, request, context):
         try:
-            async for total, owner, call_site, pos, data in self.store.serve_pull(request.object_id,
-                                                                                  request.requester):
+            async for total, owner, call_site, pos, data in serve_chunks(self.store, request.object_id,
+                                                                         request.requester):
                 yield raylet_pb2.ObjectChunk(total_size=total, offset=pos, data=data, owner=owner,
                                              call_site=call_site)
         except exceptions.ObjectLostError as exc:

@@ -7,8 +7,8 @@
       (writes and reads the arena directly)      --> StoreAccounting (pure: which region, what to
                                                      evict, what to spill)
                                                  --> spill threads (files.py): arena <-> disk
-                                                 --> other raylets: pull (gRPC stream,
-                                                     5 MiB chunks), free their copies
+                                                 --> other raylets: pull copies and serve them
+                                                     (transfer.py), free their copies
 
 Clients write and read the arena file themselves; the server only decides
 which region an object gets and when a region may be reused. Every read
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import concurrent.futures
 import itertools
 import logging
@@ -45,11 +46,9 @@ from strato.runtime.object_store.server import files, transfer
 from strato.runtime.object_store.server.accounting import (
     READABLE, DeleteSpillFile, ObjectExists, ObjectState, SpillBatch, StoreAccounting)
 from strato.runtime.object_store.server.memory_policy import Admit, Fail, MemoryPolicy, NotAReader, Revoke
-from strato.runtime.protocol import handshake
 from strato.runtime.protocol import messages as m
 
 logger = logging.getLogger("strato.object_store")
-CHUNK = 5 << 20
 S = ObjectState
 
 
@@ -539,69 +538,46 @@ class StoreServer:
     async def _pull(self, oid: bytes, source: str) -> None:
         task = self._pulls.get(oid)
         if task is None:
-            task = self._pulls[oid] = asyncio.get_running_loop().create_task(self._do_pull(oid, source))
+            task = self._pulls[oid] = asyncio.get_running_loop().create_task(transfer.pull_object(self, oid, source))
             task.add_done_callback(lambda _t: self._pulls.pop(oid, None))
         await asyncio.shield(task)
 
-    async def _do_pull(self, oid: bytes, source: str) -> None:
-        created = False
-
-        async def reserve(total: int, owner: str, call_site: str):
-            nonlocal created
-            if self.acct.state(oid) is not None:
-                return None     # arrived meanwhile (a put on this node of the same id cannot happen)
-            region = await self._reserve("create", oid, total, owner=owner, call_site=call_site,
-                                         primary=False, now=time.time())
-            created = True
-            arena.prefault(self._arena, region.offset, total, self._populated)   # one call, not a fault a page
-            return region.offset
-
-        try:
-            direct = await self._open_direct(source) if self._open_direct is not None else None
-            if direct is not None:          # raw sockets straight into the arena (transfer.py)
-                try:
-                    if not await transfer.pull(*direct, self.token, oid, self.raylet_address, reserve, self._view):
-                        return
-                except (ConnectionError, TimeoutError, OSError, handshake.HandshakeError) as exc:
-                    raise exceptions.ObjectLostError(
-                        f"Could not fetch object {oid.hex()} from the node at {source}: {exc}. The node may have "
-                        f"died, or the object was freed.") from None
-            else:
-                async for total, owner, call_site, pos, data in self._open_pull_stream(source, oid):
-                    if not created:
-                        base = await reserve(total, owner, call_site)
-                        if base is None:
-                            return
-                    self._view[base + pos:base + pos + len(data)] = data
-            if not created:
-                raise exceptions.ObjectLostError(f"node at {source} sent nothing for object {oid.hex()}")
-            self.acct.seal(oid, time.time())
-            self._wake(oid)
-            if oid in self._free_on_seal:
-                self._free_on_seal.discard(oid)
-                self.free([(oid, "")])
-        except BaseException:
-            self._free_on_seal.discard(oid)
-            if created and self.acct.state(oid) is S.ALLOCATED:
-                self._apply(self.acct.abort(oid))
-                self._lost(oid)
-                self._apply(self.policy.retry())
-            raise
-
-    async def serve_pull(self, oid: bytes, requester: str):
-        """Chunks of a local object for another raylet: (total, owner, call_site, offset, bytes)."""
+    @contextlib.asynccontextmanager
+    async def reading(self, oid: bytes, requester: str = ""):
+        """Pin a local object while another raylet reads it: yields (entry, region). A primary's copy at
+        `requester` is noted, to be freed there with it. Raises ObjectLostError when it is not here."""
         await self._ensure_readable(oid)
         region = self.acct.add_reader(oid)
         entry = self.acct.objects[oid]
         if entry.primary and requester:
             self._copies.setdefault(oid, set()).add(requester)
         try:
-            size = entry.size
-            for pos in range(0, max(size, 1), CHUNK):
-                yield size, entry.owner, entry.call_site, pos, bytes(
-                    self._view[region.offset + pos:region.offset + min(size, pos + CHUNK)])
+            yield entry, region
         finally:
             self.acct.remove_reader(region.offset)
+            self._apply(self.policy.retry())
+
+    async def reserve_copy(self, oid: bytes, size: int, owner: str, call_site: str) -> int | None:
+        """A region for a copy being pulled here (prefaulted), or None when the object arrived meanwhile."""
+        if self.acct.state(oid) is not None:
+            return None     # a put on this node of the same id cannot happen
+        region = await self._reserve("create", oid, size, owner=owner, call_site=call_site, primary=False,
+                                     now=time.time())
+        arena.prefault(self._arena, region.offset, size, self._populated)   # one call, not a fault a page
+        return region.offset
+
+    def copy_arrived(self, oid: bytes) -> None:
+        self.acct.seal(oid, time.time())
+        self._wake(oid)
+        if oid in self._free_on_seal:
+            self._free_on_seal.discard(oid)
+            self.free([(oid, "")])
+
+    def copy_failed(self, oid: bytes) -> None:
+        self._free_on_seal.discard(oid)
+        if self.acct.state(oid) is S.ALLOCATED:
+            self._apply(self.acct.abort(oid))
+            self._lost(oid)
             self._apply(self.policy.retry())
 
     # ------------------------------------------------------------ stats

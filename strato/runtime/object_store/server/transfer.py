@@ -10,11 +10,12 @@
                                                    into a protobuf, none out of one)
       seal
 
-A gRPC stream (service.py) remains the path on TLS clusters, where the bytes must
+`pull_object` is the destination's whole pull, by either path; `serve_chunks` is the source's
+side of the gRPC stream (service.py's PullObject), the path on TLS clusters, where the bytes must
 be encrypted: this path carries them in clear and is used only when the cluster's
 links are plain TCP (loopback, or a network the user declared trusted). Limits:
-MAX_CONNECTIONS at once per raylet, a HELLO_DEADLINE_S for the hello, object ids of at
-most MAX_ID bytes; anything else closes the connection.
+MAX_CONNECTIONS at once per raylet, a HELLO_DEADLINE_S for the hello, IO_TIMEOUT_S between
+requests, object ids of at most MAX_ID bytes; anything else closes the connection.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ IO_TIMEOUT_S = 60.0                 # a silent peer (cut off) fails the pull aft
 STREAMS = 4                         # parallel connections for one large object
 MIN_RANGE = 16 << 20                # ranges below this are not split further
 SEND_CHUNK = 8 << 20
+GRPC_CHUNK = 5 << 20                # chunks of the gRPC path (TLS clusters)
 
 OP_INFO, OP_RANGE = 1, 2
 OK, LOST = 0, 1
@@ -77,8 +79,9 @@ class TransferServer:
                 while hs.phase is not handshake.Phase.OPEN:
                     writer.write(hs.step(await reader.readexactly(hs.need)))
                 await writer.drain()
-            while True:
-                op, n_id, n_req, offset, length = _REQUEST.unpack(await reader.readexactly(_REQUEST.size))
+            while True:         # an authenticated peer still gets IO_TIMEOUT_S between requests
+                head = await asyncio.wait_for(reader.readexactly(_REQUEST.size), IO_TIMEOUT_S)
+                op, n_id, n_req, offset, length = _REQUEST.unpack(head)
                 if op not in (OP_INFO, OP_RANGE) or n_id > MAX_ID or n_req > MAX_ADDRESS:
                     return
                 oid = await reader.readexactly(n_id)
@@ -91,36 +94,73 @@ class TransferServer:
             writer.close()
 
     async def _serve(self, op: int, oid: bytes, requester: str, offset: int, length: int, writer) -> None:
-        store = self.store
         try:
-            await store._ensure_readable(oid)
+            async with self.store.reading(oid, requester if op == OP_INFO else "") as (entry, region):
+                if op == OP_INFO:
+                    owner, site = entry.owner.encode(), entry.call_site.encode()
+                    writer.write(_STATUS.pack(OK, entry.size) + _INFO_TAIL.pack(len(owner), len(site))
+                                 + owner + site)
+                    await writer.drain()
+                    return
+                if offset + length > entry.size:
+                    writer.write(_STATUS.pack(LOST, 0))
+                    return
+                writer.write(_STATUS.pack(OK, length))
+                start = region.offset + offset
+                for pos in range(0, length, SEND_CHUNK):
+                    writer.write(self.store._view[start + pos:start + min(length, pos + SEND_CHUNK)])
+                    await writer.drain()
         except exceptions.ObjectLostError:
             writer.write(_STATUS.pack(LOST, 0))
-            return
-        region = store.acct.add_reader(oid)
-        try:
-            entry = store.acct.objects[oid]
-            if op == OP_INFO:
-                if entry.primary and requester:
-                    store._copies.setdefault(oid, set()).add(requester)    # freed there when the owner frees it
-                owner, site = entry.owner.encode(), entry.call_site.encode()
-                writer.write(_STATUS.pack(OK, entry.size) + _INFO_TAIL.pack(len(owner), len(site)) + owner + site)
-                await writer.drain()
-                return
-            if offset + length > entry.size:
-                writer.write(_STATUS.pack(LOST, 0))
-                return
-            writer.write(_STATUS.pack(OK, length))
-            start = region.offset + offset
-            for pos in range(0, length, SEND_CHUNK):
-                writer.write(store._view[start + pos:start + min(length, pos + SEND_CHUNK)])
-                await writer.drain()
-        finally:
-            store.acct.remove_reader(region.offset)
-            store._apply(store.policy.retry())
+
+
+async def serve_chunks(store, oid: bytes, requester: str):
+    """The source's side of the gRPC pull: (total, owner, call_site, offset, bytes) chunks of a local object."""
+    async with store.reading(oid, requester) as (entry, region):
+        size = entry.size
+        for pos in range(0, max(size, 1), GRPC_CHUNK):
+            yield size, entry.owner, entry.call_site, pos, bytes(
+                store._view[region.offset + pos:region.offset + min(size, pos + GRPC_CHUNK)])
 
 
 # ------------------------------------------------------------------ the destination side
+async def pull_object(store, oid: bytes, source: str) -> None:
+    """Copy object `oid` from the raylet at `source` into `store` (a StoreServer): raw sockets when the
+    source has a TransferServer this cluster may use, else its gRPC stream. Raises ObjectLostError."""
+    created = False
+
+    async def reserve(total: int, owner: str, call_site: str):
+        nonlocal created
+        base = await store.reserve_copy(oid, total, owner, call_site)
+        created = base is not None
+        return base
+
+    try:
+        direct = await store._open_direct(source) if store._open_direct is not None else None
+        if direct is not None:
+            try:
+                if not await pull(*direct, store.token, oid, store.raylet_address, reserve, store._view):
+                    return
+            except (ConnectionError, TimeoutError, OSError, handshake.HandshakeError) as exc:
+                raise exceptions.ObjectLostError(
+                    f"Could not fetch object {oid.hex()} from the node at {source}: {exc}. The node may have "
+                    f"died, or the object was freed.") from None
+        else:
+            async for total, owner, call_site, pos, data in store._open_pull_stream(source, oid):
+                if not created:
+                    base = await reserve(total, owner, call_site)
+                    if base is None:
+                        return
+                store._view[base + pos:base + pos + len(data)] = data
+        if not created:
+            raise exceptions.ObjectLostError(f"node at {source} sent nothing for object {oid.hex()}")
+        store.copy_arrived(oid)
+    except BaseException:
+        if created:
+            store.copy_failed(oid)
+        raise
+
+
 async def pull(host: str, port: int, token: str, oid: bytes, requester: str, reserve, view) -> bool:
     """Copy object `oid` from the TransferServer at host:port into this raylet's arena.
 
