@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 import strato
 from strato.data import block as B
+from strato.data.split import slices_between
 
 
 def _node_id() -> str:
@@ -38,18 +39,7 @@ def _finish(refs_and_metas, ctx):
 # ------------------------------------------------------------------ repartition
 def repartition_plan(row_counts: list[int], n: int) -> list[list[tuple[int, int, int]]]:
     """For each of n output blocks, the (input block, start, length) slices it gathers, in order."""
-    total = sum(row_counts)
-    bounds = np.linspace(0, total, n + 1).astype(int)
-    starts = np.concatenate([[0], np.cumsum(row_counts)]).astype(int)
-    plan = []
-    for lo, hi in zip(bounds[:-1], bounds[1:]):
-        pieces = []
-        for b, (s, c) in enumerate(zip(starts[:-1], row_counts)):
-            a, z = max(lo, s), min(hi, s + c)
-            if z > a:
-                pieces.append((b, int(a - s), int(z - a)))
-        plan.append(pieces)
-    return plan
+    return slices_between(row_counts, np.linspace(0, sum(row_counts), n + 1).astype(int))
 
 
 @strato.remote(num_returns=2)

@@ -32,16 +32,22 @@ def split_rows(row_counts: list[int], n: int, equal: bool) -> list[list[tuple[in
         # np.array_split sizes: the first total % n shards get one more row
         q, r = divmod(total, n)
         bounds = [i * q + min(i, r) for i in range(n + 1)]
+    return slices_between(row_counts, bounds)
+
+
+def slices_between(row_counts: list[int], bounds) -> list[list[tuple[int, int, int]]]:
+    """For each row range [bounds[i], bounds[i+1]), the (block index, start, length) slices of the blocks
+    (of `row_counts` rows each, in order) that cover it (split and repartition cut rows this way)."""
     starts = np.concatenate([[0], np.cumsum(row_counts)]).astype(int)
-    shards = []
+    out = []
     for lo, hi in zip(bounds[:-1], bounds[1:]):
         pieces = []
         for b, (s, c) in enumerate(zip(starts[:-1], row_counts)):
             a, z = max(lo, s), min(hi, s + c)
             if z > a:
                 pieces.append((b, int(a - s), int(z - a)))
-        shards.append(pieces)
-    return shards
+        out.append(pieces)
+    return out
 
 
 def locality_order(row_counts: list[int], block_nodes: list, shard_nodes: list, equal: bool
