@@ -46,7 +46,7 @@ from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
 from strato.runtime.core_worker.task_events import TaskEventBuffer
 from strato.runtime.object_store.client.node_store import NodeStore
-from strato.runtime.protocol import gcs_pb2, raylet_pb2
+from strato.runtime.protocol import gcs_pb2
 from strato.runtime.protocol import messages as m
 from strato.util import output
 from strato.runtime.rpc import GcsClient, RayletClient
@@ -131,22 +131,12 @@ class CoreWorker:
         self.submitter = TaskSubmitter(self)
         self.actor_submitter = ActorSubmitter(self)
         self._dispatch_table = self._handlers()
-        self.node_store = await self._connect_node_store()
+        self.node_store = await NodeStore.from_raylet(
+            self.raylet, node_id=self.node_id, raylet_address=self.raylet_address, owner_address=self.address,
+            token=self.token, max_inline_bytes=self.config.max_inline_bytes)
         if self.node_store.client is not None:  # what lineage pins stays within a quarter of the node's store
             self.lineage.max_bytes = min(self.lineage.max_bytes, self.node_store.client.capacity // 4)
         self.loop.create_task(self._flush_events_forever())
-
-    async def _connect_node_store(self) -> NodeStore:
-        """The node's shared-memory store, for values over max_inline_bytes (object_store/client/)."""
-        try:
-            info = await self.raylet.call("GetObjectStoreInfo", raylet_pb2.GetObjectStoreInfoRequest(), timeout=10)
-            return NodeStore.connect(info, node_id=self.node_id, raylet_address=self.raylet_address,
-                                     owner_address=self.address, token=self.token,
-                                     max_inline_bytes=self.config.max_inline_bytes)
-        except Exception as exc:
-            logger.warning("no object store on this node (%s); large values stay in process memory", exc)
-            return NodeStore(node_id=self.node_id, raylet_address=self.raylet_address, owner_address=self.address,
-                             max_inline_bytes=self.config.max_inline_bytes)
 
     async def _join_cluster(self) -> None:
         """A worker's raylet and node are given at start; a driver finds them (driver.py)."""

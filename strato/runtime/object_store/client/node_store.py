@@ -56,6 +56,21 @@ class NodeStore:
         return cls(node_id=node_id, raylet_address=raylet_address, owner_address=owner_address,
                    max_inline_bytes=max_inline_bytes, client=client)
 
+    @classmethod
+    async def from_raylet(cls, raylet, *, node_id: bytes, raylet_address: str, owner_address: str, token: str,
+                          max_inline_bytes: int) -> "NodeStore":
+        """The node's store, found through its raylet (a core worker's start); without one, large values
+        stay in process memory (a warning says so)."""
+        from strato.runtime.protocol import raylet_pb2
+        try:
+            info = await raylet.call("GetObjectStoreInfo", raylet_pb2.GetObjectStoreInfoRequest(), timeout=10)
+            return cls.connect(info, node_id=node_id, raylet_address=raylet_address, owner_address=owner_address,
+                               token=token, max_inline_bytes=max_inline_bytes)
+        except Exception as exc:
+            logger.warning("no object store on this node (%s); large values stay in process memory", exc)
+            return cls(node_id=node_id, raylet_address=raylet_address, owner_address=owner_address,
+                       max_inline_bytes=max_inline_bytes)
+
     # ------------------------------------------------------------ writing
     def serialize(self, value, what: str, oid: bytes, *, owner: str = "", call_site: str = "",
                   replace: bool = False) -> tuple[bytes, list]:
