@@ -180,7 +180,10 @@ def lineage_bytes(entry) -> int:
 
 def _in_a_store(results: list) -> bool:
     """Some return lives in a node's store (only those copies can be lost with a node)."""
-    return any(not is_error and data[:4] == MARKER_PREFIX for data, is_error in results)
+    for data, is_error in results:      # every task result passes here: a plain loop, no generator
+        if not is_error and data[:4] == MARKER_PREFIX:
+            return True
+    return False
 
 
 def _error_summary(cw, blob: bytes) -> str:
@@ -394,10 +397,10 @@ class TaskSubmitter:
         self.cw.record_event(entry.task_id, entry.name, state.name, entry.attempt, error, ran_on=ran_on)
         for oid, (data, is_error) in zip(entry.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
-        if state is TaskState.FINISHED and entry.task_id not in self.cw.lineage and _in_a_store(results):
+        if entry.task_id in self.cw.lineage.records:
+            pass                                    # a rebuild ended: the lineage keeps holding the arguments
+        elif state is TaskState.FINISHED and _in_a_store(results):
             self.cw.keep_lineage(entry, lineage_bytes(entry))
-        elif entry.task_id in self.cw.lineage:
-            pass                                    # a rebuild failed: the lineage keeps holding the arguments
         elif entry.arg_refs:
             self.cw.release_submitted([r._id for r in entry.arg_refs])
         entry.arg_refs = None
