@@ -12,6 +12,7 @@ survive the actor; the driver applies them (see coordinator.py).
 """
 from __future__ import annotations
 
+import sys
 import time
 
 import strato
@@ -19,6 +20,28 @@ from strato.xgboost.matrix import load_shard
 
 #: How long a DMLC task id's rank part is: ids sort as strings, so ranks are zero-padded.
 _RANK_WIDTH = 6
+
+
+def import_xgboost_without_sklearn():
+    """Import xgboost in a training actor's own process without scikit-learn (0.3 s instead of 1.3 s).
+
+    xgboost imports scikit-learn (and through it scipy.stats) only to give its sklearn-style
+    estimators their base classes; `xgboost.train`, which is all an actor runs, never uses them.
+    Hiding the package during the import saves about a second of CPU per actor, on the cores
+    the driver is cutting shards on. The hiding ends with the import: user code in the actor
+    may import scikit-learn as usual afterwards (xgboost's own estimator classes are what
+    cannot be used in this process). Where xgboost is already imported, nothing changes.
+    """
+    if "xgboost" in sys.modules or "sklearn" in sys.modules:
+        import xgboost
+        return xgboost
+    sys.modules["sklearn"] = None          # makes `import sklearn` raise ImportError
+    try:
+        import xgboost
+    finally:
+        if sys.modules.get("sklearn", 0) is None:
+            del sys.modules["sklearn"]
+    return xgboost
 
 
 class _DriverChannel:
@@ -53,7 +76,7 @@ class TrainingActor:
     """One shard's xgboost worker (created by the coordinator, SPREAD over the nodes)."""
 
     def __init__(self, rank: int, num_actors: int):
-        import xgboost  # noqa: F401  (about a second, spent while the driver prepares the shards)
+        import_xgboost_without_sklearn()    # spent while the driver prepares the shards
 
         self.rank = rank
         self.num_actors = num_actors

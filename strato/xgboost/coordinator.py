@@ -5,6 +5,7 @@
     wait until the cluster can hold N actors (bounded)
     a SPREAD placement group of N bundles; actor r in
       bundle r, load(spec_r) ──────────────────────────►  read shard r
+      (meanwhile the first attempt's tracker starts)
     per attempt:
       RabitTracker(N) on the driver, wait_for thread
       train.remote(tracker args, start model, rounds) ─►  CommunicatorContext: DMatrix, xgb.train
@@ -20,6 +21,7 @@ killed and recreated like a dead one.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -31,6 +33,8 @@ from strato.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from strato.xgboost.actor import TrainingActor
 from strato.xgboost.placement import cluster_capacity, infeasible_message
 from strato.xgboost.recovery import TrainingCheckpoint, merge_evals
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a surviving actor gets to end its call after a peer died.
 SURVIVOR_GRACE_S = 30.0
@@ -97,6 +101,7 @@ class Coordinator:
         self.verbose = verbose
         self.reserved_by_trial = reserved_by_trial
         self.placement_group = None
+        self.prepared_tracker: tuple | None = None      # (worker args, monotonic start) for the next attempt
 
     # ------------------------------------------------------------ actors
     def start(self, ranks) -> None:
@@ -118,7 +123,11 @@ class Coordinator:
         if datasets_first:
             self._create(ranks)
         refs = {rank: self.actors[rank].load.remote(train_specs[rank], eval_specs[rank]) for rank in ranks}
+        # The next attempt's tracker starts while the actors load (its worker_args() alone takes 0.1 s).
+        preparing = threading.Thread(target=self._prepare_tracker, daemon=True, name="strato-xgboost-tracker-start")
+        preparing.start()
         ready, _ = strato.wait(list(refs.values()), num_returns=len(refs), timeout=READY_TIMEOUT_S)
+        preparing.join()
         if len(ready) < len(refs):
             raise InsufficientResourcesError(
                 f"{len(refs) - len(ready)} training actor(s) did not start and load their data within "
@@ -173,17 +182,14 @@ class Coordinator:
     def run_attempt(self, params: dict, rounds: int, kwargs: dict, *, report_every_round: bool = False,
                     model_frequencies: tuple = (), final_round: int | None = None) -> dict:
         """One attempt of `rounds` rounds from the current checkpoint; returns rank 0's result plus totals."""
-        from xgboost.tracker import RabitTracker
-
         start = self.checkpoint
         prefix = start.evals_result if start is not None else {}
         prefix_rounds = start.rounds_done if start is not None else 0
-        tracker = RabitTracker(n_workers=self.num_actors, host_ip=_driver_ip(), port=0, sortby="task",
-                               timeout=TRACKER_TIMEOUT_S)
-        tracker.start()
-        threading.Thread(target=self._wait_tracker, args=(tracker,), daemon=True,
-                         name="strato-xgboost-tracker").start()
-        tracker_args = tracker.worker_args()
+        prepared, self.prepared_tracker = self.prepared_tracker, None
+        if prepared is not None and time.monotonic() - prepared[1] < TRACKER_TIMEOUT_S / 2:
+            tracker_args = prepared[0]
+        else:       # none, or too old: its workers might not all connect within its timeout
+            tracker_args = self._start_tracker()
         eval_names = [name for _, name in self.evals]
         eval_matrix_args = {name: matrix.matrix_args for matrix, name in self.evals}
         refs = {rank: actor.train.remote(
@@ -222,6 +228,25 @@ class Coordinator:
         return {"booster": first["booster"], "evals_result": merge_evals(prefix, first["evals_result"], prefix_rounds),
                 "total_n": sum(r["n"] for r in results.values()),
                 "train_time_s": max(r["train_time_s"] for r in results.values())}
+
+    def _start_tracker(self) -> dict:
+        """A RabitTracker for one attempt, waited for and freed by a thread of its own; returns its worker args.
+        A tracker no worker joins (a prepared one not used) ends after its timeout."""
+        from xgboost.tracker import RabitTracker
+
+        tracker = RabitTracker(n_workers=self.num_actors, host_ip=_driver_ip(), port=0, sortby="task",
+                               timeout=TRACKER_TIMEOUT_S)
+        tracker.start()
+        threading.Thread(target=self._wait_tracker, args=(tracker,), daemon=True,
+                         name="strato-xgboost-tracker").start()
+        return tracker.worker_args()
+
+    def _prepare_tracker(self) -> None:
+        try:
+            self.prepared_tracker = (self._start_tracker(), time.monotonic())
+        except Exception as exc:     # the attempt starts one itself, and reports what fails
+            self.prepared_tracker = None
+            logger.debug("could not prepare the tracker: %s", exc)
 
     @staticmethod
     def _wait_tracker(tracker) -> None:

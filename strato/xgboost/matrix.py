@@ -240,7 +240,9 @@ class RayDMatrix:
 def _take(values, where: slice):
     if hasattr(values, "iloc"):
         return values.iloc[where]
-    return values[where]
+    # An interleaved shard is a strided view: one contiguous copy here lets strato.put pass its buffer
+    # out of band (a strided array would be copied into the pickle stream, then again into the store).
+    return np.ascontiguousarray(values[where])
 
 
 # ------------------------------------------------------------ actor side

@@ -86,6 +86,35 @@ def test_predictions_keep_row_order(sharding):
     assert np.array_equal(preds, booster.predict(xgb.DMatrix(X)))
 
 
+def test_actors_skip_scikit_learn_at_import_yet_user_code_there_can_import_it():
+    """The training actors import xgboost without scikit-learn (a second of CPU each); a custom metric
+    that imports scikit-learn inside the actors still works, and agrees with xgboost's own log loss."""
+    X, y = discrete_data(n=600)
+
+    def sk_logloss(predt, dmatrix):
+        from sklearn.metrics import log_loss
+        return "sk_logloss", float(log_loss(dmatrix.get_label(), predt, labels=[0, 1]))
+
+    evals_result = {}
+    dtrain = RayDMatrix(X, label=y)
+    train(PARAMS, dtrain, 3, evals=[(dtrain, "train")], evals_result=evals_result, custom_metric=sk_logloss,
+          ray_params=TWO)
+    # a custom metric sees each shard's rows; xgboost's own logloss is all-reduced over the shards
+    assert len(evals_result["train"]["sk_logloss"]) == 3
+    assert evals_result["train"]["sk_logloss"][-1] == pytest.approx(evals_result["train"]["logloss"][-1], rel=0.1)
+
+
+def test_import_without_sklearn_hides_it_only_during_the_import():
+    import subprocess
+    import sys
+
+    code = ("import sys; from strato.xgboost.actor import import_xgboost_without_sklearn as f; f(); "
+            "import xgboost.compat as c; assert 'sklearn' not in sys.modules and not c.SKLEARN_INSTALLED; "
+            "import sklearn.metrics; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
 def test_training_without_a_label_says_how_to_pass_one():
     X, _ = discrete_data(n=100)
     with pytest.raises(ValueError, match="no label"):
