@@ -172,3 +172,23 @@ def test_an_actor_taking_an_idle_worker_starts_a_replacement_up_to_the_pool_size
     ready_worker(s2, b"\x02")
     out = s2.request_lease(LeaseRequest(request_id=b"b", resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))
     assert isinstance(out[0], Grant) and not any(isinstance(i, StartWorkers) for i in out)
+
+
+def test_no_warm_workers_for_cpus_that_actors_hold_but_one_for_a_cpu_less_actor():
+    """Two training actors take both CPUs: the one idle worker left is enough (another process starting
+    would only take CPU from them); a CPU-less actor taking that one gets a replacement."""
+    from strato.runtime.raylet.lease_scheduler import ACTOR_OWNER
+    s = sched(cpus=2)
+    for wid in (b"\x01", b"\x02", b"\x03"):
+        ready_worker(s, wid)
+    for rid in (b"a", b"b"):
+        out = s.request_lease(LeaseRequest(request_id=rid, resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))
+        assert isinstance(out[0], Grant)
+    assert not any(isinstance(i, StartWorkers) for i in out)           # no CPU free: one idle worker is enough
+    out = s.request_lease(LeaseRequest(request_id=b"q", resources={}, owner_id=ACTOR_OWNER, name="Queue"))
+    assert isinstance(out[0], Grant) and StartWorkers(1) in out          # the last idle one taken: refill one
+    # with CPUs free again (a trial's actor ended), a dedication refills up to one per free CPU plus one
+    s2 = sched(cpus=4)
+    ready_worker(s2, b"\x01")
+    out = s2.request_lease(LeaseRequest(request_id=b"a", resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))
+    assert isinstance(out[0], Grant) and StartWorkers(1) in out          # one per dedicated worker at most

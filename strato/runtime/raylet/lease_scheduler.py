@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 
 from strato.runtime.raylet import bundles as bd
 from strato.runtime.raylet.policy import EPS, Decision, NodeView, pick_node
@@ -323,10 +324,15 @@ class LeaseScheduler:
         self.queue = keep
         starting = self._starts_requested + sum(1 for w in self.workers.values()
                                                 if w.state is WorkerState.STARTING)
-        # An actor keeps its worker for good: start a replacement so the next lease finds one warm,
-        # up to pool_size idle-or-starting workers (process start-up is most of an actor's creation).
-        idle_left = sum(1 for w in self.workers.values() if w.state is WorkerState.IDLE)
-        refill = min(dedicated, self.pool_size - idle_left - starting) if dedicated else 0
+        # An actor keeps its worker for good: start a replacement so the next lease finds one warm
+        # (process start-up is most of an actor's creation), up to pool_size idle-or-starting workers,
+        # and no more than the node could lease now: one per free CPU, plus one for a CPU-less actor.
+        # (Warm workers for CPUs that actors hold would only take CPU from those actors as they start.)
+        refill = 0
+        if dedicated:
+            warm_target = min(self.pool_size, math.ceil(max(tentative.get("CPU", 0.0), 0.0) - 1e-9) + 1)
+            idle_left = sum(1 for w in self.workers.values() if w.state is WorkerState.IDLE)
+            refill = min(dedicated, warm_target - idle_left - starting)
         want = min(max(waiting_local - starting, 0) + max(refill, 0),
                    self.max_workers - len(self.workers) - self._starts_requested)
         if want > 0:
