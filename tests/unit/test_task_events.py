@@ -42,3 +42,46 @@ def test_past_capacity_events_are_counted_as_dropped():
     events, dropped = b.drain()
     assert len(events) == 2 and dropped == 3
     assert b.drain() == ([], 0)
+
+
+def test_a_terminal_event_after_its_submission_went_out_still_says_where_it_ran():
+    b = buffer()
+    b.record(b"t1", "f", "PENDING_ARGS", now=1.0)
+    b.drain()
+    b.record(b"t1", "f", "FINISHED", ran_on=(b"N2", b"W2", 1.5), now=2.0)
+    (e,), _ = b.drain()
+    assert (e.node_id, e.worker_id, e.start_time, e.submit_time) == (b"N2", b"W2", 1.5, 0.0)
+
+
+def test_events_travel_in_columns_and_come_back_as_rows_with_the_same_fields():
+    """batch_columns (the core worker's flush) -> TaskEventBatch -> rows (the GCS): every field survives,
+    ids split back, a missing tag is "" and a missing parent b""."""
+    import pytest
+
+    from strato.runtime import ids
+    from strato.runtime.core_worker.task_events import batch_columns
+    from strato.runtime.gcs.task_event_rows import TaskEventRow, rows
+    from strato.runtime.protocol import gcs_pb2
+
+    a1, a2, r1 = (ids.object_id(bytes([i]) * ids.TASK_ID_LEN, 0) for i in (1, 2, 3))
+    b = buffer(worker=True)
+    b.record(b"t" * 16, "f", "PENDING_ARGS", tag=("cell", 3), arg_ids=(a1, a2), return_ids=(r1,), parent=None,
+             now=1.0)
+    b.record(b"u" * 16, "A.g", "RUNNING", 2, actor_id=b"a" * 16, now=2.0)
+    b.record(b"v" * 16, "h", "FAILED", 1, "boom", ran_on=(b"N3", b"W3", 2.5), now=3.0)
+    events, _ = b.drain()
+    batch = gcs_pb2.TaskEventBatch.FromString(
+        gcs_pb2.TaskEventBatch(job_id=b"J", **batch_columns(events)).SerializeToString())
+    got = rows(batch)
+    assert [type(r) for r in got] == [TaskEventRow] * 3
+    first, running, failed = sorted(got, key=lambda r: r.task_id)
+    assert (first.name, first.state, first.time, first.tag, first.job_id) == ("f", "PENDING_ARGS", 1.0, "('cell', 3)", b"J")
+    assert (first.arg_ids, first.return_ids, first.parent_task_id) == ((a1, a2), (r1,), b"")
+    assert (running.state, running.attempt, running.actor_id, running.node_id, running.worker_id) == \
+        ("RUNNING", 2, b"a" * 16, b"N", b"W")
+    assert (failed.error, failed.start_time, failed.node_id, failed.arg_ids) == ("boom", 2.5, b"N3", ())
+    message = first.to_message()
+    assert list(message.arg_ids) == [a1, a2] and message.tag == "('cell', 3)"
+    assert batch_columns([]) == {} and rows(gcs_pb2.TaskEventBatch()) == []
+    with pytest.raises(ValueError, match="differ in length"):
+        rows(gcs_pb2.TaskEventBatch(task_id=[b"x"], name=[]))

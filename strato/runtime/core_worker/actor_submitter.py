@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 
 from strato import exceptions
 from strato.runtime import serialization
@@ -65,6 +66,7 @@ class ActorQueue:
         self.lost: list[ActorCall] = []
         self.conn = None
         self.node_id = b""                  # where the actor runs now (its connection dies with that node)
+        self.worker_id = b""                # and its worker (a call's task event says where it ran)
         self.connecting = False
         self.version = 0
         self.dead_error: bytes | None = None
@@ -153,7 +155,7 @@ class ActorSubmitter:
                 if info.state == "ALIVE":
                     try:
                         q.conn = await self.cw.connect(info.address)
-                        q.node_id = info.node_id
+                        q.node_id, q.worker_id = info.node_id, info.worker_id
                         self.cw.node_watch.start()
                         break
                     except (ConnectionError, OSError):
@@ -205,11 +207,13 @@ class ActorSubmitter:
             self.cw.borrowing.adopt_nested(conn, [], nested)   # stale: the actor may drop its holds
             return
         self.cw.borrowing.adopt_nested(conn, call.return_ids, nested)
-        self._finish(q, call, results, "FINISHED" if status == "ok" else "FAILED")
+        # where and when it ran: the actor drops its RUNNING event of a call that ended before its flush
+        self._finish(q, call, results, "FINISHED" if status == "ok" else "FAILED",
+                     (q.node_id, q.worker_id, time.time() - exec_s))
 
-    def _finish(self, q: ActorQueue, call: ActorCall, results: list, state: str) -> None:
+    def _finish(self, q: ActorQueue, call: ActorCall, results: list, state: str, ran_on: tuple | None = None) -> None:
         self.by_task.pop(call.task_id, None)
-        self.cw.record_event(call.task_id, call.name, state, call.attempt, actor_id=call.actor_id)
+        self.cw.record_event(call.task_id, call.name, state, call.attempt, actor_id=call.actor_id, ran_on=ran_on)
         for oid, (data, is_error) in zip(call.return_ids, results):
             self.cw.store_result(oid, StoredObject(data, is_error), owned=True)
         if call.arg_refs:

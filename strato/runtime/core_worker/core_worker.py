@@ -44,7 +44,7 @@ from strato.runtime.core_worker.node_watch import NodeWatch
 from strato.runtime.core_worker.reference_table import ReferenceTable
 from strato.runtime.core_worker.actor_submitter import ActorCall, ActorSubmitter
 from strato.runtime.core_worker.submitter import TaskEntry, TaskSubmitter, resolve_dependencies
-from strato.runtime.core_worker.task_events import TaskEventBuffer
+from strato.runtime.core_worker.task_events import TaskEventBuffer, batch_columns
 from strato.runtime.object_store.client.node_store import NodeStore
 from strato.runtime.protocol import gcs_pb2
 from strato.runtime.protocol import messages as m
@@ -574,14 +574,8 @@ class CoreWorker:
         if not self.task_events.pending():
             return
         events, dropped = self.task_events.drain()
-        req = gcs_pb2.AddTaskEventsRequest(dropped=dropped, events=[
-            gcs_pb2.TaskEvent(task_id=t, job_id=self.job_id, name=n, state=s, time=ts, attempt=a, error=e,
-                              node_id=node, worker_id=worker, parent_task_id=parent or b"",
-                              tag="" if tag is None else str(tag), arg_ids=arg_ids, return_ids=return_ids,
-                              actor_id=actor_id, submit_time=submitted, start_time=started)
-            for (t, n, s, ts, a, e, tag, arg_ids, return_ids, parent, actor_id, submitted, started, node,
-                 worker) in events])
-        await self.gcs.call("AddTaskEvents", req, timeout=5)
+        batch = gcs_pb2.TaskEventBatch(job_id=self.job_id or b"", **batch_columns(events))
+        await self.gcs.call("AddTaskEvents", gcs_pb2.AddTaskEventsRequest(dropped=dropped, batch=batch), timeout=5)
 
     # ------------------------------------------------------------ cancel
     def cancel(self, ref: ObjectRef, force: bool) -> None:

@@ -7,7 +7,8 @@ exported through, the actor table with every actor's creation and restarts
 placement groups (placement_group_manager.py: atomic prepare/commit on the
 raylets, around placement_group_state.py's lifecycle and
 placement_group_policy.py's pure bundle placement), and the task events
-core workers report. storage.py is where tables are kept
+core workers report (batches in columns, expanded to rows by
+task_event_rows.py). storage.py is where tables are kept
 (in memory, storage_sqlite.py, storage_redis.py; opened by storage_url.py),
 written through on every change; recovery.py takes a cluster back when the
 GCS starts again on storage that holds one.

@@ -3,7 +3,7 @@
     raylets --RegisterNode/Heartbeat--> node table + HealthTracker --> NodeChange pubsub
     drivers --AddJob/MarkJobFinished--> job table
     drivers, workers --KVPut/KVGet--> KV (function and class exports)
-    core workers --AddTaskEvents--> bounded task-event buffer (state API, widgets)
+    core workers --AddTaskEvents(batch)--> rows (task_event_rows.py) in a bounded buffer (state API, widgets)
 
 Tables live behind storage.StoreClient, opened from the storage URL the
 starter puts in STRATO_GCS_STORAGE (memory, a SQLite file in the session
@@ -25,11 +25,13 @@ import signal
 import sys
 import time
 
+import grpc
+
 from strato.runtime.config import SystemConfig
 from strato.runtime.gcs.actor_manager import ActorManager
 from strato.runtime.gcs.node_health import HealthTracker
 from strato.runtime.gcs.placement_group_manager import PlacementGroupManager
-from strato.runtime.gcs import recovery, storage
+from strato.runtime.gcs import recovery, storage, task_event_rows
 from strato.runtime.gcs.storage import StoreClient
 from strato.runtime.gcs.storage_url import open_store
 from strato.runtime.protocol import gcs_pb2, gcs_pb2_grpc
@@ -268,10 +270,16 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
 
     # ----------------------------------------------------- task events
     async def AddTaskEvents(self, request, context):
+        events = request.events
+        if request.HasField("batch"):
+            try:
+                events = task_event_rows.rows(request.batch)
+            except ValueError as exc:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         free = self.events.maxlen - len(self.events)
-        if len(request.events) > free:
-            self.events_dropped += len(request.events) - free
-        self.events.extend(request.events)
+        if len(events) > free:
+            self.events_dropped += len(events) - free
+        self.events.extend(events)
         self.events_dropped += request.dropped
         return gcs_pb2.Empty()
 
@@ -279,7 +287,9 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         events = list(self.events)
         if request.limit:
             events = events[-request.limit:]
-        return gcs_pb2.GetTaskEventsReply(events=events, dropped=self.events_dropped)
+        return gcs_pb2.GetTaskEventsReply(
+            events=[e.to_message() if isinstance(e, task_event_rows.TaskEventRow) else e for e in events],
+            dropped=self.events_dropped)
 
 
 async def _amain(args) -> int:

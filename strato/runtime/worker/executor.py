@@ -194,7 +194,7 @@ class Executor:
             finally:
                 for stream in cw.output_streams:
                     stream.end_task()
-                if cw.actor_id is None:   # a task's owner reports where and when it ran
+                if done_kind is m.ActorDone or cw.actor_id is None:   # the caller reports where and when it ran
                     cw.end_running_event(task_id)
                 if main_thread:
                     self.running = None
