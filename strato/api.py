@@ -343,20 +343,21 @@ def get(object_refs, *, timeout: float | None = None):
     if timeout is not None:
         timeout = _check_timeout(timeout)
     cw = _context._worker or _context.require_worker("get")
-    if single:
+    if single:                  # the hot path: one ref, no progress bar
         if refs[0]._worker is not cw:
             _unknown_owner(refs, cw)
-    elif any(r._worker is not cw for r in refs):
+        if SELF_CALL_IDS:
+            _refuse_self_wait(refs, cw)
+        return cw.get_one(refs[0], timeout)
+    if any(r._worker is not cw for r in refs):
         _unknown_owner(refs, cw)
     if SELF_CALL_IDS:
         _refuse_self_wait(refs, cw)
     slow_get = _context.slow_get_hook
-    if slow_get is not None and not single:
+    if slow_get is not None:
         with slow_get(refs, "get"):
-            values = cw.get(refs, timeout)
-    else:
-        values = cw.get(refs, timeout)
-    return values[0] if single else values
+            return cw.get(refs, timeout)
+    return cw.get(refs, timeout)
 
 
 def put(value) -> ObjectRef:

@@ -85,6 +85,7 @@ class CoreWorker:
         self._conns: dict[str, asyncio.Future] = {}
         self.getter = Getter(self, blocking_notice=self.runs_tasks)
         self.get, self.wait_objects, self.on_ready = self.getter.get, self.getter.wait_objects, self.getter.on_ready
+        self.get_one = self.getter.get_one
         self.borrowing = Borrowing(self)
         self.generators = GeneratorTable(self)        # the items of this process's generator tasks
         self.task_events = TaskEventBuffer(config.task_events_buffer, node_id, worker_id, self.runs_tasks)

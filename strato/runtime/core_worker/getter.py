@@ -34,16 +34,29 @@ class Getter:
         self.blocking_notice = blocking_notice   # a worker: tell the raylet while a task blocks in get
         self._fetching: set[bytes] = set()       # borrowed objects being asked of their owners
 
+    def get_one(self, ref: ObjectRef, timeout: float | None):
+        """get([ref])[0], without the lists and dicts when the value is here already (strato.get(ref))."""
+        cw = self.cw
+        obj = cw.store.get(ref._id)
+        if obj is None or obj.is_error:
+            return self.get([ref], timeout)[0]
+        try:
+            return cw.node_store.deserialize(ref._id, obj.data, cw)
+        except exceptions.ObjectLostError:
+            return self.get([ref], timeout)[0]
+
     def get(self, refs: list[ObjectRef], timeout: float | None):
         objs = self.wait_objects(refs, len(refs), timeout, raise_timeout=True)
         out = []
+        cw = self.cw
+        read = cw.node_store.deserialize
         for ref in refs:
             obj = objs[ref._id]
             if obj.is_error:
-                value = serialization.deserialize(obj.data, self.cw)
+                value = serialization.deserialize(obj.data, cw)
             else:
                 try:
-                    value = self.cw.node_store.deserialize(ref._id, obj.data, self.cw)
+                    value = read(ref._id, obj.data, cw)
                 except exceptions.ObjectLostError:
                     obj, value = self.recover_lost(ref, obj.data, timeout)
             if obj.is_error:
@@ -84,8 +97,9 @@ class Getter:
         """Block until `num_ready` of `refs` are available here; returns those that are."""
         found: dict[bytes, StoredObject] = {}
         missing: dict[bytes, ObjectRef] = {}
+        stored = self.cw.store.get
         for ref in refs:
-            obj = self.cw.store.get(ref._id)
+            obj = stored(ref._id)
             if obj is not None:
                 found[ref._id] = obj
             else:
