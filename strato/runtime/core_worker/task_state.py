@@ -22,6 +22,10 @@ class TaskState(enum.Enum):
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
 
+    # Members are singletons compared by identity: hash them by identity too, in C (Enum's own
+    # __hash__ is Python code, and the owner hashes a task's state about six times per task).
+    __hash__ = object.__hash__
+
 
 TRANSITIONS: dict[TaskState, frozenset[TaskState]] = {
     TaskState.PENDING_ARGS: frozenset({TaskState.PENDING_LEASE, TaskState.FAILED, TaskState.CANCELLED}),

@@ -15,7 +15,9 @@ task), RETRY and FINISHED / FAILED / CANCELLED; the worker that runs it
 reports RUNNING (with its node and worker). A task that is submitted and
 ends between two flushes of its owner costs one event: the terminal one,
 carrying the submission (submit_time, tag, ids, parent) and where and when
-it ran (start_time, node, worker); its worker then drops its RUNNING event.
+it ran (start_time, node, worker); its worker (an actor, for an actor call)
+then drops its RUNNING event. Task events arrive in batches of columns, kept
+as rows (task_event_rows.py); the table reads rows and TaskEvent messages alike.
 Events of one task reach the GCS from different processes, in any order, so
 the latest attempt's highest-ranked state wins rather than the last event to
 arrive.
