@@ -8,9 +8,11 @@ its text promises (timing tables, equal predictions, a best config, live views, 
 """
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -24,6 +26,16 @@ NAMES = [p.stem for p in DEMOS]
 EXPECTED = ["01-first-steps", "02-tasks-actors-objects", "03-data-and-training", "04-tuning", "05-inference",
             "06-remote-cells"]
 WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def _scratch() -> set:
+    """The retry demos' scratch folders (notebook 02) in the temp dir."""
+    return {path for prefix in ("strato-demo-attempts-", "strato-demo-crash-")
+            for path in glob.glob(os.path.join(tempfile.gettempdir(), prefix + "*"))}
+
+
+#: Those already there before this session (older versions of the notebook left them).
+SCRATCH_BEFORE = _scratch()
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +161,9 @@ def test_tasks_actors_objects_teaches_with_measured_outputs(executed, capsys):
     assert re.search(r"DEAD: CPU", out)                          # the cluster view saw the dead node
     assert widgets_in(cell_with(nb, "graph = widgets.TaskGraph()")) == 2
     assert widgets_in(cell_with(nb, "nodes_view = widgets.ClusterView()")) == 2
+    # the retry demos' scratch folders are gone once their cell ran
+    left = _scratch() - SCRATCH_BEFORE
+    assert not left, left
 
 
 def test_training_shows_a_table_and_a_plot_of_both_ways(executed, capsys):
