@@ -31,6 +31,8 @@ import sys
 import tempfile
 import time
 
+from bench_common import replace_section
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 RAY_PYTHON = os.path.join(BENCH, ".ray-venv", "bin", "python")
@@ -266,16 +268,7 @@ def render(results: dict, args, size: int) -> str:
 
 
 def write_results(table: str) -> None:
-    path = os.path.join(BENCH, "RESULTS.md")
-    with open(path) as f:
-        text = f.read()
-    block = f"{START}\n{table}\n{END}"
-    if START in text and END in text:
-        text = text[:text.index(START)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section(START, END, table)
 
 
 if __name__ == "__main__":

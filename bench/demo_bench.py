@@ -27,10 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+
+from bench_common import replace_section, run_json_child
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -260,14 +261,7 @@ def run_child(lib: str, job: str, folder: str, a: dict, timeout: float) -> dict:
     env = dict(os.environ, **(RAY_ENV if lib == "ray" else {}))
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.join(ROOT, "demo-notebooks"), env.get("PYTHONPATH")]))
     cmd = [python, os.path.abspath(__file__), "--child", lib, job, folder, json.dumps(a)]
-    try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        return {"error": (out.stderr or out.stdout)[-3000:]}
-    return json.loads(lines[-1])
+    return run_json_child(cmd, env, timeout)
 
 
 def table(results: dict, a: dict, identical: dict) -> str:
@@ -353,17 +347,8 @@ def main(argv=None) -> int:
             f"CPUs).\n\n" + table(results, a, identical))
     print(text)
     if args.write_results:
-        path = os.path.join(BENCH, "RESULTS.md")
-        with open(path) as f:
-            doc = f.read()
-        section = (f"{START}\n## The talk's demo: one process vs Strato vs Ray (`bench/demo_bench.py`, issue 16)\n\n"
-                   f"{text}\n{END}")
-        if START in doc and END in doc:
-            doc = doc[:doc.index(START)] + section + doc[doc.index(END) + len(END):]
-        else:
-            doc = doc.rstrip("\n") + "\n\n" + section + "\n"
-        with open(path, "w") as f:
-            f.write(doc)
+        replace_section(START, END, "## The talk's demo: one process vs Strato vs Ray (`bench/demo_bench.py`, "
+                                    f"issue 16)\n\n{text}")
     return 0
 
 

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from bench_common import replace_section
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 PYTHON = {"strato": os.path.join(REPO, ".venv", "bin", "python"),
@@ -71,16 +73,7 @@ def run_once(lib: str, items: int, timeout: float) -> float:
 
 
 def write_results(table: str) -> None:
-    path = os.path.join(BENCH, "RESULTS.md")
-    text = open(path).read() if os.path.exists(path) else ""
-    block = f"{SECTION_START}\n{table}\n{SECTION_END}"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        text = head + block + rest.split(SECTION_END, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    replace_section(SECTION_START, SECTION_END, table)
 
 
 def main(argv=None) -> int:

@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from bench_common import replace_section
+
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
 RAY_PYTHON = os.path.join(BENCH, ".ray-venv", "bin", "python")
@@ -139,14 +141,7 @@ def table(results: dict, rounds: int, groups: int, runs: int) -> str:
 
 
 def write_section(text: str) -> None:
-    body = open(RESULTS).read()
-    block = f"{START}\n{text}\n{END}"
-    if START in body and END in body:
-        head, rest = body.split(START, 1)
-        body = head + block + rest.split(END, 1)[1]
-    else:
-        body = body.rstrip("\n") + "\n\n" + block + "\n"
-    open(RESULTS, "w").write(body)
+    replace_section(START, END, text)
 
 
 def main(argv=None) -> int:

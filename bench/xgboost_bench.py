@@ -28,10 +28,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
+
+from bench_common import replace_section, run_json_child
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 RAY_PYTHON = os.environ.get("RAY_BENCH_PYTHON", os.path.join(BENCH, ".ray-venv", "bin", "python"))
@@ -177,14 +178,7 @@ def run_child(kind: str, directory: str, timeout: float) -> dict:
     python = RAY_PYTHON if kind == "ray" else sys.executable
     env = dict(os.environ, **(RAY_ENV if kind == "ray" else {}))
     cmd = [python, os.path.abspath(__file__), "--child", kind, "--data", directory]
-    try:
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout:.0f} s"}
-    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
-    if out.returncode != 0 or not lines:
-        return {"error": (out.stderr or out.stdout)[-2000:]}
-    return json.loads(lines[-1])
+    return run_json_child(cmd, env, timeout, error_tail=2000)
 
 
 def table(results: dict, rows: int) -> str:
@@ -229,16 +223,7 @@ def runs_line(runs: dict, kinds: list) -> str:
 
 
 def write_results(text: str) -> None:
-    path = os.path.join(BENCH, "RESULTS.md")
-    with open(path) as f:
-        content = f.read()
-    block = f"{START}\n{text}\n{END}"
-    if START in content and END in content:
-        content = content[:content.index(START)] + block + content[content.index(END) + len(END):]
-    else:
-        content = content.rstrip("\n") + "\n\n## strato.xgboost vs xgboost vs Ray Train (issue 12)\n\n" + block + "\n"
-    with open(path, "w") as f:
-        f.write(content)
+    replace_section(START, END, text, heading="## strato.xgboost vs xgboost vs Ray Train (issue 12)")
 
 
 def main() -> None:
