@@ -343,16 +343,15 @@ def get(object_refs, *, timeout: float | None = None):
     if timeout is not None:
         timeout = _check_timeout(timeout)
     cw = _context._worker or _context.require_worker("get")
-    if single:                  # the hot path: one ref, no progress bar
+    if single:
         if refs[0]._worker is not cw:
             _unknown_owner(refs, cw)
-        if SELF_CALL_IDS:
-            _refuse_self_wait(refs, cw)
-        return cw.get_one(refs[0], timeout)
-    if any(r._worker is not cw for r in refs):
+    elif any(r._worker is not cw for r in refs):
         _unknown_owner(refs, cw)
     if SELF_CALL_IDS:
         _refuse_self_wait(refs, cw)
+    if single:                  # the hot path: one ref, no lists, no progress bar
+        return cw.get_one(refs[0], timeout)
     slow_get = _context.slow_get_hook
     if slow_get is not None:
         with slow_get(refs, "get"):

@@ -183,11 +183,8 @@ def placement_of(options: dict, resources: dict, what: str, placement: dict | No
     range or the request fits no bundle of the group."""
     s = options.get("scheduling_strategy")
     if (s is None and "placement_group" not in options and "placement_group_bundle_index" not in options
-            and "placement_group_capture_child_tasks" not in options):
-        cw = _context._worker       # the common case, per call: no group asked for, none to inherit
-        if cw is None or (getattr(cw, "current_placement_group", None) is None
-                          and getattr(cw, "actor_id", None) is None):
-            return None
+            and "placement_group_capture_child_tasks" not in options and current_group() is None):
+        return None                 # the common case, per call: no group asked for, none to inherit
     pg, index, capture = options.get("placement_group", "default"), options.get("placement_group_bundle_index"), \
         options.get("placement_group_capture_child_tasks")
     if s is not None and not isinstance(s, PlacementGroupSchedulingStrategy):

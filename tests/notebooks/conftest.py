@@ -40,18 +40,11 @@ def kernel_path(tmp_path_factory):
     (plain / "kernel.json").write_text(json.dumps({
         "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "Python 3 (test)", "language": "python"}))
-    old = {k: os.environ.get(k) for k in ("JUPYTER_PATH", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}
-    os.environ["JUPYTER_PATH"] = str(root)
-    os.environ["JUPYTER_RUNTIME_DIR"] = str(root / "runtime")
-    os.environ["IPYTHONDIR"] = str(root / "ipython")     # no user profile or startup files
-    try:
+    with pytest.MonkeyPatch.context() as mp:       # the variables are restored after the session
+        mp.setenv("JUPYTER_PATH", str(root))
+        mp.setenv("JUPYTER_RUNTIME_DIR", str(root / "runtime"))
+        mp.setenv("IPYTHONDIR", str(root / "ipython"))     # no user profile or startup files
         yield root
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def notebook(*sources: str):

@@ -42,16 +42,10 @@ SCRATCH_BEFORE = _scratch()
 def demo_env(tmp_path_factory):
     """STRATO_DEMO_SMALL=1 and a private data folder for every kernel started meanwhile."""
     data = tmp_path_factory.mktemp("demo-data")
-    old = {k: os.environ.get(k) for k in ("STRATO_DEMO_SMALL", "STRATO_DEMO_DATA")}
-    os.environ.update(STRATO_DEMO_SMALL="1", STRATO_DEMO_DATA=str(data))
-    try:
+    with pytest.MonkeyPatch.context() as mp:       # the variables are restored after the session
+        mp.setenv("STRATO_DEMO_SMALL", "1")
+        mp.setenv("STRATO_DEMO_DATA", str(data))
         yield data
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 _executed: dict[str, tuple[int, str, object]] = {}

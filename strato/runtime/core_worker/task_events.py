@@ -110,8 +110,11 @@ def batch_columns(events: list) -> dict:
     return {"task_id": task_id, "name": name, "state": state, "time": time_, "attempt": attempt, "error": error,
             "tag": ["" if t is None else str(t) for t in tag],
             "arg_ids": [join(a) for a in arg_ids], "return_ids": [join(r) for r in return_ids],
-            "parent_task_id": [p or b"" for p in parent] if None in parent else parent,
-            "actor_id": [a or b"" for a in actor_id] if None in actor_id else actor_id,
+            "parent_task_id": _no_none(parent), "actor_id": _no_none(actor_id),
             "submit_time": submit_time, "start_time": start_time,
-            "node_id": [n or b"" for n in node_id] if None in node_id else node_id,
-            "worker_id": [w or b"" for w in worker_id] if None in worker_id else worker_id}
+            "node_id": _no_none(node_id), "worker_id": _no_none(worker_id)}
+
+
+def _no_none(column: tuple):
+    """An id column with b"" for a missing id (a protobuf bytes field takes no None); as it is when none is."""
+    return [v or b"" for v in column] if None in column else column

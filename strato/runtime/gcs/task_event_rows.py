@@ -65,14 +65,11 @@ _row = TaskEventRow._make
 
 def rows(batch: gcs_pb2.TaskEventBatch) -> list[TaskEventRow]:
     """One row per event of the batch; a batch whose columns differ in length is refused (ValueError)."""
-    columns = (batch.task_id, batch.name, batch.state, batch.time, batch.attempt, batch.error, batch.tag,
-               batch.arg_ids, batch.return_ids, batch.parent_task_id, batch.actor_id, batch.submit_time,
-               batch.start_time, batch.node_id, batch.worker_id)
     n = len(batch.task_id)
-    if any(len(c) != n for c in columns):
-        raise ValueError(f"a task-event batch's columns differ in length ({sorted({len(c) for c in columns})})")
-    (task_id, name, state, time_, attempt, error, tag, arg_ids, return_ids, parent, actor_id, submit_time,
-     start_time, node_id, worker_id) = columns
-    return list(map(_row, zip(task_id, itertools.repeat(batch.job_id, n), name, state, time_, attempt, error, tag,
-                              arg_ids, return_ids, parent, actor_id, submit_time, start_time, node_id,
-                              worker_id)))
+    columns = [batch.task_id, itertools.repeat(batch.job_id, n), batch.name, batch.state, batch.time, batch.attempt,
+               batch.error, batch.tag, batch.arg_ids, batch.return_ids, batch.parent_task_id, batch.actor_id,
+               batch.submit_time, batch.start_time, batch.node_id, batch.worker_id]      # TaskEventRow's order
+    lengths = {len(c) for i, c in enumerate(columns) if i != 1}
+    if lengths - {n}:
+        raise ValueError(f"a task-event batch's columns differ in length ({sorted(lengths)})")
+    return list(map(_row, zip(*columns)))
