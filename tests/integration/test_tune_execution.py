@@ -127,9 +127,36 @@ def test_with_resources_bounds_concurrency(tmp_path, resources):
     assert {r.metrics["cpus"] for r in grid} == {2}
 
 
+def rendezvous(config):
+    """Mark itself running in a shared folder; until some pair of trials has met, wait (bounded) for a
+    partner. Reports the most trials it saw running at once, so the test does not depend on how long
+    a trial's worker takes to start."""
+    here, me = config["dir"], os.path.join(config["dir"], f"running-{config['i']}")
+    open(me, "w").close()
+    start, seen = time.time(), 0
+    deadline = start + 10
+    while True:
+        seen = max(seen, sum(1 for f in os.listdir(here) if f.startswith("running-")))
+        if seen >= 2 and not os.path.exists(os.path.join(here, "paired")):
+            open(os.path.join(here, "paired"), "w").close()
+        if os.path.exists(os.path.join(here, "paired")) or time.time() > deadline:
+            break
+        time.sleep(0.02)
+    time.sleep(0.1)
+    seen = max(seen, sum(1 for f in os.listdir(here) if f.startswith("running-")))
+    end = time.time()
+    os.remove(me)
+    tune.report({"start": start, "end": end, "seen": seen})
+
+
 def test_trials_run_in_parallel_with_one_cpu_each(tmp_path):
-    grid = run(timed, tmp_path, "par", param_space={"i": tune.grid_search([0, 1, 2, 3])}, max_concurrent_trials=2)
-    assert _max_overlap(grid) == 2
+    meet = tmp_path / "meet"
+    meet.mkdir()
+    grid = run(rendezvous, tmp_path, "par", max_concurrent_trials=2,
+               param_space={"i": tune.grid_search([0, 1, 2, 3]), "dir": str(meet)})
+    assert grid.num_terminated == 4
+    assert max(r.metrics["seen"] for r in grid) == 2            # two ran at once, never more
+    assert _max_overlap(grid) <= 2
 
 
 def test_infeasible_resources_fail_with_a_clear_error(tmp_path):

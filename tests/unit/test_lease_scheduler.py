@@ -192,3 +192,26 @@ def test_no_warm_workers_for_cpus_that_actors_hold_but_one_for_a_cpu_less_actor(
     ready_worker(s2, b"\x01")
     out = s2.request_lease(LeaseRequest(request_id=b"a", resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))
     assert isinstance(out[0], Grant) and StartWorkers(1) in out          # one per dedicated worker at most
+
+
+def test_an_actor_worker_that_goes_away_is_replaced_while_its_cpu_is_free():
+    """Two trial actors hold both CPUs with one idle worker left; when both actors end, the pool tops up
+    again to one warm worker per free CPU (not beyond pool_size), so the next two trials start warm."""
+    from strato.runtime.raylet.lease_scheduler import ACTOR_OWNER
+    s = sched(cpus=2)
+    for wid in (b"\x01", b"\x02", b"\x03"):
+        ready_worker(s, wid)
+    grants = [s.request_lease(LeaseRequest(request_id=rid, resources={"CPU": 1.0}, owner_id=ACTOR_OWNER))[0]
+              for rid in (b"a", b"b")]
+    first, second = (g.worker.worker_id for g in grants)
+    out = s.worker_exited(first)                    # the first trial's actor is killed
+    assert out == [StartWorkers(1)] and s.available["CPU"] == 1.0
+    s.worker_starting(b"\x04", pid=104)
+    out = s.return_worker(second, grants[1].lease_id, now=1.0, disconnect=True)
+    assert KillWorker(second, "returned as faulty") in out
+    assert not any(isinstance(i, StartWorkers) for i in out)      # idle + starting already fill pool_size=2
+    # a task's worker that exits is not an actor's: the pool refills only on demand
+    t = sched(cpus=2)
+    ready_worker(t, b"\x01")
+    g = t.request_lease(LeaseRequest(request_id=b"t", resources={"CPU": 1.0}, owner_id=b"w" * 16))[0]
+    assert t.worker_exited(g.worker.worker_id) == []

@@ -171,9 +171,10 @@ class LeaseScheduler:
 
     def worker_exited(self, worker_id: bytes) -> list:
         w = self.workers.pop(worker_id, None)
+        actor_gone = w is not None and w.state is WorkerState.LEASED and w.owner_id == ACTOR_OWNER
         if w is not None and w.state is WorkerState.LEASED:
             self._release(w)
-        return self._schedule()
+        return self._schedule(refill_for=int(actor_gone))
 
     def return_worker(self, worker_id: bytes, lease_id: bytes, now: float, disconnect: bool = False) -> list:
         w = self.workers.get(worker_id)
@@ -182,7 +183,8 @@ class LeaseScheduler:
         self._release(w)
         if disconnect:  # never hand it out again; its exit is reported later and finds nothing
             del self.workers[worker_id]
-            return [KillWorker(worker_id, "returned as faulty")] + self._schedule()
+            return [KillWorker(worker_id, "returned as faulty")] + self._schedule(
+                refill_for=int(w.owner_id == ACTOR_OWNER))
         w.state, w.lease_id, w.owner_id, w.owner_pid, w.idle_since = WorkerState.IDLE, b"", b"", 0, now
         return self._schedule()
 
@@ -278,13 +280,16 @@ class LeaseScheduler:
             self.available[k] = self.available.get(k, 0.0) + v
         w.lease_resources, w.blocked = {}, False
 
-    def _schedule(self) -> list:
+    def _schedule(self, refill_for: int = 0) -> list:
+        """Grant what fits, spill back or fail the rest, and start workers: one per request left
+        waiting here, and warm replacements for `refill_for` actor workers that just went away (an
+        actor's worker never comes back to the pool) plus any an actor takes for good below."""
         out: list = []
         nodes = dict(self.remote_nodes)
         tentative = dict(self.available)      # minus what requests waiting for a worker will take
         nodes[self.node_id] = NodeView(self.node_id, self.total, tentative)
         waiting_local = 0
-        dedicated = 0                          # idle workers an actor took for good just now
+        dedicated = refill_for                 # idle workers an actor took for good just now, or lost
         keep: list[LeaseRequest] = []
         idle = [w for w in self.workers.values() if w.state is WorkerState.IDLE]
         for req in self.queue:
@@ -328,6 +333,8 @@ class LeaseScheduler:
         # (process start-up is most of an actor's creation), up to pool_size idle-or-starting workers,
         # and no more than the node could lease now: one per free CPU, plus one for a CPU-less actor.
         # (Warm workers for CPUs that actors hold would only take CPU from those actors as they start.)
+        # When an actor's worker goes, its CPU is free again: top the pool up the same way, so the
+        # next actors (a Tune run's next trials) find their workers warm.
         refill = 0
         if dedicated:
             warm_target = min(self.pool_size, math.ceil(max(tentative.get("CPU", 0.0), 0.0) - 1e-9) + 1)
