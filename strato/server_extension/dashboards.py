@@ -37,18 +37,34 @@ TITLES = {"tasks": "Task graph", "timeline": "Timeline", "store": "Object store"
 
 def tune_snapshot(runs, now: float) -> dict | None:
     """The latest published Tune run (strato.tune.publish: the head's /api/strato/tune_runs) in the shape
-    TuneView draws from (pure); fields a summary does not publish (configs, metric histories) are empty."""
+    TuneView draws from (pure). Configs are the published scalars and curves the thinned histories;
+    fields a summary does not publish (errors, failures, run time) are empty."""
     runs = [r for r in runs or [] if isinstance(r, dict)]
     if not runs:
         return None
     run = max(runs, key=lambda r: (r.get("update_time") or 0, r.get("start_time") or 0))
     trials = [{"trial_id": t.get("trial_id", "?"), "name": t.get("trial_id", "?"), "status": t.get("status", ""),
-               "config": {}, "iter": t.get("iter", 0), "last": t.get("last"), "best": t.get("best"),
-               "stop_reason": t.get("stop_reason", ""), "error": "", "failures": 0, "history": [],
+               "config": _published_config(t.get("config")), "iter": t.get("iter", 0), "last": t.get("last"),
+               "best": t.get("best"), "stop_reason": t.get("stop_reason", ""), "error": "", "failures": 0,
+               "history": _published_history(t.get("history")),
                "time_total_s": 0.0} for t in run.get("trials") or []]
     return {"name": run.get("name", ""), "metric": run.get("metric"), "mode": run.get("mode"),
             "status": run.get("status", ""), "version": run.get("update_time"), "trials": trials,
             "elapsed": max(0.0, (run.get("update_time") or now) - (run.get("start_time") or now))}
+
+
+def _published_config(config) -> dict:
+    if not isinstance(config, dict):
+        return {}
+    return {str(k): v for k, v in config.items() if isinstance(v, (bool, int, float, str))}
+
+
+def _published_history(history) -> list:
+    """(iteration, value) pairs of numbers; anything else in a published curve is dropped."""
+    if not isinstance(history, list):
+        return []
+    return [[p[0], p[1]] for p in history if isinstance(p, (list, tuple)) and len(p) == 2
+            and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in p)]
 
 
 class PublishedRuns:

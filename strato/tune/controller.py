@@ -568,9 +568,12 @@ class TuneController:
                 vals = [v for v in (self.best_value(t) for t in self.trials) if v is not None]
                 if vals:
                     best = max(vals) if self.mode == "max" else min(vals)
+            points = publish_mod.points_per_trial(min(len(self.trials), SUMMARY_TRIALS))
             rows = [{"trial_id": t.trial_id, "status": str(t.status), "best": self.best_value(t),
                      "last": t.last_result.get(self.metric) if self.metric else None,
-                     "iter": t.last_result.get("training_iteration", 0), "stop_reason": t.stop_reason or ""}
+                     "iter": t.last_result.get("training_iteration", 0), "stop_reason": t.stop_reason or "",
+                     "config": publish_mod.scalar_config(t.config),
+                     "history": publish_mod.thin_history(t.metric_history, points)}
                     for t in self.trials[:SUMMARY_TRIALS]]
             return {"name": self.name, "id": f"{self.name}:{self.uid}", "status": self.status,
                     "num_trials": len(self.trials), "trials": rows, "trials_by_state": counts, "metric": self.metric,

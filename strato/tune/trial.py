@@ -63,7 +63,7 @@ class Trial:
         self.experiment_tag = experiment_tag
         self.status = S.PENDING
         self.last_result: dict = {}
-        self.metric_history: list[dict] = []     # small per-iteration records for views
+        self.metric_history: list[tuple] = []    # (training_iteration, metric value), for views
         self.num_failures = 0
         self.stop_reason: str | None = None
         self.error_msg: str | None = None

@@ -19,11 +19,10 @@ import time
 
 from strato.widgets._base import View, in_notebook
 from strato.widgets._feed import Feed
+from strato.widgets.timeline import PALETTE      # (trials take the same ten colours as functions)
 
 STATUS_COLORS = {"RUNNING": "#fb8c00", "TERMINATED": "#43a047", "PENDING": "#90a4ae", "PAUSED": "#fdd835",
                  "ERROR": "#e53935"}
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 TABLE_COLUMNS = ("trial", "status", "iter", "last", "best", "stop_reason", "params", "color")
 
 

@@ -104,6 +104,11 @@ def test_asha_stops_bad_trials_early_and_runs_fewer_iterations_than_fifo(tmp_pat
     assert runs["asha"]["status"] == "TERMINATED" and runs["asha"]["trials_by_state"] == {"TERMINATED": 6}
     assert runs["asha"]["best_metric"] == pytest.approx(asha.get_best_result().metrics["acc"])
     assert runs["asha"]["path"] == asha.experiment_path and len(runs["asha"]["trials"]) == 6
+    by_q = {r.config["q"]: r for r in asha}           # each published row carries its curve and config
+    for row in runs["asha"]["trials"]:
+        result = by_q[row["config"]["q"]]
+        assert [it for it, _ in row["history"]] == list(range(1, result.metrics["training_iteration"] + 1))
+        assert row["history"][-1][1] == pytest.approx(result.metrics["acc"])
 
 
 def timed(config):

@@ -34,7 +34,8 @@ from playwright import sync_api
 from strato._testing import free_port
 from strato.cli import is_under, session_of_daemon
 from strato.server_extension.manager import cluster_id
-from strato.widgets.timeline import function_color
+from strato.widgets.timeline import PALETTE, function_color
+
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -394,7 +395,8 @@ def test_dashboard_tab_draws(page, cluster, driver, view, shot):
     colours = {"tasks": [FINISHED_GREEN], "store": [PRIMARY_BLUE], "actors": [ALIVE_GREEN],
                "timeline": [tuple(int(function_color(f)[i:i + 2], 16) for i in (1, 3, 5))
                             for f in driver["functions"]],
-               "tune": []}[view]
+               # the two trials' curves: their palette colours drawn at alpha 0.9 over white
+               "tune": [tuple(round(0.9 * int(c[i:i + 2], 16) + 0.1 * 255) for i in (1, 3, 5)) for c in PALETTE[:2]]}[view]
     open_sidebar(page)
     card(page, address).locator(f'.strato-dashboard-button[data-view="{view}"]').click()
     tab = page.locator(f'.lm-DockPanel-tabBar .lm-TabBar-tab:has-text("· {address}")')

@@ -2,7 +2,8 @@
 and of the server extension (cluster ids, addresses): hand-worked inputs, no processes."""
 import pytest
 
-from strato.server_extension.dashboards import tune_snapshot
+from strato.server_extension.dashboards import PublishedRuns, tune_snapshot
+from strato.widgets.tune_view import TuneView
 from strato.server_extension.manager import ManagerError, check_address, cluster_id
 from strato.widgets.actor_view import STATE_COLORS, rows
 from strato.widgets.timeline import PALETTE, bars, function_color
@@ -64,8 +65,42 @@ def test_published_tune_run_becomes_a_tune_view_snapshot():
     assert snap["name"] == "exp" and snap["version"] == 9.0 and snap["elapsed"] == 2.0   # update - start
     [t] = snap["trials"]
     assert (t["name"], t["status"], t["best"], t["last"], t["iter"]) == ("t1", "TERMINATED", 0.5, 0.4, 3)
-    assert t["config"] == {} and t["history"] == [] and t["error"] == ""
+    assert t["config"] == {} and t["history"] == [] and t["error"] == ""    # a summary without them
     assert tune_snapshot([], now=0) is None
+
+
+def test_published_curves_and_configs_reach_the_tune_view_and_bad_points_are_dropped():
+    runs = [{"name": "exp", "status": "RUNNING", "metric": "score", "mode": "max", "update_time": 2.0,
+             "trials": [{"trial_id": "t1", "status": "RUNNING", "config": {"lr": 0.1, "opt": "adam", "x": [1]},
+                         "history": [[1, 0.5], [2, 0.7], ["3", 0.9], [4], [5, True], "junk", [6, 0.8]]},
+                        {"trial_id": "t2", "status": "PENDING", "config": "not a dict", "history": {"a": 1}}]}]
+    first, second = tune_snapshot(runs, now=3.0)["trials"]
+    assert first["config"] == {"lr": 0.1, "opt": "adam"}
+    assert first["history"] == [[1, 0.5], [2, 0.7], [6, 0.8]]
+    assert second["config"] == {} and second["history"] == []
+    class Head:                   # the state API's reply, as the lab's Tune tab reads it
+        def get(self, path):
+            assert path == "/api/strato/tune_runs"
+            return runs
+    view = TuneView(PublishedRuns(Head()))
+    curves = view._curve_data(view.source.snapshot())
+    assert curves["xs"][0] == [1, 2, 6] and curves["ys"][0] == [0.5, 0.7, 0.8] and curves["xs"][1] == []
+
+
+def test_a_published_summary_thins_each_curve_to_its_budget_and_keeps_scalar_configs():
+    from strato.tune import publish
+    hist = [(i, float(i) / 10) for i in range(1, 1001)] + [(1001, float("nan")), (1002, float("inf"))]
+    thin = publish.thin_history(hist, 5)
+    assert thin == [[1, 0.1], [251, 25.1], [501, 50.1], [750, 75.0], [1000, 100.0]]   # first and last kept
+    assert publish.thin_history(hist[:3], 5) == [[1, 0.1], [2, 0.2], [3, 0.3]]
+    assert publish.points_per_trial(1) == publish.TRIAL_POINTS
+    assert publish.points_per_trial(500) == publish.HISTORY_POINTS // 500
+    assert publish.points_per_trial(10**6) == 2 and publish.points_per_trial(0) == publish.TRIAL_POINTS
+    cfg = {"lr": 0.01, "model": {"depth": 3, "name": "x" * 100, "layers": [1, 2]}, "on": True,
+           "bad": float("nan"), "fn": print}
+    assert publish.scalar_config(cfg) == {"lr": 0.01, "model/depth": 3, "model/name": "x" * publish.CONFIG_TEXT,
+                                          "on": True}
+    assert publish.scalar_config(None) == {}
 
 
 def test_cluster_ids_and_addresses():
@@ -74,3 +109,4 @@ def test_cluster_ids_and_addresses():
     for bad in ("head-node", "http://x:1", "", None, "a b:1"):
         with pytest.raises(ManagerError, match="HOST:PORT"):
             check_address(bad)
+
