@@ -29,6 +29,7 @@ from strato.api import (
 )
 from strato.runtime.core_worker.generators import DynamicObjectRefGenerator, ObjectRefGenerator
 from strato.runtime.core_worker.object_ref import ObjectRef
+from strato.util.timeline import timeline
 from strato import util  # noqa: E402,F401  -- `strato.util.placement_group(...)` without an import, as in Ray
 
 __version__ = "0.1.0"
@@ -54,6 +55,7 @@ __all__ = [
     "put",
     "remote",
     "shutdown",
+    "timeline",
     "wait",
 ]
 

@@ -95,6 +95,12 @@ def _check_num_returns(num_returns, where: str):
         raise TypeError(f"{where}: num_returns must be an int >= 0, 'streaming' or 'dynamic', got {num_returns!r}")
 
 
+# Methods every actor has, as in Ray: `__ray_ready__` returns True once the constructor ran;
+# `__ray_terminate__` ends the actor after the calls sent before it (exit_actor() in the actor; the
+# call itself fails with ActorDiedError). The worker side answers them (worker/executor.py).
+BUILTIN_METHODS = ("__ray_ready__", "__ray_terminate__")
+
+
 def exit_actor() -> None:
     """End the actor this is called in (Ray's ray.actor.exit_actor): it will not restart, and the call that
     made it -- and every later call -- fails with ActorDiedError. Outside an actor, a TypeError."""
@@ -246,6 +252,8 @@ class ActorHandle:
         self._ref = ref
 
     def __getattr__(self, name: str) -> "ActorMethod":
+        if name in BUILTIN_METHODS:
+            return ActorMethod(self, name, 1)
         if name.startswith("_"):
             raise AttributeError(name)
         meta = self._state["methods"].get(name)

@@ -5,6 +5,7 @@
     ctx.get_task_id(), ctx.get_actor_id()                        # hex, or None in a driver
     ctx.get()                                                    # Ray's dict of ID objects
     ctx.current_actor                                            # inside an actor: its own handle
+    ctx.get_assigned_resources()                                 # in a task or actor: {"CPU": 1.0}
 
 The ID objects (`JobID`, `NodeID`, `TaskID`, `ActorID`) behave like Ray's:
 `.hex()`, `.binary()`, equality, hashing and a `NodeID(...)` repr. The
@@ -147,6 +148,20 @@ class RuntimeContext:
         if tid is None or executor is None:
             raise RuntimeError("is_canceled() is only available while a task or actor method runs.")
         return tid in executor.cancelled or executor.cancel_target == tid
+
+    def get_assigned_resources(self) -> dict:
+        """The resources this worker's lease holds, e.g. {"CPU": 1.0} in a default task; an actor's are
+        those it runs with (none by default, as in Ray); inside a placement group, the bundle's
+        resources under their own names. Asks this node's raylet."""
+        cw = self._cw
+        _in_worker(cw, "get_assigned_resources()")
+        from strato.runtime.protocol import raylet_pb2
+        from strato.runtime.raylet.bundles import plain_resources
+        reply = cw.run_sync(cw.raylet.call("GetNodeStats", raylet_pb2.GetNodeStatsRequest()), timeout=10)
+        for w in reply.workers:
+            if w.worker_id == cw.worker_id:
+                return plain_resources(dict(w.lease_resources))
+        return {}
 
     # ---------------------------------------------------------- the actor
     def _require_actor(self, what: str) -> bytes:

@@ -276,6 +276,36 @@ def test_runtime_context_page():
     ray.kill(actor)
 
 
+def test_runtime_context_assigned_resources_of_tasks_actors_and_bundles():
+    """ray-core/api/runtime-context.rst, get_assigned_resources(): {"CPU": 1} by default in a task; none in
+    an actor by default (it holds a CPU only to be placed); what was asked for otherwise."""
+    from strato.util.placement_group import placement_group, remove_placement_group
+    from strato.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+    @ray.remote
+    def assigned():
+        return ray.get_runtime_context().get_assigned_resources()
+
+    @ray.remote
+    class Holder:
+        def assigned(self):
+            return ray.get_runtime_context().get_assigned_resources()
+
+    assert ray.get(assigned.remote()) == {"CPU": 1.0}
+    assert ray.get(assigned.options(num_cpus=0.5).remote()) == {"CPU": 0.5}
+    plain, one = Holder.remote(), Holder.options(num_cpus=1).remote()
+    assert ray.get(plain.assigned.remote()) == {} and ray.get(one.assigned.remote()) == {"CPU": 1.0}
+    pg = placement_group([{"CPU": 1}])
+    ray.get(pg.ready(), timeout=30)
+    in_pg = assigned.options(scheduling_strategy=PlacementGroupSchedulingStrategy(pg, 0)).remote()
+    assert ray.get(in_pg) == {"CPU": 1.0}
+    with pytest.raises(RuntimeError, match="only available inside a task or an actor"):
+        ray.get_runtime_context().get_assigned_resources()
+    for a in (plain, one):
+        ray.kill(a)
+    remove_placement_group(pg)
+
+
 def test_generators_page_streaming_example():
     """ray-core/ray-generator.rst: a generator task's refs can be read before the task finishes."""
     @ray.remote
@@ -307,3 +337,76 @@ def test_anti_pattern_return_ray_put_dynamic_returns():
 
     dynamic_ref = task_with_dynamic_returns_good.remote(3)
     assert ray.get(list(ray.get(dynamic_ref))) == [0, 2, 4]
+
+
+def test_terminating_actors_page_ray_terminate_after_pending_calls():
+    """ray-core/actors/terminating-actors.rst: `actor.__ray_terminate__.remote()` ends the actor once the
+    calls sent before it ran; it does not restart, and later calls fail with RayActorError."""
+    @ray.remote(max_restarts=2)
+    class Worker:
+        def __init__(self):
+            self.done = 0
+
+        def work(self):
+            time.sleep(0.05)
+            self.done += 1
+            return self.done
+
+    w = Worker.remote()
+    assert ray.get(w.__ray_ready__.remote()) is True          # the constructor ran
+    pending = [w.work.remote() for _ in range(3)]
+    end = w.__ray_terminate__.remote()
+    assert ray.get(pending) == [1, 2, 3]                         # queued before it: all ran
+    with pytest.raises(RayActorError):
+        ray.get(end, timeout=30)
+    with pytest.raises(RayActorError):
+        ray.get(w.work.remote(), timeout=30)
+    from strato.util import state
+    [row] = [a for a in state.list_actors() if a["actor_id"] == w.actor_id]
+    assert row["state"] == "DEAD" and row["num_restarts"] == 0  # an exit on purpose: not restarted
+
+    @ray.remote
+    class AsyncWorker:
+        async def ping(self):
+            return "pong"
+    a = AsyncWorker.remote()
+    assert ray.get(a.__ray_ready__.remote()) is True and ray.get(a.ping.remote()) == "pong"
+    with pytest.raises(RayActorError):
+        ray.get(a.__ray_terminate__.remote(), timeout=30)
+    with pytest.raises(AttributeError, match="has no method '__ray_other__'|__ray_other__"):
+        a.__ray_other__
+
+
+def test_timeline_page_chrome_trace_of_tasks_and_actor_calls(tmp_path):
+    """ray-observability/user-guides/debug-apps/optimize-performance.rst: `ray.timeline(filename=...)`
+    dumps the tasks as a Chrome trace; one complete event per task, a process per node, a thread
+    per worker."""
+    import json
+
+    @ray.remote
+    def nap(i):
+        time.sleep(0.1)
+        return i
+
+    @ray.remote
+    class Clock:
+        def tick(self):
+            time.sleep(0.05)
+            return 1
+
+    started = time.time() * 1e6
+    assert ray.get([nap.remote(i) for i in range(4)]) == [0, 1, 2, 3]
+    clock = Clock.remote()
+    assert ray.get([clock.tick.remote() for _ in range(3)]) == [1, 1, 1]
+    path = tmp_path / "trace.json"
+    assert ray.timeline(filename=str(path)) is None
+    events = [e for e in json.loads(path.read_text()) if e["ts"] >= started - 1e6]
+    naps = [e for e in events if e["name"].endswith("nap")]
+    ticks = [e for e in events if e["name"].endswith("Clock.tick")]
+    assert len(naps) == 4 and len(ticks) == 3, sorted(e["name"] for e in events)
+    assert all(e["ph"] == "X" and e["cat"] == "task" and e["dur"] >= 0.09e6 for e in naps)
+    assert all(e["cat"] == "actor_task" and e["dur"] >= 0.045e6 for e in ticks)
+    assert len({e["tid"] for e in ticks}) == 1 and all(e["pid"].startswith("Node ") for e in events)
+    assert all(e["args"]["state"] == "FINISHED" for e in naps + ticks)
+    assert [e["ts"] for e in ray.timeline()] == sorted(e["ts"] for e in ray.timeline())
+    ray.kill(clock)

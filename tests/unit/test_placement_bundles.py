@@ -173,3 +173,11 @@ def test_hard_affinity_to_a_node_too_small_for_the_request_is_unschedulable():
     s.update_view({OTHER: NodeView(OTHER, {"CPU": 1}, {"CPU": 1})})
     out = s.request_lease(LeaseRequest(bytes([1]), {"CPU": 2.0}, affinity=OTHER, name="f"))
     assert isinstance(out[0], Unschedulable) and "can never fit {'CPU': 2.0}" in out[0].message
+
+
+def test_a_lease_in_a_bundle_shows_its_resources_under_their_own_names():
+    from strato.runtime.raylet.bundles import bundle_request, plain_resources
+    pg = bytes(range(16))
+    assert plain_resources(bundle_request({"CPU": 1.0, "memory": 2.0}, pg, 0)) == {"CPU": 1.0, "memory": 2.0}
+    assert plain_resources(bundle_request({"CPU": 2.0}, pg, -1)) == {"CPU": 2.0}
+    assert plain_resources({"CPU": 0.5, "GPU": 1.0}) == {"CPU": 0.5, "GPU": 1.0}

@@ -3,7 +3,7 @@ import strato
 
 EXPECTED = {
     "ActorClass", "ActorHandle", "get_actor", "kill", "method", "ObjectRef", "available_resources", "cancel", "cluster_resources", "exceptions", "get",
-    "get_runtime_context", "init", "is_initialized", "nodes", "put", "remote", "shutdown", "wait",
+    "get_runtime_context", "init", "is_initialized", "nodes", "put", "remote", "shutdown", "timeline", "wait",
     "ObjectRefGenerator", "DynamicObjectRefGenerator",
 }
 

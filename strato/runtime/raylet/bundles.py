@@ -46,6 +46,20 @@ def is_cpu(name: str) -> bool:
     return name == "CPU" or name.startswith("CPU_group_")
 
 
+def plain_resources(lease: dict) -> dict:
+    """A lease's resources under their own names: a bundle's node-wide names (CPU_group_<pg>) become
+    CPU; its indexed names and markers, which repeat them, are dropped."""
+    out: dict = {}
+    for name, value in lease.items():
+        if "_group_" not in name:
+            out[name] = out.get(name, 0.0) + value
+            continue
+        base, _, rest = name.partition("_group_")
+        if base != "bundle" and "_" not in rest:        # CPU_group_<pg>, not CPU_group_<i>_<pg>
+            out[base] = out.get(base, 0.0) + value
+    return out
+
+
 def bundle_request(resources: dict, pg_id: bytes, index: int) -> dict:
     """A lease's resources as a request against bundle `index` of the group (-1: any of its bundles
     on one node). An indexed request takes from both the bundle and the group's node-wide sum."""

@@ -375,7 +375,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
     async def GetNodeStats(self, request, context):
         workers = [raylet_pb2.WorkerStats(worker_id=w.worker_id, pid=w.pid,
                                           state="BLOCKED" if w.blocked else w.state.value,
-                                          lease_owner_id=w.owner_id)
+                                          lease_owner_id=w.owner_id, lease_resources=w.lease_resources)
                    for w in self.sched.workers.values()]
         return raylet_pb2.GetNodeStatsReply(node_id=self.node_id, resources_total=self.sched.total,
                                             resources_available=self.sched.available, workers=workers,

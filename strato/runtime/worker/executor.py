@@ -254,6 +254,9 @@ class Executor:
         return ("ok",)
 
     def _method(self, method: str):
+        builtin = _BUILTIN_METHODS.get(method)
+        if builtin is not None:
+            return lambda: builtin
         return lambda: getattr(self.instance, method)
 
     def _call(self, wire: m.ActorCall, main_thread: bool = True) -> m.ActorDone:
@@ -273,7 +276,7 @@ class Executor:
             cw.current_tag, cw.current_log_sink = tag, sink
             try:
                 args, kwargs = task_arguments(args_blob, inlined, cw)
-                result = getattr(self.instance, method)(*args, **kwargs)
+                result = (_BUILTIN_METHODS.get(method) or getattr(self.instance, method))(*args, **kwargs)
                 if asyncio.iscoroutine(result) and not inspect.isgenerator(result):   # (3.11: a generator is one)
                     result = await result
                 if num_returns < 0 and inspect.isasyncgen(result):      # an async generator method
@@ -466,3 +469,16 @@ def _resolve(value, inlined: dict, cw):
 def _reply(conn, req_id, value) -> None:
     if not conn.closed:
         conn.reply(req_id, value)
+
+
+def _ready() -> bool:
+    return True
+
+
+def _terminate() -> None:
+    from strato.actor import exit_actor
+    exit_actor()
+
+
+# The methods every actor has (strato.actor.BUILTIN_METHODS), answered here rather than by the instance.
+_BUILTIN_METHODS = {"__ray_ready__": _ready, "__ray_terminate__": _terminate}
