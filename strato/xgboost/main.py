@@ -10,6 +10,7 @@ gives up. `predict` runs one task per shard and puts the rows back in order.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -19,7 +20,7 @@ from strato.xgboost.actor import predict_shard
 from strato.xgboost.coordinator import AttemptFailed, Coordinator
 from strato.xgboost.matrix import RayDMatrix
 from strato.xgboost.params import RayParams, check_xgb_params
-from strato.xgboost.recovery import GiveUp, RestartPolicy
+from strato.xgboost.recovery import GiveUp, RestartPolicy, TrainingCheckpoint
 from strato.xgboost.tune import TuneReportCheckpointCallback, in_tune_session, split_callbacks
 
 
@@ -45,6 +46,25 @@ def _check_matrix(dtrain, what: str) -> None:
                         f"e.g. RayDMatrix(X, label=y).")
 
 
+def _start_model(xgb_model) -> TrainingCheckpoint | None:
+    """xgb_model= (a Booster, the path of a saved model, or its raw bytes) as the first resume point."""
+    if xgb_model is None:
+        return None
+    import xgboost as xgb
+    if isinstance(xgb_model, xgb.Booster):
+        booster = xgb_model
+    elif isinstance(xgb_model, (str, os.PathLike, bytes, bytearray)):
+        source = bytearray(xgb_model) if isinstance(xgb_model, (bytes, bytearray)) else os.fspath(xgb_model)
+        try:
+            booster = xgb.Booster(model_file=source)
+        except xgb.core.XGBoostError as exc:
+            raise ValueError(f"xgb_model could not be loaded as an xgboost model: {exc}") from None
+    else:
+        raise TypeError(f"xgb_model must be an xgboost Booster, a saved model's path or its raw bytes, "
+                        f"got {type(xgb_model).__name__}.")
+    return TrainingCheckpoint(booster.num_boosted_rounds(), bytes(booster.save_raw()), {})
+
+
 def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, evals=(), evals_result=None,
           additional_results=None, ray_params: RayParams | dict | None = None, **kwargs):
     """Train an xgboost Booster on `ray_params.num_actors` actors, one data shard each.
@@ -54,7 +74,9 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
     every actor). `evals_result` gets the history of every round;
     `additional_results` gets total_n, training_time_s, total_time_s and
     restarts. A dead actor is recreated and training continues from the last
-    checkpoint, up to `ray_params.max_actor_restarts` times. Tune callbacks
+    checkpoint, up to `ray_params.max_actor_restarts` times. `xgb_model=` (a
+    Booster, a saved model's path or raw bytes) continues that model for
+    `num_boost_round` more rounds, as xgboost.train does. Tune callbacks
     (strato.xgboost.tune) in `callbacks` run here, in the driver; inside a Tune
     trial one is added if none is given.
     """
@@ -73,8 +95,7 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
         _check_matrix(pair[0], f"the eval set {pair[1]!r}")
     if isinstance(num_boost_round, bool) or not isinstance(num_boost_round, int) or num_boost_round < 0:
         raise ValueError(f"num_boost_round must be an int >= 0, got {num_boost_round!r}.")
-    if "xgb_model" in kwargs:
-        raise ValueError("xgb_model (continuing a model) is not supported by strato.xgboost.train yet.")
+    base = _start_model(kwargs.pop("xgb_model", None))
     ray_params = _ray_params(ray_params)
     for matrix in [dtrain] + [m for m, _ in evals]:
         matrix.positions(ray_params.num_actors)       # fails now if it cannot be cut (fewer files than actors)
@@ -87,13 +108,16 @@ def train(params: dict, dtrain: RayDMatrix, num_boost_round: int = 10, *args, ev
 
     def on_round(rounds_done, evals_so_far, model):
         for callback in tune_callbacks:
-            callback.on_round(rounds_done, evals_so_far, model, num_boost_round)
+            callback.on_round(rounds_done, evals_so_far, model, last_round)
 
     model_frequencies = tuple(cb.frequency for cb in tune_callbacks if cb.frequency)
-    final_round = num_boost_round if any(cb.checkpoint_at_end for cb in tune_callbacks) else None
-    policy = RestartPolicy(num_boost_round, ray_params.max_actor_restarts)
+    # Rounds count in the model, as xgboost's callbacks see them: a continued model starts at its own.
+    last_round = (base.rounds_done if base is not None else 0) + num_boost_round
+    final_round = last_round if any(cb.checkpoint_at_end for cb in tune_callbacks) else None
+    policy = RestartPolicy(last_round, ray_params.max_actor_restarts)
     coordinator = Coordinator(ray_params, dtrain, evals, on_round=on_round if tune_callbacks else None,
                               verbose=bool(ray_params.verbose), reserved_by_trial=in_trial)
+    coordinator.checkpoint = base
     try:
         coordinator.start(range(ray_params.num_actors))
         while True:

@@ -25,7 +25,7 @@ class _RayXGBMixin:
         return RayParams(num_actors=int(self.n_jobs) if self.n_jobs and self.n_jobs > 0 else 2)
 
     def _fit_booster(self, X, y, params: dict, *, sample_weight=None, eval_set=None, ray_params=None,
-                     ray_dmatrix_params=None, encode=lambda labels: labels):
+                     ray_dmatrix_params=None, xgb_model=None, encode=lambda labels: labels):
         dm_params = dict(ray_dmatrix_params or {})
         dtrain = RayDMatrix(X, label=encode(y), weight=sample_weight, **dm_params)
         evals = []
@@ -36,6 +36,8 @@ class _RayXGBMixin:
         kwargs = {}
         if getattr(self, "early_stopping_rounds", None) is not None:
             kwargs["early_stopping_rounds"] = self.early_stopping_rounds
+        if xgb_model is not None:       # continue a model: a Booster, a fitted estimator, a path or raw bytes
+            kwargs["xgb_model"] = xgb_model.get_booster() if isinstance(xgb_model, xgb.XGBModel) else xgb_model
         evals_result: dict = {}
         self._Booster = ray_train(params, dtrain, self.get_num_boosting_rounds(), evals=evals,
                                   evals_result=evals_result, ray_params=self._ray_params(ray_params), **kwargs)
@@ -50,13 +52,13 @@ class _RayXGBMixin:
 class RayXGBRegressor(_RayXGBMixin, xgb.XGBRegressor):
     """xgboost's XGBRegressor, trained and applied on strato actors."""
 
-    def fit(self, X, y, *, sample_weight=None, eval_set=None, verbose=False, ray_params=None,
+    def fit(self, X, y, *, sample_weight=None, eval_set=None, verbose=False, xgb_model=None, ray_params=None,
             ray_dmatrix_params=None, **unused):
         if unused:
             raise TypeError(f"RayXGBRegressor.fit() does not support {sorted(unused)}.")
         params = self.get_xgb_params()
         return self._fit_booster(X, y, params, sample_weight=sample_weight, eval_set=eval_set,
-                                 ray_params=ray_params, ray_dmatrix_params=ray_dmatrix_params)
+                                 ray_params=ray_params, ray_dmatrix_params=ray_dmatrix_params, xgb_model=xgb_model)
 
     def predict(self, X, output_margin=False, validate_features=True, base_margin=None, iteration_range=None,
                 ray_params=None, ray_dmatrix_params=None):
@@ -66,7 +68,7 @@ class RayXGBRegressor(_RayXGBMixin, xgb.XGBRegressor):
 class RayXGBClassifier(_RayXGBMixin, xgb.XGBClassifier):
     """xgboost's XGBClassifier, trained and applied on strato actors (labels may be any sortable values)."""
 
-    def fit(self, X, y, *, sample_weight=None, eval_set=None, verbose=False, ray_params=None,
+    def fit(self, X, y, *, sample_weight=None, eval_set=None, verbose=False, xgb_model=None, ray_params=None,
             ray_dmatrix_params=None, **unused):
         if unused:
             raise TypeError(f"RayXGBClassifier.fit() does not support {sorted(unused)}.")
@@ -86,7 +88,8 @@ class RayXGBClassifier(_RayXGBMixin, xgb.XGBClassifier):
             return np.array([index[v] for v in np.asarray(labels)], dtype=np.float32)
 
         return self._fit_booster(X, y, params, sample_weight=sample_weight, eval_set=eval_set,
-                                 ray_params=ray_params, ray_dmatrix_params=ray_dmatrix_params, encode=encode)
+                                 ray_params=ray_params, ray_dmatrix_params=ray_dmatrix_params, xgb_model=xgb_model,
+                                 encode=encode)
 
     @property
     def classes_(self) -> np.ndarray:

@@ -38,3 +38,7 @@ def test_binary_classifier_and_regressor():
     reg = RayXGBRegressor(n_estimators=20, max_depth=3).fit(X, target, eval_set=[(X, target)], ray_params=TWO)
     assert len(reg.evals_result_["validation_0"]["rmse"]) == 20
     assert np.sqrt(np.mean((reg.predict(X, ray_params=TWO) - target) ** 2)) < 0.1
+    more = RayXGBRegressor(n_estimators=10, max_depth=3).fit(X, target, xgb_model=reg, ray_params=TWO)
+    assert more.get_booster().num_boosted_rounds() == 30          # continued from the fitted estimator
+    assert np.sqrt(np.mean((more.predict(X, ray_params=TWO) - target) ** 2)) <= np.sqrt(
+        np.mean((reg.predict(X, ray_params=TWO) - target) ** 2)) + 1e-6

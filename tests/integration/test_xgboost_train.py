@@ -63,6 +63,30 @@ def test_few_distinct_values_grow_the_same_trees_as_one_process():
     assert evals_result["train"]["logloss"][-1] == pytest.approx(logloss(y, expected), rel=1e-3)
 
 
+def test_xgb_model_continues_a_model_as_xgboost_train_does(tmp_path):
+    """xgb_model= (a Booster, a saved model's path, its raw bytes) adds num_boost_round rounds to it, and
+    the trees match one process continuing the same model; evals_result covers only the new rounds."""
+    X, y = discrete_data()
+    dtrain = RayDMatrix(X, label=y)
+    first = train(PARAMS, dtrain, 4, ray_params=TWO)
+    local = xgb.train({**PARAMS, "nthread": 1, "tree_method": "hist"}, xgb.DMatrix(X, label=y), 3,
+                      xgb_model=single_process(X, y, 4))
+    expected = local.predict(xgb.DMatrix(X))
+    path = tmp_path / "first.ubj"
+    first.save_model(str(path))
+    for start in (first, str(path), bytes(first.save_raw())):
+        evals_result = {}
+        booster = train(PARAMS, dtrain, 3, evals=[(dtrain, "train")], evals_result=evals_result,
+                        ray_params=TWO, xgb_model=start)
+        assert booster.num_boosted_rounds() == 7 and len(evals_result["train"]["logloss"]) == 3
+        assert np.abs(booster.predict(xgb.DMatrix(X)) - expected).mean() < 1e-3
+    assert train(PARAMS, dtrain, 0, ray_params=TWO, xgb_model=first).num_boosted_rounds() == 4
+    with pytest.raises(TypeError, match="xgb_model must be an xgboost Booster"):
+        train(PARAMS, dtrain, 2, ray_params=TWO, xgb_model=42)
+    with pytest.raises(ValueError, match="xgb_model could not be loaded"):
+        train(PARAMS, dtrain, 2, ray_params=TWO, xgb_model=str(tmp_path / "missing.ubj"))
+
+
 def test_continuous_data_log_loss_within_two_percent_and_pandas_label_column():
     """Held-out log loss; the shards' merged quantile sketch gives slightly different cuts than one process's."""
     X, y = continuous_data()
