@@ -3,7 +3,8 @@
     loop (driver thread that called fit()):
         launch:   scheduler.choose_trial_to_run / search_alg.next_config -> Trial (PENDING)
                   -> fits the cluster's free resources and max_concurrent_trials?
-                  -> TrialActor.options(resources).remote()  (or an idle one, reuse_actors)
+                  -> TrialActor.options(resources).remote()  (or an idle one, reuse_actors), in a
+                     placement group of its bundles for a PlacementGroupFactory (trial_actors.py)
                      .start(payload, trainable_ref); .poll(generation)   (one poll in flight per trial)
         wait:     strato.wait(every in-flight poll, num_returns=1, timeout=0.5)
         results:  result.json / progress.csv, checkpoints kept (num_to_keep), stop criteria,
@@ -38,6 +39,7 @@ from strato.tune.stopper import make_stopper
 from strato.tune.storage import TrialLog, delete_checkpoint, jsonable, keep_checkpoints, save_state
 from strato.tune.trial import Trial, TrialStatus as S
 from strato.tune.trial_actor import TrialActor
+from strato.tune.trial_actors import TrialActors
 from strato.tune import publish as publish_mod
 from strato.tune.callback import call as call_back
 
@@ -94,6 +96,7 @@ class TuneController:
         self._by_id: dict[str, Trial] = {}
         self._inflight: dict = {}                     # ref -> (trial_id, kind)
         self._idle: list[tuple[tuple, object]] = []   # (resource key, actor) kept for reuse
+        self._actors = TrialActors(_RemoteTrialActor)   # creates and ends them, with their placement groups
         self._logs: dict[str, TrialLog] = {}
         self._generation = 0
         self._total: dict = {}
@@ -237,9 +240,9 @@ class TuneController:
             self.search_finished = True
             return None
         self.next_index += 1
-        res, bundles = trial_resources(self.trainable, cfg)
+        res, bundles, placement = trial_resources(self.trainable, cfg)
         trial = Trial(trial_id, cfg, trainable_name=self.trainable_name, resources=res)
-        trial.bundles = bundles
+        trial.bundles, trial.placement = bundles, placement
         dirname = (self.tune_config.trial_dirname_creator(trial) if self.tune_config.trial_dirname_creator
                    else f"{self.trainable_name}_{trial_id}")
         trial.local_path = os.path.join(self.experiment_dir, dirname)
@@ -265,14 +268,7 @@ class TuneController:
                 actor = self._idle.pop(i)[1]
                 break
         if actor is None:
-            res = dict(trial.resources)
-            opts = {"num_cpus": res.pop("CPU", 0), "num_gpus": res.pop("GPU", 0), "max_concurrency": 4,
-                    "max_restarts": 0}
-            if "memory" in res:
-                opts["memory"] = res.pop("memory")
-            if res:
-                opts["resources"] = res
-            actor = _RemoteTrialActor.options(**opts).remote()
+            actor = self._actors.create(trial.resources, getattr(trial, "placement", None))
         self._generation += 1
         gen = self._generation
         ckpt = trial.restore_from
@@ -461,13 +457,10 @@ class TuneController:
             for ref, (tid, _, _) in list(self._inflight.items()):
                 if tid == trial.trial_id:
                     del self._inflight[ref]
-            if reusable and self.tune_config.reuse_actors:
+            if reusable and self.tune_config.reuse_actors and not self._actors.has_group(rec.actor):
                 self._idle.append((rec.key, rec.actor))
             else:
-                try:
-                    strato.kill(rec.actor)
-                except Exception:
-                    pass
+                self._actors.end(rec.actor)
         if status is not None:
             trial.set_status(status)
         log = self._logs.get(trial.trial_id)
@@ -477,10 +470,7 @@ class TuneController:
 
     def _kill_idle(self) -> None:
         for _, actor in self._idle:
-            try:
-                strato.kill(actor)
-            except Exception:
-                pass
+            self._actors.end(actor)
         self._idle.clear()
 
     def _check_budget(self) -> None:
@@ -531,11 +521,7 @@ class TuneController:
         for tid in list(self._running):
             trial = self._trial(tid)
             if self._interrupted or self.status == "ERROR":
-                rec = self._running.pop(tid)
-                try:
-                    strato.kill(rec.actor)
-                except Exception:
-                    pass
+                self._actors.end(self._running.pop(tid).actor)
             else:
                 self._end(trial, S.TERMINATED)
         self._inflight.clear()

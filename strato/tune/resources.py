@@ -1,12 +1,14 @@
 """Trial resources and shared parameters: PlacementGroupFactory, with_resources, with_parameters.
 
-Placement groups do not exist in strato yet: a PlacementGroupFactory's bundles
-are reserved as their sum, held by the trial's one actor on one node
-(`required_resources`). Workers the trainable starts itself must then fit
-inside what the cluster has left.
+A dict is what the trial's actor holds. A PlacementGroupFactory's bundles are
+reserved as a placement group per trial, placed by its strategy (so they may
+span nodes): the trial's actor runs in bundle 0 and what it starts without a
+strategy of its own (strato.xgboost's training actors, tasks) in the others
+(trial_actors.py). The controller counts either by its sum
+(`required_resources`) against the cluster's.
 
     with_resources(fn, {"cpu": 2})                         -> the trial actor asks for CPU=2
-    with_resources(fn, PlacementGroupFactory([{"CPU": 1}, {"CPU": 1}]))   -> CPU=2
+    with_resources(fn, PlacementGroupFactory([{"CPU": 1}, {"CPU": 1}]))   -> a group of 2 bundles
     with_resources(fn, lambda config: {"cpu": config["threads"]})
     with_parameters(fn, data=big_array)   -> big_array put in the object store once; each trial
                                              gets it by reference (fn(config, data=...))
@@ -29,6 +31,8 @@ class PlacementGroupFactory:
         for b in bundles:
             if not isinstance(b, dict) or any((not isinstance(v, (int, float))) or v < 0 for v in b.values()):
                 raise ValueError(f"each bundle must be a dict of resource name -> amount >= 0, got {b!r}.")
+        if any(not any(b.values()) for b in bundles[1:]):
+            raise ValueError(f"only the first (head) bundle of a PlacementGroupFactory may be empty, got {bundles!r}.")
         if strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
             raise ValueError(f"strategy must be PACK, SPREAD, STRICT_PACK or STRICT_SPREAD, got {strategy!r}.")
         self.bundles = [dict(b) for b in bundles]
@@ -86,16 +90,17 @@ def bundles_of(resources) -> list[dict]:
     return [normalize(resources)]
 
 
-def trial_resources(trainable, config: dict) -> tuple[dict, list[dict]]:
-    """The plain resources of one trial's actor, and the bundles as asked (default: 1 CPU)."""
+def trial_resources(trainable, config: dict) -> tuple[dict, list[dict], PlacementGroupFactory | None]:
+    """One trial's resources summed, its bundles as asked (default: 1 CPU), and the
+    PlacementGroupFactory if that is what was asked (None for a dict)."""
     spec = getattr(trainable, _RESOURCE_ATTR, None)
     if spec is None and inspect.isclass(trainable) and hasattr(trainable, "default_resource_request"):
         spec = trainable.default_resource_request(config)
     if spec is None:
-        return {"CPU": 1}, [{"CPU": 1}]
+        return {"CPU": 1}, [{"CPU": 1}], None
     if callable(spec) and not isinstance(spec, PlacementGroupFactory):
         spec = spec(config)
-    return normalize(spec), bundles_of(spec)
+    return normalize(spec), bundles_of(spec), spec if isinstance(spec, PlacementGroupFactory) else None
 
 
 def with_resources(trainable, resources):

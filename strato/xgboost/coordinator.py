@@ -33,6 +33,7 @@ from strato.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from strato.xgboost.actor import TrainingActor
 from strato.xgboost.placement import cluster_capacity, infeasible_message
 from strato.xgboost.recovery import TrainingCheckpoint, merge_evals
+from strato.xgboost.tune import trial_bundle
 
 logger = logging.getLogger(__name__)
 
@@ -141,10 +142,16 @@ class Coordinator:
                 rank, self.num_actors)
 
     def _actor_options(self, rank: int) -> dict:
-        """Inside a Tune trial the trial already holds the actors' bundles (get_tune_resources), so they
-        reserve nothing; otherwise actor r takes bundle r of a SPREAD placement group made once."""
+        """Inside a Tune trial actor r takes the trial's bundle for rank r (get_tune_resources), or, in a
+        trial given plain resources that it holds itself, reserves nothing; otherwise it takes bundle r
+        of a SPREAD placement group made once."""
         if self.reserved_by_trial:
-            return {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_restarts": 0}
+            group = trial_bundle(self.num_actors)
+            if group is None:
+                return {"num_cpus": 0, "scheduling_strategy": "SPREAD", "max_restarts": 0}
+            pg, offset = group
+            strategy = PlacementGroupSchedulingStrategy(pg, placement_group_bundle_index=offset + rank)
+            return dict(self.ray_params.actor_resources(), scheduling_strategy=strategy, max_restarts=0)
         if self.placement_group is None:
             self.placement_group = placement_group([self.ray_params.bundle()] * self.num_actors, strategy="SPREAD")
             if not self.placement_group.wait(timeout_seconds=READY_TIMEOUT_S):

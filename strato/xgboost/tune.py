@@ -14,10 +14,11 @@ Inside a trial without such a callback, `train` adds
 `TuneReportCheckpointCallback()` (every round reported, a checkpoint at the end).
 
 Resources: `RayParams.get_tune_resources()` gives the trial one bundle per
-actor (plus an empty head bundle). strato.tune reserves a trial's bundles as
-its actor's resources, so inside a trial the training actors are created
-without reserving them again (otherwise they would wait for CPUs the trial
-already holds).
+actor (plus an empty head bundle). strato.tune reserves a trial's bundles as a
+placement group (possibly across nodes), so inside a trial training actor r
+takes the group's bundle for rank r (`trial_bundle`). A trial given plain
+resources instead holds them itself; its training actors then reserve nothing
+again (otherwise they would wait for CPUs the trial already holds).
 """
 from __future__ import annotations
 
@@ -34,6 +35,24 @@ def in_tune_session() -> bool:
     except ImportError:
         return False
     return getattr(session, "_session", None) is not None
+
+
+def trial_bundle(num_actors: int):
+    """(placement group, index of rank 0's bundle) when this trial runs in a group made from its
+    PlacementGroupFactory with a bundle per training actor after the head; else None."""
+    from strato.tune import session
+    from strato.tune.trial_actors import head_offset
+    from strato.util.placement_group import get_current_placement_group
+
+    current = getattr(session, "_session", None)
+    pg = get_current_placement_group()
+    if current is None or pg is None:      # not a trial, or one given plain resources
+        return None
+    bundles = current.context.get_trial_resources().bundles
+    offset = head_offset(bundles)
+    if len(bundles) - 1 < num_actors or pg.bundle_count < offset + num_actors:
+        return None
+    return pg, offset
 
 
 def flatten(evals_result: dict, round_index: int = -1) -> dict:

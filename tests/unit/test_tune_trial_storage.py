@@ -79,12 +79,27 @@ def test_resources_dict_pgf_and_callable():
     pgf = PlacementGroupFactory([{"CPU": 1}, {"CPU": 2, "GPU": 1}])
     assert pgf.required_resources == {"CPU": 3, "GPU": 1} and normalize(pgf) == {"CPU": 3, "GPU": 1}
     f = with_resources(lambda c: None, lambda config: {"cpu": config["n"]})
-    assert trial_resources(f, {"n": 3}) == ({"CPU": 3}, [{"CPU": 3}])
-    assert trial_resources(lambda c: None, {}) == ({"CPU": 1}, [{"CPU": 1}])
+    assert trial_resources(f, {"n": 3}) == ({"CPU": 3}, [{"CPU": 3}], None)
+    assert trial_resources(lambda c: None, {}) == ({"CPU": 1}, [{"CPU": 1}], None)
     with pytest.raises(ValueError, match="number >= 0"):
         normalize({"cpu": -1})
     with pytest.raises(ValueError, match="non-empty"):
         PlacementGroupFactory([])
+    with pytest.raises(ValueError, match="only the first"):
+        PlacementGroupFactory([{"CPU": 1}, {}])
+    g = with_resources(lambda c: None, pgf)
+    assert trial_resources(g, {}) == ({"CPU": 3, "GPU": 1}, pgf.bundles, pgf)
+
+
+def test_a_trial_group_leaves_out_an_empty_head_bundle_and_places_the_actor_in_bundle_0():
+    from strato.tune.trial_actors import actor_options, head_offset, placement_options
+    assert placement_options([{"CPU": 1}, {"CPU": 2, "GPU": 0}]) == ([{"CPU": 1}, {"CPU": 2}], {"CPU": 1}, 0)
+    assert placement_options([{"CPU": 0}, {"CPU": 1}, {"CPU": 1}]) == ([{"CPU": 1}, {"CPU": 1}], {}, -1)
+    assert head_offset([{}, {"CPU": 1}]) == 0 and head_offset([{"CPU": 1}, {"CPU": 1}]) == 1
+    assert actor_options({}) == {"num_cpus": 0, "num_gpus": 0, "max_concurrency": 4, "max_restarts": 0}
+    assert actor_options({"CPU": 2, "GPU": 1, "memory": 10, "tpu": 1}) == {
+        "num_cpus": 2, "num_gpus": 1, "memory": 10, "resources": {"tpu": 1}, "max_concurrency": 4,
+        "max_restarts": 0}
 
 
 def _snapshot():
