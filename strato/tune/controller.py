@@ -39,7 +39,7 @@ from strato.tune.stopper import make_stopper
 from strato.tune.storage import TrialLog, delete_checkpoint, jsonable, keep_checkpoints, save_state
 from strato.tune.trial import Trial, TrialStatus as S
 from strato.tune.trial_actor import TrialActor
-from strato.tune.trial_actors import TrialActors
+from strato.tune.trial_actors import TrialActors, never_placed
 from strato.tune import publish as publish_mod
 from strato.tune.callback import call as call_back
 
@@ -100,6 +100,7 @@ class TuneController:
         self._logs: dict[str, TrialLog] = {}
         self._generation = 0
         self._total: dict = {}
+        self._node_totals: list[dict] = []           # each alive node's total resources (with _total)
         self._total_at = 0.0
         self._dirty = True
         self._saved_at = self._published_at = 0.0
@@ -180,6 +181,7 @@ class TuneController:
     def _cluster_total(self) -> dict:
         if time.time() - self._total_at > 5.0 or not self._total:
             self._total = strato.cluster_resources()
+            self._node_totals = [n["Resources"] for n in strato.nodes() if n["Alive"]]
             self._total_at = time.time()
         return self._total
 
@@ -202,6 +204,11 @@ class TuneController:
             raise TuneError(f"trial {trial.trial_name} asks for {trial.resources} but the cluster has "
                             f"{ {k: total.get(k, 0) for k in trial.resources} } in all: lower the trial's "
                             f"resources (tune.with_resources) or add nodes.")
+        placement = getattr(trial, "placement", None)
+        why = placement is not None and never_placed(placement, self._node_totals)
+        if why:
+            raise TuneError(f"trial {trial.trial_name}'s bundles {placement.bundles} can never be placed: {why}. "
+                            f"Change the PlacementGroupFactory (bundles or strategy) or add nodes.")
 
     def _launch(self) -> None:
         max_conc = self.tune_config.max_concurrent_trials

@@ -9,7 +9,8 @@
                                    the actor then runs in the group with no resources of its own)
     end(actor)                  -> kill it, and remove its group
 
-`placement_options` is the pure part: the group's bundles and the actor's options.
+`placement_options` and `never_placed` are the pure parts: the group's bundles and the actor's
+options, and whether the cluster's nodes could ever hold the group.
 """
 from __future__ import annotations
 
@@ -43,6 +44,16 @@ def placement_options(bundles: list[dict]) -> tuple[list[dict], dict, int]:
 def head_offset(bundles: list[dict]) -> int:
     """Where the bundles after the head start in the trial's group: 1, or 0 if the empty head was left out."""
     return 1 if any(v for v in bundles[0].values()) else 0
+
+
+def never_placed(placement, node_totals: list[dict]) -> str | None:
+    """Why the trial's group could never be placed on nodes of these total resources (the GCS's own
+    placement rule, runtime/gcs/placement_group_policy.py), or None if it could."""
+    from strato.runtime.gcs.placement_group_policy import NodeResources, Outcome, place_bundles
+    bundles, _, _ = placement_options(placement.bundles)
+    nodes = {i.to_bytes(4, "big"): NodeResources(t, t) for i, t in enumerate(node_totals)}
+    result = place_bundles(bundles, placement.strategy, nodes)
+    return result.reason if result.outcome is Outcome.INFEASIBLE else None
 
 
 class TrialActors:

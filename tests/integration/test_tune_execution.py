@@ -167,6 +167,9 @@ def test_trials_run_in_parallel_with_one_cpu_each(tmp_path):
 def test_infeasible_resources_fail_with_a_clear_error(tmp_path):
     with pytest.raises(tune.TuneError, match="lower the trial's resources"):
         run(tune.with_resources(timed, {"cpu": 64}), tmp_path, "big")
+    spread = tune.PlacementGroupFactory([{"CPU": 0.5}, {"CPU": 0.5}], strategy="STRICT_SPREAD")   # 1 node here
+    with pytest.raises(tune.TuneError, match="can never be placed: STRICT_SPREAD needs 2 nodes"):
+        run(tune.with_resources(timed, spread), tmp_path, "spread")
 
 
 def crash_once(config):

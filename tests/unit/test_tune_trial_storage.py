@@ -92,7 +92,7 @@ def test_resources_dict_pgf_and_callable():
 
 
 def test_a_trial_group_leaves_out_an_empty_head_bundle_and_places_the_actor_in_bundle_0():
-    from strato.tune.trial_actors import actor_options, head_offset, placement_options
+    from strato.tune.trial_actors import actor_options, head_offset, never_placed, placement_options
     assert placement_options([{"CPU": 1}, {"CPU": 2, "GPU": 0}]) == ([{"CPU": 1}, {"CPU": 2}], {"CPU": 1}, 0)
     assert placement_options([{"CPU": 0}, {"CPU": 1}, {"CPU": 1}]) == ([{"CPU": 1}, {"CPU": 1}], {}, -1)
     assert head_offset([{}, {"CPU": 1}]) == 0 and head_offset([{"CPU": 1}, {"CPU": 1}]) == 1
@@ -100,6 +100,12 @@ def test_a_trial_group_leaves_out_an_empty_head_bundle_and_places_the_actor_in_b
     assert actor_options({"CPU": 2, "GPU": 1, "memory": 10, "tpu": 1}) == {
         "num_cpus": 2, "num_gpus": 1, "memory": 10, "resources": {"tpu": 1}, "max_concurrency": 4,
         "max_restarts": 0}
+    one_cpu_nodes = [{"CPU": 1.0}, {"CPU": 1.0}]
+    assert never_placed(PlacementGroupFactory([{}, {"CPU": 1}, {"CPU": 1}]), one_cpu_nodes) is None
+    assert "STRICT_PACK" in never_placed(PlacementGroupFactory([{"CPU": 1}, {"CPU": 1}], "STRICT_PACK"),
+                                         one_cpu_nodes)
+    assert "STRICT_SPREAD" in never_placed(PlacementGroupFactory([{"CPU": 1}] * 3, "STRICT_SPREAD"), one_cpu_nodes)
+    assert never_placed(PlacementGroupFactory([{"CPU": 2}]), one_cpu_nodes)           # no node that big
 
 
 def _snapshot():
