@@ -16,7 +16,7 @@ Modules, one concern each:
     policy.py      pure decisions: tasks in flight under a memory budget, actor pool size
     executor.py    the streaming executor
     iterator.py    iter_batches, DataIterator, streaming_split's coordinator
-    split.py       split(n, equal=, locality_hints=)
+    split.py       split(n, equal=, locality_hints=), streaming_split's locality handout
     progress.py    a bar per operator: live widgets in a notebook, a text line in a terminal
     dataset.py     Dataset / MaterializedDataset: the methods users call
 """

@@ -386,7 +386,7 @@ class Dataset:
         blocks = self._blocks()
         counts = [m.num_rows for _, m in blocks]
         if locality_hints is not None:
-            shards = S.locality_order(counts, [m.node_id for _, m in blocks], S.actor_nodes(locality_hints),
+            shards = S.locality_order(counts, [m.node_id for _, m in blocks], S.hint_nodes(locality_hints),
                                       equal)
         else:
             shards = S.split_rows(counts, n, equal)
@@ -394,13 +394,16 @@ class Dataset:
 
     def streaming_split(self, n: int, *, equal: bool = False, locality_hints: list | None = None) -> list:
         """n DataIterators fed by one execution (a coordinator actor hands out the blocks).
-        locality_hints is checked (one actor per iterator) but does not yet steer blocks to nodes."""
+        locality_hints: one node id (hex, as Ray takes) or actor per iterator; blocks made on an
+        iterator's node go to it first (split.LocalityHandout)."""
+        from strato.data import split as S
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"streaming_split needs n, an int >= 1, got {n!r}.")
         if locality_hints is not None and len(locality_hints) != n:
-            raise ValueError(f"locality_hints must name one actor per split: {n} splits, "
+            raise ValueError(f"locality_hints must name one node id or actor per split: {n} splits, "
                              f"{len(locality_hints)} hints.")
-        return streaming_split(self, n, equal, MaterializedDataset)
+        nodes = S.hint_nodes(locality_hints) if locality_hints is not None else None
+        return streaming_split(self, n, equal, MaterializedDataset, nodes)
 
     def stats(self) -> str:
         """What the last execution did, one line per operator."""

@@ -116,29 +116,40 @@ class DatasetIterator(DataIterator):
 
 
 class _SplitCoordinator:
-    """The actor behind streaming_split: one execution per epoch, handed out to n consumers."""
+    """The actor behind streaming_split: one execution per epoch, handed out to n consumers
+    (with locality_hints, blocks go to the consumers on their nodes first: split.LocalityHandout)."""
 
-    def __init__(self, ds, n: int, equal: bool):
+    def __init__(self, ds, n: int, equal: bool, nodes: list | None = None):
         self.ds = ds
         self.n = n
         self.equal = equal
+        self.nodes = nodes or [None] * n
         self.cond = threading.Condition()
         self.epoch = -1
         self.finished: set = set()
         self.stream = None
+        self.stream_done = False
+        self.handout = None
         self.shards: list = []
         self.busy = False
 
     def _start(self, epoch: int) -> None:
+        from strato.data import split as S
         self.epoch = epoch
         self.finished = set()
         if self.equal:
-            from strato.data import split as S
             blocks = list(self.ds._execute(progress=False))
-            self.shards = S.cut(blocks, S.split_rows([m.num_rows for _, m in blocks], self.n, True))
+            counts = [m.num_rows for _, m in blocks]
+            if any(self.nodes):
+                slices = S.locality_order(counts, [m.node_id for _, m in blocks], self.nodes, True)
+            else:
+                slices = S.split_rows(counts, self.n, True)
+            self.shards = S.cut(blocks, slices)
             self.stream = None
         else:
             self.stream = self.ds._execute(progress=False)
+            self.stream_done = False
+            self.handout = S.LocalityHandout(self.nodes, hold=2 * self.n)
 
     def next_block(self, index: int, epoch: int):
         """[block ref, meta] for consumer `index` in `epoch`, or None when its epoch is over."""
@@ -153,22 +164,39 @@ class _SplitCoordinator:
                 shard = self.shards[index]
                 if shard:
                     return list(shard.pop(0))
-            else:
-                while self.busy:
-                    self.cond.wait()
-                self.busy = True
-        if not self.equal:
-            try:
+                return self._finish(index)
+            while True:                          # one consumer pulls from the stream at a time
+                item = self.handout.take_for(index)
+                if item is not None:
+                    return list(item)
+                if not self.busy:
+                    break
+                self.cond.wait()
+            if self.stream_done:
+                item = self.handout.take_any()
+                return list(item) if item is not None else self._finish(index)
+            self.busy = True
+        try:
+            while True:
                 item = next(self.stream, None)
-            finally:
                 with self.cond:
-                    self.busy = False
-                    self.cond.notify_all()
-            if item is not None:
-                return list(item)
-        with self.cond:
-            self.finished.add(index)
-            self.cond.notify_all()
+                    if item is None:
+                        self.stream_done = True
+                        item = self.handout.take_for(index) or self.handout.take_any()
+                        return list(item) if item is not None else self._finish(index)
+                    given = self.handout.offer(index, item, item[1].node_id, set(range(self.n)) - self.finished)
+                    if given is not None:
+                        return list(given)
+                    self.cond.notify_all()          # held for another consumer: it may be waiting
+        finally:
+            with self.cond:
+                self.busy = False
+                self.cond.notify_all()
+
+    def _finish(self, index: int) -> None:
+        """(Under the lock.) Consumer `index` has read its whole epoch."""
+        self.finished.add(index)
+        self.cond.notify_all()
         return None
 
 
@@ -195,6 +223,8 @@ class SplitIterator(DataIterator):
         return f"DataIterator(streaming_split {self._index} of {self._n})"
 
 
-def streaming_split(ds, n: int, equal: bool, materialized) -> list[SplitIterator]:
-    coordinator = strato.remote(_SplitCoordinator).options(num_cpus=0, max_concurrency=n + 1).remote(ds, n, equal)
+def streaming_split(ds, n: int, equal: bool, materialized, nodes: list | None = None) -> list[SplitIterator]:
+    """n iterators over one execution; `nodes`: each iterator's node id (hex) to steer blocks to, or None."""
+    coordinator = strato.remote(_SplitCoordinator).options(num_cpus=0, max_concurrency=n + 1).remote(
+        ds, n, equal, nodes)
     return [SplitIterator(coordinator, i, n, materialized) for i in range(n)]

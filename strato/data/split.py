@@ -2,6 +2,8 @@
 
     split_rows(row_counts, n, equal)              which slices of which blocks each shard gets
     locality_order(block_nodes, shard_nodes, ...) which blocks each shard should take, nodes first
+    hint_nodes(hints)                             locality_hints (actors or node ids) -> node ids
+    LocalityHandout                               streaming_split: who gets each streamed block
 
 Shards are contiguous row ranges in the dataset's order (shard i holds the
 rows before shard i+1's), sized like numpy.array_split; with equal=True each
@@ -13,8 +15,16 @@ With locality_hints (one actor per shard), blocks are first given to the
 shards whose actor runs on the block's node, up to each shard's row target,
 and the rest fill the shards still short; shards are then no longer
 contiguous ranges, only balanced.
+
+streaming_split(equal=False) hands blocks out as they are made. With
+locality_hints a block made on another reader's node is held back for that
+reader (at most `hold` blocks at a time) while the asking reader pulls the
+next one; a reader takes held blocks of its own node first, and once the
+stream has ended, whatever is left.
 """
 from __future__ import annotations
+
+from collections import deque
 
 import numpy as np
 
@@ -124,3 +134,49 @@ def actor_nodes(actors: list) -> list:
         aid = getattr(a, "_actor_id", None)
         out.append(rows.get(aid.hex() if isinstance(aid, bytes) else aid))
     return out
+
+
+def hint_nodes(hints: list) -> list:
+    """Node ids (hex) from locality_hints: node id strings as given (Ray's streaming_split), actors
+    where the state API says they run (Ray's split)."""
+    actors = [h for h in hints if not isinstance(h, str)]
+    nodes = iter(actor_nodes(actors)) if actors else iter(())
+    return [h if isinstance(h, str) else next(nodes) for h in hints]
+
+
+class LocalityHandout:
+    """Which streamed block each of streaming_split's readers gets (pure; the coordinator actor owns one).
+
+    `reader_nodes[i]` is reader i's node (None: no preference). A block made on the asking reader's node,
+    or on no other active reader's, goes to it at once; one made on another active reader's node is held
+    for that reader while fewer than `hold` are held, else given away too.
+    """
+
+    def __init__(self, reader_nodes: list, hold: int):
+        self.nodes = list(reader_nodes)
+        self.hold = hold
+        self.held: deque = deque()              # (item, node), oldest first
+
+    def take_for(self, index: int):
+        """A held block made on reader `index`'s node, or None."""
+        node = self.nodes[index]
+        if node is None:
+            return None
+        for i, (item, made_on) in enumerate(self.held):
+            if made_on == node:
+                del self.held[i]
+                return item
+        return None
+
+    def take_any(self):
+        """The oldest held block (the stream has ended), or None."""
+        return self.held.popleft()[0] if self.held else None
+
+    def offer(self, index: int, item, made_on, active):
+        """Reader `index` pulled `item` (made on node `made_on`): the item if it gets it now, else None (held)."""
+        if made_on is None or made_on == self.nodes[index] or len(self.held) >= self.hold:
+            return item
+        if any(self.nodes[j] == made_on for j in active if j != index):
+            self.held.append((item, made_on))
+            return None
+        return item

@@ -178,3 +178,25 @@ def test_local_shuffle_keeps_every_row_and_mixes_them():
     assert values.tolist() != list(range(1000))
     again = np.concatenate([t["a"].to_numpy() for t in _local_shuffle(iter(tables), 200, seed=1)])
     np.testing.assert_array_equal(values, again)
+
+
+def test_streamed_blocks_go_to_the_reader_on_their_node_held_at_most_hold_at_a_time():
+    from strato.data.split import LocalityHandout
+    h = LocalityHandout(["A", "B"], hold=2)
+    both = {0, 1}
+    assert h.offer(0, "a1", "A", both) == "a1"                   # its own node: at once
+    assert h.offer(0, "b1", "B", both) is None                   # B's: held for reader 1
+    assert h.offer(0, "x1", None, both) == "x1"                  # made nowhere known: to whoever asks
+    assert h.take_for(0) is None and h.take_for(1) == "b1" and h.take_for(1) is None
+    assert h.offer(0, "b2", "B", both) is None and h.offer(0, "b3", "B", both) is None
+    assert h.offer(0, "b4", "B", both) == "b4"                   # two held already: given away
+    assert h.offer(0, "b5", "B", {0}) == "b5"                    # reader 1 has finished: not held
+    assert h.offer(0, "c1", "C", both) == "c1"                   # a node no reader is on
+    assert h.take_any() == "b2" and h.take_any() == "b3" and h.take_any() is None   # oldest first
+    plain = LocalityHandout([None, None], hold=4)                # no hints: every block to the asker
+    assert plain.offer(1, "a", "A", both) == "a" and plain.take_for(0) is None
+
+
+def test_locality_hints_as_node_ids_are_taken_as_given():
+    from strato.data.split import hint_nodes
+    assert hint_nodes(["n1", "n2"]) == ["n1", "n2"]
