@@ -349,6 +349,56 @@ def test_polling_slows_while_the_sidebar_is_hidden(page, shot):
     assert shown >= 4 and hidden <= 2, (shown, hidden)
 
 
+def _set_tab_hidden(page, hidden: bool) -> None:
+    """What the browser does when its tab goes to the background (or comes back): document.hidden and
+    visibilityState change, then a visibilitychange event fires."""
+    page.evaluate("""hidden => {
+        Object.defineProperty(document, 'hidden', {value: hidden, configurable: true});
+        Object.defineProperty(document, 'visibilityState', {value: hidden ? 'hidden' : 'visible',
+                                                            configurable: true});
+        document.dispatchEvent(new Event('visibilitychange'));
+    }""", hidden)
+
+
+def test_polling_stands_by_while_the_browser_tab_is_hidden(page, cluster, shot):
+    """With the sidebar open, polls come every 500 ms; while the browser tab is hidden none are sent;
+    once it is visible again they resume."""
+    address, _ = cluster
+    open_sidebar(page)
+    seen = []
+
+    def on_request(request):
+        if "/strato/api/clusters" in request.url:
+            seen.append(time.monotonic())
+    page.on("request", on_request)
+    try:
+        page.wait_for_timeout(2000)
+        assert len(seen) >= 2, seen                       # polling while shown
+        _set_tab_hidden(page, True)
+        page.wait_for_timeout(1000)                       # a poll already under way may still land
+        mark = len(seen)
+        page.wait_for_timeout(3000)
+        while_hidden = len(seen) - mark
+        _set_tab_hidden(page, False)
+        page.wait_for_timeout(3000)
+        after = len(seen) - mark - while_hidden
+    finally:
+        page.remove_listener("request", on_request)
+        page.evaluate("() => { delete document.hidden; delete document.visibilityState; }")
+    assert while_hidden == 0 and after >= 2, (while_hidden, after)
+    card(page, address).wait_for(timeout=10_000)
+
+
+def test_copy_address_puts_it_on_the_clipboard(page, cluster, shot):
+    address, _ = cluster
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    open_sidebar(page)
+    page.evaluate("() => navigator.clipboard.writeText('before')")
+    card(page, address).locator(".strato-copy").click()
+    wait_until(lambda: page.evaluate("() => navigator.clipboard.readText()") == address, 10,
+               what="the cluster's address on the clipboard")
+
+
 def test_polling_backs_off_while_the_server_fails_and_recovers(page, cluster, shot):
     """Every cluster-list request answered 500 (the browser's route): the sidebar says so and asks less
     and less often (the interval doubles per failure); once answers come back it lists the cluster again."""
