@@ -252,9 +252,9 @@ class ActorHandle:
         self._ref = ref
 
     def __getattr__(self, name: str) -> "ActorMethod":
-        if name in BUILTIN_METHODS:
-            return ActorMethod(self, name, 1)
         if name.startswith("_"):
+            if name in BUILTIN_METHODS:
+                return ActorMethod(self, name, 1)
             raise AttributeError(name)
         meta = self._state["methods"].get(name)
         if meta is None:
