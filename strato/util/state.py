@@ -19,6 +19,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+import weakref
 
 from strato import _context
 from strato.runtime import tls
@@ -68,7 +69,9 @@ class StateClient:
         return body["data"]["result"]
 
 
-_clients: dict = {}
+# The state endpoint's URL per connection (CoreWorker): a later cluster at the same GCS address (a
+# restarted `strato start --head`, a test's next cluster) has its own state port and scheme.
+_urls: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _https_context():
@@ -83,8 +86,9 @@ def _https_context():
 
 
 def dashboard_url(cw) -> str:
-    """http://host:port of the head's state endpoint, read once from the GCS KV (`cw`: a CoreWorker)."""
-    cached = _clients.get(("url", cw.gcs_address))
+    """http(s)://host:port of the head's state endpoint, read once per connection from the GCS KV
+    (`cw`: the CoreWorker of this connection)."""
+    cached = _urls.get(cw)
     if cached:
         return cached
     from strato.runtime.protocol import gcs_pb2
@@ -95,7 +99,7 @@ def dashboard_url(cw) -> str:
     host = cw.gcs_address.rsplit(":", 1)[0]
     scheme = "https" if tls.current() is not None else "http"
     url = f"{scheme}://{host}:{int(reply.value.decode())}"
-    _clients[("url", cw.gcs_address)] = url
+    _urls[cw] = url
     return url
 
 

@@ -140,3 +140,31 @@ def test_start_on_a_port_that_is_taken_fails_cleanly(cli_cluster):
 def test_status_without_a_running_cluster_fails(cli_cluster):
     result = cli_cluster.run("status", check=False)
     assert result.returncode != 0, result.stdout
+
+
+def test_a_new_cluster_on_the_same_address_is_asked_for_its_own_state_endpoint(cli_cluster, poll):
+    from strato.util import state
+    from strato._testing import free_port
+    port = free_port()
+    cli_cluster.run("start", "--head", "--port", str(port), "--num-cpus", "1")
+    address = f"127.0.0.1:{port}"
+    first = strato.init(address=address, _temp_dir=cli_cluster.temp_dir)["dashboard_url"]
+    try:
+        assert state.list_nodes()
+    finally:
+        strato.shutdown()
+    assert cli_cluster.stop().returncode == 0
+    assert poll(lambda: not cli_cluster.leftover_processes(), 15)
+    # The first cluster's state port stays taken (bound, not listening: a connection is refused), so
+    # the next cluster's state API is elsewhere; a driver that kept the first URL would be refused.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as old_state_port:
+        old_state_port.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)      # its last connections wait
+        old_state_port.bind(("127.0.0.1", int(first.rsplit(":", 1)[1])))
+        cli_cluster.run("start", "--head", "--port", str(port), "--num-cpus", "1")
+        second = strato.init(address=address, _temp_dir=cli_cluster.temp_dir)["dashboard_url"]
+        try:
+            assert second != first
+            [node] = state.list_nodes()
+            assert node["state"] == "ALIVE"
+        finally:
+            strato.shutdown()
