@@ -12,18 +12,23 @@
         every REFRESH_MS the feed fetches in a worker thread and the view applies the snapshot on
         the server's loop, which Bokeh sends to the tab as patches over its websocket.
 
-No kernel is involved. The websocket accepts any origin: what guards it is the signed,
-short-lived token, which only a logged-in same-origin request can obtain.
+No kernel is involved. Two checks guard a tab's websocket: the signed, short-lived token, which
+only a logged-in request can obtain, and its Origin, which must be the page's own host (or one
+that Jupyter's `allow_origin` / `allow_origin_pat` settings admit), as Jupyter checks its own
+websockets. Bokeh's allowlist holds fixed host names, which a server reached by several names
+cannot list; `SameOriginGate` checks each upgrade against its request's Host before Bokeh sees it.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import secrets
+from urllib.parse import urlparse
 
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.utils import url_path_join
-from tornado import web
+from tornado import routing, web
 
 from strato.server_extension.manager import ClusterManager, ManagerError
 
@@ -95,11 +100,52 @@ def make_view(name: str, client):
     return factories[name](), feed
 
 
+def origin_allowed(origin: str | None, host: str, allow_origin: str = "", allow_origin_pat: str = "") -> bool:
+    """Whether a websocket upgrade from `origin` may reach a dashboard served as `host` (pure).
+
+    Jupyter's rule for its own websockets: a request without an Origin header is not from a browser
+    page and is let through (the signed token still has to be right); otherwise the origin's host
+    must be the request's Host, or be admitted by Jupyter's `allow_origin` ("*" admits all) or
+    `allow_origin_pat` (a regular expression matched against the whole origin)."""
+    if origin is None:
+        return True
+    if allow_origin == "*":
+        return True
+    if allow_origin and origin == allow_origin:
+        return True
+    if allow_origin_pat and re.match(allow_origin_pat, origin):
+        return True
+    return urlparse(origin.lower()).netloc == host.lower() != ""
+
+
+class _CrossOrigin(web.RequestHandler):
+    def prepare(self):
+        logger.warning("refused a dashboard websocket from origin %r (served as %r)",
+                       self.request.headers.get("Origin"), self.request.host)
+        raise web.HTTPError(403, "cross-origin websocket refused")
+
+
 class _AnyOrigin(set):
-    """Bokeh's websocket origin allowlist, open: the signed session token is the check (see module doc)."""
+    """Bokeh's own allowlist, open: SameOriginGate has checked the Origin (with the Host it came to)."""
 
     def __contains__(self, item) -> bool:
         return True
+
+
+class SameOriginGate(routing.Router):
+    """Routes requests to the Bokeh application; a websocket upgrade from another origin gets a 403."""
+
+    def __init__(self, bokeh_app, allow_origin: str = "", allow_origin_pat: str = ""):
+        self.bokeh_app = bokeh_app
+        self.allow_origin = allow_origin
+        self.allow_origin_pat = allow_origin_pat
+
+    def find_handler(self, request, **kwargs):
+        upgrade = request.headers.get("Upgrade", "").lower() == "websocket"
+        if upgrade and not origin_allowed(request.headers.get("Origin"), request.host or "",
+                                          self.allow_origin, self.allow_origin_pat):
+            return self.bokeh_app.get_handler_delegate(request, _CrossOrigin)
+        return self.bokeh_app.find_handler(request, **kwargs)
 
 
 def document_factory(manager: ClusterManager, view_name: str):
@@ -181,5 +227,7 @@ def setup(serverapp, manager: ClusterManager) -> None:
          DashboardHandler)])
     # The Bokeh application is a tornado Application routed as a whole: Jupyter's add_handlers checks
     # RequestHandler classes for @authenticated, so it is added with tornado's own method; its pages
-    # and websocket each check the signed session token instead.
-    web.Application.add_handlers(web_app, ".*$", [(prefix + "/.*", bokeh_app)])
+    # and websocket each check the signed session token instead, and the gate checks websockets' origin.
+    gate = SameOriginGate(bokeh_app, getattr(serverapp, "allow_origin", "") or "",
+                          getattr(serverapp, "allow_origin_pat", "") or "")
+    web.Application.add_handlers(web_app, ".*$", [(prefix + "/.*", gate)])

@@ -151,3 +151,23 @@ async def test_dashboard_needs_a_signed_session(jp_fetch, head, strato_root):
         await jp_fetch("strato", "dashboards", cid, "nosuchview", follow_redirects=False)
     assert err.value.code == 404
 
+
+async def test_dashboard_websocket_refuses_another_origin(jp_fetch, jp_ws_fetch, jp_http_port, head):
+    from strato.server_extension.manager import cluster_id
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("strato", "dashboards", cluster_id(head), "tasks", follow_redirects=False)
+    path, query = err.value.response.headers["Location"].split("?", 1)
+    token = query.split("=", 1)[1]
+    ws_parts = (path.split("/strato/", 1)[1] + "/ws").split("/")
+    for origin in ("http://evil.example", f"http://localhost:{jp_http_port + 1}"):
+        with pytest.raises(HTTPClientError) as err:        # a valid token, from another page: refused
+            await jp_ws_fetch("strato", *ws_parts, headers={"Origin": origin}, subprotocols=["bokeh", token])
+        assert err.value.code == 403, origin
+    ws = await jp_ws_fetch("strato", *ws_parts, headers={"Origin": f"http://localhost:{jp_http_port}"},
+                           subprotocols=["bokeh", token])
+    try:
+        first = await ws.read_message()                    # Bokeh's ACK: the session is open
+        assert first is not None and b"ACK" in (first if isinstance(first, bytes) else first.encode())
+    finally:
+        ws.close()
+

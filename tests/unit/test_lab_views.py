@@ -2,7 +2,7 @@
 and of the server extension (cluster ids, addresses): hand-worked inputs, no processes."""
 import pytest
 
-from strato.server_extension.dashboards import PublishedRuns, tune_snapshot
+from strato.server_extension.dashboards import PublishedRuns, origin_allowed, tune_snapshot
 from strato.widgets.tune_view import TuneView
 from strato.server_extension.manager import ManagerError, check_address, cluster_id
 from strato.widgets.actor_view import STATE_COLORS, rows
@@ -110,3 +110,20 @@ def test_cluster_ids_and_addresses():
         with pytest.raises(ManagerError, match="HOST:PORT"):
             check_address(bad)
 
+
+
+def test_a_dashboard_websocket_must_come_from_its_own_page_or_an_origin_jupyter_allows():
+    host = "localhost:8888"
+    assert origin_allowed("http://localhost:8888", host)
+    assert origin_allowed("https://LOCALHOST:8888", host)                # scheme and case do not matter
+    assert origin_allowed(None, host)                                     # no browser page: the token decides
+    assert not origin_allowed("http://evil.example", host)
+    assert not origin_allowed("http://localhost:9999", host)              # another port is another origin
+    assert not origin_allowed("http://localhost:8888.evil.example", host)
+    assert not origin_allowed("null", host)                               # a sandboxed or file page
+    assert not origin_allowed("http://x", "")                             # no Host header: nothing matches
+    assert origin_allowed("http://evil.example", host, allow_origin="*")
+    assert origin_allowed("https://hub.example", host, allow_origin="https://hub.example")
+    assert not origin_allowed("https://hub.example.evil", host, allow_origin="https://hub.example")
+    assert origin_allowed("https://a.hub.example", host, allow_origin_pat=r"https://[a-z]+\.hub\.example$")
+    assert not origin_allowed("https://a.hub.example.evil", host, allow_origin_pat=r"https://[a-z]+\.hub\.example$")
