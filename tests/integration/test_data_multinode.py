@@ -1,10 +1,11 @@
 """strato.data's locality on a cluster of two 1-CPU nodes (the second on its own loopback address).
 
-Blocks are made by map_batches tasks SPREAD over both nodes, each row stamped with the node that
-made it; a reader actor pinned to each node consumes one of streaming_split's iterators. With
+Blocks are made by map_batches tasks over both nodes (they meet in pairs through a shared folder,
+so each pair holds both nodes' one CPU), each row stamped with the node that made it; a reader actor pinned to each node consumes one of streaming_split's iterators. With
 locality_hints naming the readers' nodes, each reader gets the blocks made on its own node; every
 row is read exactly once either way.
 """
+import os
 import time
 
 import pytest
@@ -30,8 +31,18 @@ def two_nodes():
         cluster.shutdown()
 
 
-def stamp(batch):
-    time.sleep(0.3)                 # two in flight at once: one on each node's CPU
+def stamp(batch, meet=None):
+    if meet:                        # tasks run in pairs, so each pair holds both nodes' one CPU
+        k = 0
+        while True:
+            try:
+                os.close(os.open(os.path.join(meet, str(k)), os.O_CREAT | os.O_EXCL))
+                break
+            except FileExistsError:
+                k += 1
+        deadline = time.monotonic() + 10
+        while not os.path.exists(os.path.join(meet, str(k ^ 1))) and time.monotonic() < deadline:
+            time.sleep(0.01)
     batch["made_on"] = [strato.get_runtime_context().get_node_id()] * len(batch["id"])
     return batch
 
@@ -51,8 +62,9 @@ def readers(nodes):
 
 
 @pytest.mark.parametrize("equal", [False, True], ids=["streaming", "equal"])
-def test_streaming_split_gives_each_reader_the_blocks_made_on_its_node(two_nodes, equal):
-    ds = sd.range(ROWS, override_num_blocks=BLOCKS).map_batches(stamp, scheduling_strategy="SPREAD")
+def test_streaming_split_gives_each_reader_the_blocks_made_on_its_node(two_nodes, equal, tmp_path):
+    ds = sd.range(ROWS, override_num_blocks=BLOCKS).map_batches(stamp, fn_kwargs={"meet": str(tmp_path)},
+                                                                 scheduling_strategy="SPREAD")
     actors = readers(two_nodes)
     assert strato.get([a.node.remote() for a in actors]) == two_nodes
     its = ds.streaming_split(2, equal=equal, locality_hints=two_nodes)

@@ -131,6 +131,25 @@ def test_owner_death_kills_its_leased_workers():
     assert [k.worker_id for k in out] == [b"\x01"]
 
 
+def test_an_owner_gone_on_any_node_ends_the_workers_it_leased_here_and_only_those():
+    from strato.runtime.raylet.lease_scheduler import ACTOR_OWNER
+    s = sched(cpus=3)
+    for w in (b"\x01", b"\x02", b"\x03", b"\x04"):
+        ready_worker(s, w)
+    for i, owner in ((1, b"dead-owner"), (2, b"live-owner"), (3, ACTOR_OWNER)):
+        r = req(i)
+        r.owner_id = owner
+        assert isinstance(s.request_lease(r)[0], Grant)
+    leased_by = {w.owner_id: w.worker_id for w in s.workers.values() if w.state is WorkerState.LEASED}
+    out = s.owner_gone(b"dead-owner")
+    assert out == [KillWorker(leased_by[b"dead-owner"], out[0].reason)] and "is gone" in out[0].reason
+    assert s.owner_gone(b"live-owner-2") == [] and s.owner_gone(b"") == []
+    assert s.owner_gone(ACTOR_OWNER) == []          # the GCS's actor leases end with their actors, not so
+    # The killed worker's exit is what frees its CPU (as for any exit), and the next request runs.
+    s.worker_exited(leased_by[b"dead-owner"])
+    assert s.available["CPU"] == 1.0
+
+
 def test_placement_resources_must_fit_but_only_resources_are_held():
     s = sched(cpus=1)
     ready_worker(s, b"\x01")

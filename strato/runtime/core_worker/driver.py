@@ -34,7 +34,8 @@ class DriverCoreWorker(CoreWorker):
             self.raylet_address = f"{node.address}:{node.raylet_port}"
             self.node_id = self.task_events.node_id = node.node_id
         reply = await self.gcs.call("AddJob", gcs_pb2.AddJobRequest(job=gcs_pb2.JobInfo(
-            driver_address=self.address, driver_pid=os.getpid(), namespace=self.namespace,
+            driver_address=self.address, driver_pid=os.getpid(), driver_worker_id=self.worker_id,
+            namespace=self.namespace,
             entrypoint=" ".join(sys.argv)[:500])))
         self.job_id = reply.job_id
 

@@ -59,6 +59,7 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         self.health = HealthTracker(config.health_check_timeout_s, config.health_check_initial_delay_s)
         self.nodes: dict[bytes, gcs_pb2.NodeInfo] = {}
         self.subscribers: list[asyncio.Queue] = []
+        self.owner_subscribers: list[asyncio.Queue] = []     # raylets: owners gone (SubscribeOwnersGone)
         self._changed: set[bytes] = set()       # nodes whose resources changed since the last push
         self._push_handle = None
         # A task costs one event when it is quick (its owner coalesces them) and three when it is
@@ -197,6 +198,8 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
         raw = self.store.get("jobs", job_id)
         if raw is not None:
             job = gcs_pb2.JobInfo.FromString(raw)
+            if job.driver_worker_id:
+                self.owner_gone(job.driver_worker_id)
             if not job.is_dead:
                 job.is_dead = True
                 job.end_time = time.time()
@@ -247,7 +250,23 @@ class GcsServer(gcs_pb2_grpc.GcsServiceServicer):
 
     async def ReportWorkerFailure(self, request, context):
         self.actors.worker_failed(request.worker_id, request.exit_code, request.reason)
+        self.owner_gone(request.worker_id)
         return gcs_pb2.Empty()
+
+    def owner_gone(self, worker_id: bytes) -> None:
+        """Tell every raylet that `worker_id` owns nothing any more: the workers it had leased on other
+        nodes would otherwise hold their resources for good (only a node's own raylet sees its pid go)."""
+        for q in list(self.owner_subscribers):
+            q.put_nowait(gcs_pb2.OwnerGone(worker_id=worker_id))
+
+    async def SubscribeOwnersGone(self, request, context):
+        q: asyncio.Queue = asyncio.Queue()
+        self.owner_subscribers.append(q)
+        try:
+            while True:
+                yield await q.get()
+        finally:
+            self.owner_subscribers.remove(q)
 
     # ------------------------------------------------- placement groups
     async def CreatePlacementGroup(self, request, context):

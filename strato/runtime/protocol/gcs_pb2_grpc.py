@@ -140,6 +140,11 @@ class GcsServiceStub:
                 request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
                 response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
                 _registered_method=True)
+        self.SubscribeOwnersGone = channel.unary_stream(
+                '/strato.gcs.GcsService/SubscribeOwnersGone',
+                request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+                response_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.OwnerGone.FromString,
+                _registered_method=True)
         self.CreatePlacementGroup = channel.unary_unary(
                 '/strato.gcs.GcsService/CreatePlacementGroup',
                 request_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.CreatePlacementGroupRequest.SerializeToString,
@@ -291,6 +296,12 @@ class GcsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubscribeOwnersGone(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreatePlacementGroup(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -422,6 +433,11 @@ def add_GcsServiceServicer_to_server(servicer, server):
                     servicer.ReportWorkerFailure,
                     request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.FromString,
                     response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            ),
+            'SubscribeOwnersGone': grpc.unary_stream_rpc_method_handler(
+                    servicer.SubscribeOwnersGone,
+                    request_deserializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+                    response_serializer=strato_dot_runtime_dot_protocol_dot_gcs__pb2.OwnerGone.SerializeToString,
             ),
             'CreatePlacementGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.CreatePlacementGroup,
@@ -1011,6 +1027,33 @@ class GcsService:
             '/strato.gcs.GcsService/ReportWorkerFailure',
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.ReportWorkerFailureRequest.SerializeToString,
             strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubscribeOwnersGone(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/strato.gcs.GcsService/SubscribeOwnersGone',
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.Empty.SerializeToString,
+            strato_dot_runtime_dot_protocol_dot_gcs__pb2.OwnerGone.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,7 +1,7 @@
 """The raylet's lease scheduler: a pure state machine (no sockets, no processes).
 
 Events go in -- a lease request, a worker registering / exiting / blocking,
-a returned lease, a new cluster view, a clock tick -- and instructions come
+a returned lease, a new cluster view, an owner gone, a clock tick -- and instructions come
 out: Grant, Spillback, Reject, Infeasible, StartWorkers, KillWorker. The IO
 shell, `Raylet._apply` in server.py, carries them out. The worker pool is
 split the same way: which workers exist and what each is doing is
@@ -203,6 +203,14 @@ class LeaseScheduler:
         return [KillWorker(w.worker_id, f"its owner (pid {owner_pid}) exited")
                 for w in self.workers.values()
                 if w.state is WorkerState.LEASED and w.owner_pid == owner_pid and w.owner_host == owner_host]
+
+    def owner_gone(self, owner_id: bytes) -> list:
+        """The process with worker id `owner_id` (on any node) is gone: stop the workers it leased here;
+        their exits give the resources back. The GCS's actor leases (ACTOR_OWNER) are never ended so."""
+        if not owner_id or owner_id == ACTOR_OWNER:
+            return []
+        return [KillWorker(w.worker_id, f"its owner (worker {owner_id.hex()[:12]}) is gone")
+                for w in self.workers.values() if w.state is WorkerState.LEASED and w.owner_id == owner_id]
 
     def update_view(self, nodes: dict[bytes, NodeView]) -> list:
         self.remote_nodes = {nid: n for nid, n in nodes.items() if nid != self.node_id}

@@ -7,6 +7,7 @@
                           worker processes (prestarted, one per CPU; more on demand,
                           idle extras reaped), each registering back with RegisterWorker
     GCS --PrepareBundles/CommitBundles/ReturnBundles--> placement-group bundles (bundles.py)
+    GCS --SubscribeOwnersGone--> workers leased by an owner that died on any node are ended
 
 gRPC on the node's address carries the control plane; tasks themselves go
 straight from owners to leased workers (core_worker/submitter.py). The
@@ -104,6 +105,7 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         await wait_ready(self.gcs, "RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), 30)
         asyncio.get_running_loop().create_task(self._heartbeat_forever())
         asyncio.get_running_loop().create_task(self._watch_nodes_forever())
+        asyncio.get_running_loop().create_task(self._watch_owners_forever())
         asyncio.get_running_loop().create_task(self._tick_forever())
         if self.announce:                # the starter reads this line; a rejoining raylet has no starter left
             print(f"READY {self.port} {self.node_id.hex()}", flush=True)
@@ -195,6 +197,16 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                     self._apply(self.sched.update_view(view))
             except Exception as exc:
                 logger.debug("node subscription interrupted: %s", exc)
+            await asyncio.sleep(1.0)
+
+    async def _watch_owners_forever(self) -> None:
+        """Owners gone anywhere (pushed by the GCS): end the workers they leased here."""
+        while not self.stopping.is_set():
+            try:
+                async for gone in self.gcs.stream("SubscribeOwnersGone", gcs_pb2.Empty()):
+                    self._apply(self.sched.owner_gone(gone.worker_id))
+            except Exception as exc:
+                logger.debug("owner subscription interrupted: %s", exc)
             await asyncio.sleep(1.0)
 
     async def _tick_forever(self) -> None:
