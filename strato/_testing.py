@@ -10,6 +10,7 @@
     free_port()                         a free TCP port on 127.0.0.1
     RedisServer(folder)                 a private redis-server (loopback, free port, password) for a module
     restart_embedded_gcs()              kill and restart the GCS of the cluster init() started (durable storage)
+    two_node_cluster()                  a head and a second node (127.0.0.2), 1 CPU each, connected; shut down after
 
 Test modules import these from here, never from a `conftest`: a worker
 process imports the test module whose remote functions it runs, and in a
@@ -21,6 +22,7 @@ dependencies; the runtime is reached only inside the helpers that need it.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import socket
@@ -126,6 +128,22 @@ def free_port() -> int:
 
 
 # ---------------------------------------------------------------- GCS restarts
+@contextlib.contextmanager
+def two_node_cluster(num_cpus: int = 1):
+    """A cluster_utils.Cluster of a head and one more node on its own loopback address (127.0.0.2), each
+    with `num_cpus`, and this process connected to it; disconnected and shut down on exit."""
+    import strato
+    from strato.cluster_utils import Cluster
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": num_cpus})
+    try:
+        cluster.add_node(num_cpus=num_cpus, node_ip_address="127.0.0.2")
+        strato.init(address=cluster.address)
+        yield cluster
+    finally:
+        strato.shutdown()
+        cluster.shutdown()
+
+
 def restart_embedded_gcs() -> None:
     """Kill the GCS of the cluster `strato.init(_gcs_storage="sqlite")` started and start it again on the same
     address and storage (a Cluster has its own: Cluster.restart_gcs())."""

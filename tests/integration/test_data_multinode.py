@@ -12,7 +12,7 @@ import pytest
 
 import strato
 from strato import data as sd
-from strato.cluster_utils import Cluster
+from strato._testing import two_node_cluster
 from strato.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 pytestmark = pytest.mark.timeout(120)
@@ -21,14 +21,8 @@ ROWS, BLOCKS = 4000, 8
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-        strato.init(address=cluster.address)
+    with two_node_cluster():
         yield sorted(n["NodeID"] for n in strato.nodes() if n["Alive"])
-    finally:
-        strato.shutdown()
-        cluster.shutdown()
 
 
 def stamp(batch, meet=None):

@@ -13,8 +13,7 @@ import time
 import pytest
 
 import strato
-from strato._testing import wait_for
-from strato.cluster_utils import Cluster
+from strato._testing import two_node_cluster, wait_for
 from strato.util import state
 from strato.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -23,16 +22,10 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-        strato.init(address=cluster.address)
+    with two_node_cluster() as cluster:
         head = strato.get_runtime_context().get_node_id()
         other = next(n["NodeID"] for n in strato.nodes() if n["Alive"] and n["NodeID"] != head)
         yield cluster, head, other
-    finally:
-        strato.shutdown()
-        cluster.shutdown()
 
 
 def free_cpu(node_id: str) -> float:

@@ -9,7 +9,7 @@ import pytest
 import xgboost as xgb
 
 import strato
-from strato.cluster_utils import Cluster
+from strato._testing import two_node_cluster
 from strato.xgboost import RayDMatrix, RayParams, predict, train
 
 pytestmark = pytest.mark.timeout(120)
@@ -17,14 +17,8 @@ pytestmark = pytest.mark.timeout(120)
 
 @pytest.fixture(scope="module")
 def two_nodes():
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
-    try:
-        cluster.add_node(num_cpus=1, node_ip_address="127.0.0.2")
-        strato.init(address=cluster.address)
+    with two_node_cluster() as cluster:
         yield cluster
-    finally:
-        strato.shutdown()
-        cluster.shutdown()
 
 
 def test_two_one_cpu_nodes_train_one_actor_each(two_nodes):
