@@ -1,9 +1,10 @@
 """strato.data's locality on a cluster of two 1-CPU nodes (the second on its own loopback address).
 
 Blocks are made by map_batches tasks over both nodes (they meet in pairs through a shared folder,
-so each pair holds both nodes' one CPU), each row stamped with the node that made it; a reader actor pinned to each node consumes one of streaming_split's iterators. With
-locality_hints naming the readers' nodes, each reader gets the blocks made on its own node; every
-row is read exactly once either way.
+so each pair holds both nodes' one CPU), each row stamped with the node that made it; a reader
+actor pinned to each node consumes one of streaming_split's iterators. With locality_hints naming
+the readers' nodes, each reader gets the blocks made on its own node; every row is read exactly
+once either way.
 """
 import os
 import time
