@@ -4,7 +4,7 @@ Two 1-CPU nodes; an owner on the head (an actor, or a driver in its own process)
 only CPU for a task and dies while the task runs. The GCS hears of the death (the owner's raylet
 reports the worker, the job watcher the driver) and tells every raylet, and node B's raylet ends
 the orphaned worker: its CPU comes back. Before this, only the owner's own node noticed (by pid),
-and B's CPU stayed taken for good.
+and B's CPU stayed taken for good. (An owner's whole node dying: test_owner_node_gone.py.)
 """
 import subprocess
 import sys
@@ -80,3 +80,4 @@ def test_a_killed_driver_gives_back_the_cpu_its_task_held_on_another_node(two_no
         driver.kill()
         driver.wait(10)
     assert wait_for(lambda: free_cpu(other) == 1.0, 30), "node B's CPU stayed with the dead driver's task"
+

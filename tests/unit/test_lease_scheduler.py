@@ -150,6 +150,20 @@ def test_an_owner_gone_on_any_node_ends_the_workers_it_leased_here_and_only_thos
     assert s.available["CPU"] == 1.0
 
 
+def test_a_dead_node_ends_the_leases_its_owners_held_here():
+    from strato.runtime.raylet.lease_scheduler import ACTOR_OWNER
+    s = sched(cpus=3)
+    for w in (b"\x01", b"\x02", b"\x03"):
+        ready_worker(s, w)
+    for i, (owner, node) in enumerate(((b"w1", OTHER), (b"w2", b"N" * 16), (ACTOR_OWNER, OTHER)), start=1):
+        r = req(i)
+        r.owner_id, r.owner_node = owner, node
+        assert isinstance(s.request_lease(r)[0], Grant)
+    by_owner = {w.owner_id: w.worker_id for w in s.workers.values() if w.state is WorkerState.LEASED}
+    assert [k.worker_id for k in s.node_gone(OTHER)] == [by_owner[b"w1"]]     # not the GCS's actor lease
+    assert s.node_gone(LOCAL) == [] and s.node_gone(b"") == []                  # never this node's own
+
+
 def test_placement_resources_must_fit_but_only_resources_are_held():
     s = sched(cpus=1)
     ready_worker(s, b"\x01")

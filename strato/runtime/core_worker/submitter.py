@@ -290,7 +290,8 @@ class TaskSubmitter:
         group = None if strategy.__class__ is str else strategy     # (group id, bundle index, capture)
         req = raylet_pb2.RequestWorkerLeaseRequest(
             request_id=os.urandom(8), resources=sample.resources, owner_worker_id=cw.worker_id,
-            owner_pid=os.getpid(), owner_host=cw.node_ip, strategy="DEFAULT" if group else strategy,
+            owner_pid=os.getpid(), owner_host=cw.node_ip, owner_node_id=cw.node_id,
+            strategy="DEFAULT" if group else strategy,
             affinity_node_id=affinity[0] if affinity else b"", affinity_soft=bool(affinity and affinity[1]),
             name=sample.name, placement_group_id=group[0] if group else b"",
             bundle_index=group[1] if group else -1)

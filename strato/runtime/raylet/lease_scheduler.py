@@ -51,6 +51,7 @@ class WorkerInfo:
     owner_id: bytes = b""
     owner_pid: int = 0
     owner_host: str = ""
+    owner_node: bytes = b""
     blocked: bool = False
     idle_since: float = 0.0
 
@@ -65,6 +66,7 @@ class LeaseRequest:
     owner_id: bytes = b""
     owner_pid: int = 0
     owner_host: str = ""
+    owner_node: bytes = b""           # the owner's node id: its death ends the lease (node_gone)
     strategy: str = "DEFAULT"
     affinity: bytes = b""
     affinity_soft: bool = False
@@ -211,6 +213,15 @@ class LeaseScheduler:
             return []
         return [KillWorker(w.worker_id, f"its owner (worker {owner_id.hex()[:12]}) is gone")
                 for w in self.workers.values() if w.state is WorkerState.LEASED and w.owner_id == owner_id]
+
+    def node_gone(self, node_id: bytes) -> list:
+        """Node `node_id` died: its processes can no longer report their own deaths, so end the workers
+        here that owners on it leased (the GCS's actor leases aside)."""
+        if not node_id or node_id == self.node_id:
+            return []
+        return [KillWorker(w.worker_id, f"its owner's node {node_id.hex()[:12]} died")
+                for w in self.workers.values() if w.state is WorkerState.LEASED and w.owner_node == node_id
+                and w.owner_id != ACTOR_OWNER]
 
     def update_view(self, nodes: dict[bytes, NodeView]) -> list:
         self.remote_nodes = {nid: n for nid, n in nodes.items() if nid != self.node_id}
@@ -380,7 +391,8 @@ class LeaseScheduler:
         w.state = WorkerState.LEASED
         w.lease_id = self.node_id[:8] + self._lease_counter.to_bytes(8, "big")
         w.lease_resources = dict(req.resources)
-        w.owner_id, w.owner_pid, w.owner_host = req.owner_id, req.owner_pid, req.owner_host
+        w.owner_id, w.owner_pid, w.owner_host, w.owner_node = req.owner_id, req.owner_pid, req.owner_host, \
+            req.owner_node
 
     def _infeasible_message(self, req: LeaseRequest) -> str:
         if req.affinity and not req.affinity_soft:

@@ -195,6 +195,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
                     view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available),
                                                n.alive)
                     self._apply(self.sched.update_view(view))
+                    if not n.alive:
+                        self._apply(self.sched.node_gone(n.node_id))
             except Exception as exc:
                 logger.debug("node subscription interrupted: %s", exc)
             await asyncio.sleep(1.0)
@@ -349,7 +351,8 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             placement = placement and bd.bundle_request(placement, pg, request.bundle_index)
         req = ls.LeaseRequest(
             request_id=request.request_id, resources=resources, owner_id=request.owner_worker_id,
-            owner_pid=request.owner_pid, owner_host=request.owner_host, strategy=request.strategy or "DEFAULT",
+            owner_pid=request.owner_pid, owner_host=request.owner_host, owner_node=request.owner_node_id,
+            strategy=request.strategy or "DEFAULT",
             affinity=request.affinity_node_id, affinity_soft=request.affinity_soft,
             grant_or_reject=request.grant_or_reject, name=request.name,
             placement=placement, placement_group=pg, bundle_index=request.bundle_index if pg else -1)
