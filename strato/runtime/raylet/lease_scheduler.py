@@ -1,7 +1,7 @@
 """The raylet's lease scheduler: a pure state machine (no sockets, no processes).
 
 Events go in -- a lease request, a worker registering / exiting / blocking,
-a returned lease, a new cluster view, an owner gone, a clock tick -- and instructions come
+a returned lease, a new cluster view, an owner or its node gone, a clock tick -- and instructions come
 out: Grant, Spillback, Reject, Infeasible, StartWorkers, KillWorker. The IO
 shell, `Raylet._apply` in server.py, carries them out. The worker pool is
 split the same way: which workers exist and what each is doing is
