@@ -129,12 +129,13 @@ def free_port() -> int:
 
 # ---------------------------------------------------------------- GCS restarts
 @contextlib.contextmanager
-def two_node_cluster(num_cpus: int = 1):
+def two_node_cluster(num_cpus: int = 1, system_config: dict | None = None):
     """A cluster_utils.Cluster of a head and one more node on its own loopback address (127.0.0.2), each
-    with `num_cpus`, and this process connected to it; disconnected and shut down on exit."""
+    with `num_cpus` (and the cluster `system_config`), and this process connected to it; disconnected
+    and shut down on exit. The second node is `cluster.nodes[-1]`."""
     import strato
     from strato.cluster_utils import Cluster
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": num_cpus})
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": num_cpus}, system_config=system_config)
     try:
         cluster.add_node(num_cpus=num_cpus, node_ip_address="127.0.0.2")
         strato.init(address=cluster.address)

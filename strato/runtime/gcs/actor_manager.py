@@ -297,21 +297,16 @@ class ActorManager:
 
     # -------------------------------------------------------------- jobs
     async def watch_job(self, job_id: bytes, driver_address: str) -> None:
-        """Keep a connection to the driver; when it closes, the job ends and its actors die with it."""
+        """Keep a connection to the driver; when it closes (MarkJobFinished or not: a crashed driver too),
+        the job ends as MarkJobFinished ends it (GcsServer.finish_job): its leases elsewhere, actors, groups."""
         host, port = driver_address.rsplit(":", 1)
         try:
             conn = await transport.connect(host, int(port), self.token, {"gcs": True}, _ignore,
                                            lambda c, e: asyncio.get_running_loop().create_task(
-                                               self._driver_gone(job_id)))
+                                               self.gcs.finish_job(job_id)))
             self.job_conns[job_id] = conn
         except (ConnectionError, OSError, PermissionError) as exc:
             logger.warning("cannot watch the driver of job %s: %s", job_id.hex(), exc)
-
-    async def _driver_gone(self, job_id: bytes) -> None:
-        """The driver's connection closed without MarkJobFinished (it crashed or was killed): the job ends
-        as if it had (marked dead, its leases elsewhere ended, its actors and groups gone)."""
-        finish = getattr(self.gcs, "finish_job", None)
-        await (finish(job_id) if finish is not None else self.job_finished(job_id))
 
     async def job_finished(self, job_id: bytes) -> None:
         conn = self.job_conns.pop(job_id, None)

@@ -202,26 +202,27 @@ class LeaseScheduler:
 
     def owner_died(self, owner_pid: int, owner_host: str) -> list:
         """An owner on this node exited: its leased workers may run orphaned tasks; stop them."""
-        return [KillWorker(w.worker_id, f"its owner (pid {owner_pid}) exited")
-                for w in self.workers.values()
-                if w.state is WorkerState.LEASED and w.owner_pid == owner_pid and w.owner_host == owner_host]
+        return self._end_leases(lambda w: w.owner_pid == owner_pid and w.owner_host == owner_host,
+                                f"its owner (pid {owner_pid}) exited")
 
     def owner_gone(self, owner_id: bytes) -> list:
         """The process with worker id `owner_id` (on any node) is gone: stop the workers it leased here;
         their exits give the resources back. The GCS's actor leases (ACTOR_OWNER) are never ended so."""
         if not owner_id or owner_id == ACTOR_OWNER:
             return []
-        return [KillWorker(w.worker_id, f"its owner (worker {owner_id.hex()[:12]}) is gone")
-                for w in self.workers.values() if w.state is WorkerState.LEASED and w.owner_id == owner_id]
+        return self._end_leases(lambda w: w.owner_id == owner_id, f"its owner (worker {owner_id.hex()[:12]}) is gone")
 
     def node_gone(self, node_id: bytes) -> list:
         """Node `node_id` died: its processes can no longer report their own deaths, so end the workers
         here that owners on it leased (the GCS's actor leases aside)."""
         if not node_id or node_id == self.node_id:
             return []
-        return [KillWorker(w.worker_id, f"its owner's node {node_id.hex()[:12]} died")
-                for w in self.workers.values() if w.state is WorkerState.LEASED and w.owner_node == node_id
-                and w.owner_id != ACTOR_OWNER]
+        return self._end_leases(lambda w: w.owner_node == node_id and w.owner_id != ACTOR_OWNER,
+                                f"its owner's node {node_id.hex()[:12]} died")
+
+    def _end_leases(self, match, reason: str) -> list:
+        return [KillWorker(w.worker_id, reason) for w in self.workers.values()
+                if w.state is WorkerState.LEASED and match(w)]
 
     def update_view(self, nodes: dict[bytes, NodeView]) -> list:
         self.remote_nodes = {nid: n for nid, n in nodes.items() if nid != self.node_id}

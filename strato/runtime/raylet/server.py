@@ -104,8 +104,9 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
             session_dir=self.session_dir)
         await wait_ready(self.gcs, "RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), 30)
         asyncio.get_running_loop().create_task(self._heartbeat_forever())
-        asyncio.get_running_loop().create_task(self._watch_nodes_forever())
-        asyncio.get_running_loop().create_task(self._watch_owners_forever())
+        asyncio.get_running_loop().create_task(self._follow_forever("SubscribeNodeChanges", self._node_changed))
+        asyncio.get_running_loop().create_task(self._follow_forever(
+            "SubscribeOwnersGone", lambda gone: self._apply(self.sched.owner_gone(gone.worker_id))))
         asyncio.get_running_loop().create_task(self._tick_forever())
         if self.announce:                # the starter reads this line; a rejoining raylet has no starter left
             print(f"READY {self.port} {self.node_id.hex()}", flush=True)
@@ -184,32 +185,26 @@ class Raylet(raylet_pb2_grpc.NodeManagerServiceServicer):
         await self.gcs.call("RegisterNode", gcs_pb2.RegisterNodeRequest(node=node), timeout=5)
         logger.info("registered this node again with the GCS at %s", self.gcs_address)
 
-    async def _watch_nodes_forever(self) -> None:
-        """Node changes pushed by the GCS: a joining node is usable before the next heartbeat."""
+    async def _follow_forever(self, method: str, on_item) -> None:
+        """Apply each item a GCS stream pushes; subscribe again a second after it breaks (a GCS restart)."""
         while not self.stopping.is_set():
             try:
-                async for change in self.gcs.stream("SubscribeNodeChanges", gcs_pb2.Empty()):
-                    n = change.node
-                    self.addresses[n.node_id] = (n.address, n.raylet_port)
-                    view = dict(self.sched.remote_nodes)
-                    view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available),
-                                               n.alive)
-                    self._apply(self.sched.update_view(view))
-                    if not n.alive:
-                        self._apply(self.sched.node_gone(n.node_id))
+                async for item in self.gcs.stream(method, gcs_pb2.Empty()):
+                    on_item(item)
             except Exception as exc:
-                logger.debug("node subscription interrupted: %s", exc)
+                logger.debug("%s interrupted: %s", method, exc)
             await asyncio.sleep(1.0)
 
-    async def _watch_owners_forever(self) -> None:
-        """Owners gone anywhere (pushed by the GCS): end the workers they leased here."""
-        while not self.stopping.is_set():
-            try:
-                async for gone in self.gcs.stream("SubscribeOwnersGone", gcs_pb2.Empty()):
-                    self._apply(self.sched.owner_gone(gone.worker_id))
-            except Exception as exc:
-                logger.debug("owner subscription interrupted: %s", exc)
-            await asyncio.sleep(1.0)
+    def _node_changed(self, change) -> None:
+        """A node change pushed by the GCS: a joining node is usable before the next heartbeat; a dead
+        node's owners' leases here end."""
+        n = change.node
+        self.addresses[n.node_id] = (n.address, n.raylet_port)
+        view = dict(self.sched.remote_nodes)
+        view[n.node_id] = NodeView(n.node_id, dict(n.resources_total), dict(n.resources_available), n.alive)
+        self._apply(self.sched.update_view(view))
+        if not n.alive:
+            self._apply(self.sched.node_gone(n.node_id))
 
     async def _tick_forever(self) -> None:
         while not self.stopping.is_set():
